@@ -1,0 +1,98 @@
+"""Face crop -> classifier input. The ONE implementation shared by training and runtime.
+
+Training imports `normalise` for the 48x48 FER2013 faces; the live pipeline calls
+`crop_face` then `normalise`. Keeping both in one module means a change to the
+input contract is a change in one place, and the model card records the constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+INPUT_SIZE = 48
+#: x = (pixel * SCALE - MEAN) / STD, the contract written into every model card.
+SCALE = 1.0 / 255.0
+MEAN = 0.5
+STD = 0.25
+#: Box margin added on each side, as a fraction of the box size. FER2013 faces are
+#: loosely cropped (forehead to chin, some hair), MediaPipe boxes are tight.
+DEFAULT_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned box in pixel coordinates (x1, y1) inclusive, (x2, y2) exclusive."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2
+
+
+def to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """BGR, BGRA or gray uint8 image -> gray uint8 (OpenCV's BT.601 weights)."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def square_with_margin(box: Box, margin: float = DEFAULT_MARGIN) -> Box:
+    """Square box around the face centre, side = longer edge * (1 + 2 * margin)."""
+    cx, cy = box.centre
+    half = max(box.width, box.height) * (0.5 + margin)
+    return Box(cx - half, cy - half, cx + half, cy + half)
+
+
+def crop_face(
+    image: npt.NDArray[np.uint8], box: Box, margin: float = DEFAULT_MARGIN
+) -> npt.NDArray[np.uint8]:
+    """Square crop with margin, grayscale, resized to 48x48 (uint8).
+
+    Parts of the square outside the frame are filled by edge replication, so a face at
+    the border keeps its aspect ratio instead of being stretched.
+    """
+    gray = to_gray(image)
+    sq = square_with_margin(box, margin)
+    x1, y1 = int(round(sq.x1)), int(round(sq.y1))
+    side = max(1, int(round(sq.x2 - sq.x1)))
+    x2, y2 = x1 + side, y1 + side
+    h, w = gray.shape
+    pad_l, pad_t = max(0, -x1), max(0, -y1)
+    pad_r, pad_b = max(0, x2 - w), max(0, y2 - h)
+    crop = gray[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+    if crop.size == 0:
+        return np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+    if pad_l or pad_t or pad_r or pad_b:
+        crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    interpolation = cv2.INTER_AREA if side > INPUT_SIZE else cv2.INTER_LINEAR
+    return cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+
+
+def normalise(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """uint8 faces [..., 48, 48] -> float32 [N, 1, 48, 48] model input."""
+    arr = np.asarray(faces, dtype=np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE)
+    return (arr * np.float32(SCALE) - np.float32(MEAN)) / np.float32(STD)

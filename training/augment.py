@@ -1,0 +1,60 @@
+"""Batched augmentation on normalised tensors: cheap on a CPU because it runs once per
+batch (one affine_grid/grid_sample call), not per image in Python."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 10.0
+    scale: float = 0.10  # +-10%
+    shift: float = 0.08  # fraction of the image size
+    flip: bool = True
+    brightness: float = 0.25  # additive, in normalised units
+    contrast: float = 0.20  # multiplicative +-20%
+    erase_p: float = 0.5
+    erase_size: int = 12
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """x: [N, 1, H, W] normalised faces -> augmented copy."""
+    n, _, h, w = x.shape
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen) * (hi - lo) + lo
+
+    angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
+    scale = uniform(1 - cfg.scale, 1 + cfg.scale)
+    sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * sign, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * sign, cos
+    theta[:, 0, 2] = uniform(-cfg.shift, cfg.shift) * 2
+    theta[:, 1, 2] = uniform(-cfg.shift, cfg.shift) * 2
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = uniform(1 - cfg.contrast, 1 + cfg.contrast).view(n, 1, 1, 1)
+    brightness = uniform(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
+    mean = out.mean(dim=(2, 3), keepdim=True)
+    out = (out - mean) * contrast + mean + brightness
+    if cfg.erase_p > 0:
+        s = cfg.erase_size
+        erase = torch.rand(n, generator=gen) < cfg.erase_p
+        ys = torch.randint(0, h - s + 1, (n,), generator=gen)
+        xs = torch.randint(0, w - s + 1, (n,), generator=gen)
+        rows = torch.arange(h).view(1, h, 1)
+        cols = torch.arange(w).view(1, 1, w)
+        mask = (
+            (rows >= ys.view(n, 1, 1)) & (rows < (ys + s).view(n, 1, 1))
+            & (cols >= xs.view(n, 1, 1)) & (cols < (xs + s).view(n, 1, 1))
+            & erase.view(n, 1, 1)
+        )
+        out = out.masked_fill(mask.unsqueeze(1), 0.0)
+    return out

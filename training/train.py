@@ -1,0 +1,230 @@
+"""Train an emotion classifier on FER2013: resumable, logged, reproducible.
+
+    python -m training.train --arch cafenet --epochs 55 --out runs/cafenet
+
+Every epoch writes `last.pt` (model, EMA, optimiser, schedule, RNG, history), `log.csv`
+and `curves.png`; `best.pt` holds the epoch with the best PublicTest accuracy (the
+model-selection split; PrivateTest is never looked at here). Run again with the same
+`--out` to resume after a crash or a stopped session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from cafe_monitor.preprocessing import normalise
+from training.augment import AugmentConfig, augment
+from training.data import CLASSES, DataError, Split, default_data_dir, load_fer2013
+from training.models import build
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_tensor(split: Split, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = split.images, split.labels
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return torch.from_numpy(normalise(images)), torch.from_numpy(labels)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: torch.device, flip_tta: bool = False,
+            batch: int = 512) -> torch.Tensor:
+    """Softmax probabilities, optionally averaged with the mirrored face."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i : i + batch].to(device).contiguous(memory_format=torch.channels_last)
+        p = F.softmax(model(xb), dim=1)
+        if flip_tta:
+            p = (p + F.softmax(model(torch.flip(xb, dims=[3])), dim=1)) / 2
+        out.append(p.cpu())
+    return torch.cat(out)
+
+
+def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((probs.argmax(1) == labels).float().mean())
+
+
+def save_curves(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ep, [h["train_loss"] for h in history], label="train loss")
+    a.plot(ep, [h["val_loss"] for h in history], label="PublicTest loss")
+    a.set_xlabel("epoch")
+    a.legend()
+    b.plot(ep, [h["train_acc"] for h in history], label="train (augmented)")
+    b.plot(ep, [h["val_acc"] for h in history], label="PublicTest")
+    b.plot(ep, [h["val_acc_ema"] for h in history], label="PublicTest (EMA weights)")
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="cafenet")
+    p.add_argument("--data", type=Path, default=default_data_dir(), help="FER2013 folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder (resumed if it has last.pt)")
+    p.add_argument("--epochs", type=int, default=55)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD, one-cycle)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--soft-labels", action="store_true", help="train on FER+ vote distributions")
+    p.add_argument("--ema", type=float, default=0.999, help="weight EMA decay (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--limit", type=int, default=0, help="use only N images per split (smoke tests)")
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cafe-monitor-training")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    try:
+        splits, report = load_fer2013(args.data, args.cache)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    limit = args.limit or None
+    x_train, y_train = to_tensor(splits["Training"], limit)
+    x_val, y_val = to_tensor(splits["PublicTest"], limit)
+    soft_train = None
+    if args.soft_labels:
+        if splits["Training"].soft is None:
+            print("error: --soft-labels needs fer2013new.csv in the data folder", file=sys.stderr)
+            return 2
+        soft_train = torch.from_numpy(splits["Training"].soft[: len(y_train)])
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    model = build(args.arch).to(device).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+                          weight_decay=args.weight_decay)
+    steps_per_epoch = (len(x_train) + args.batch_size - 1) // args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    history: list[dict[str, float]] = []
+    best = -1.0
+    start_epoch = 0
+    last = args.out / "last.pt"
+    if last.is_file():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
+    config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "augment": asdict(AugmentConfig()), "cleaning": report.summary(),
+              "train_images": len(x_train), "params": sum(p.numel() for p in model.parameters())}
+    (args.out / "config.json").write_text(json.dumps(config, indent=2))
+    aug = AugmentConfig()
+
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        perm = torch.randperm(len(x_train), generator=gen)
+        t0 = time.perf_counter()
+        loss_sum = correct = seen = 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False,
+                   disable=not sys.stderr.isatty())
+        for step in bar:
+            idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
+            xb = augment(x_train[idx], aug, gen).to(device).contiguous(memory_format=torch.channels_last)
+            yb = y_train[idx].to(device)
+            logits = model(xb)
+            if soft_train is not None:
+                target = soft_train[idx].to(device)
+                loss = torch.sum(-target * F.log_softmax(logits, 1), dim=1).mean()
+            else:
+                loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            loss_sum += loss.item() * len(idx)
+            correct += float((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        probs = predict(model, x_val, device)
+        val_loss = float(F.nll_loss(torch.log(probs + 1e-9), y_val))
+        val_acc = accuracy(probs, y_val)
+        val_acc_ema = accuracy(predict(ema.module, x_val, device), y_val) if ema is not None else val_acc
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+               "val_loss": val_loss, "val_acc": val_acc, "val_acc_ema": val_acc_ema,
+               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        history.append(row)
+        score = max(val_acc, val_acc_ema)
+        if score > best:
+            best = score
+            use_ema = ema is not None and val_acc_ema >= val_acc
+            weights = (ema.module if use_ema and ema is not None else model).state_dict()
+            atomic_save({"arch": args.arch, "model": weights, "epoch": epoch + 1, "ema": use_ema,
+                         "val_acc": score, "classes": CLASSES}, args.out / "best.pt")
+        atomic_save({"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                     "history": history, "best": best, "epoch": epoch + 1, "arch": args.arch}, last)
+        with (args.out / "log.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerows(history)
+        save_curves(history, args.out / "curves.png")
+        print(f"epoch {epoch + 1}/{args.epochs} loss {row['train_loss']:.3f} train {row['train_acc']:.3f} "
+              f"PublicTest {val_acc:.4f} (EMA {val_acc_ema:.4f}) best {best:.4f} {row['seconds']:.0f}s",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
