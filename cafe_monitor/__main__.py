@@ -1,0 +1,3 @@
+from cafe_monitor.cli import main
+
+raise SystemExit(main())

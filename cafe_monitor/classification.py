@@ -1,0 +1,156 @@
+"""Emotion classifier on ONNX Runtime, checked against its model card on load.
+
+The card (`<model>.card.json` beside the `.onnx`) is the contract: class order, input
+shape and the preprocessing constants. A model that disagrees with it, or with the
+preprocessing this program applies, is refused with a one-line error naming the file,
+because a silently mismatched model gives plausible-looking but wrong moods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cafe_monitor import preprocessing
+from cafe_monitor.native_output import quiet_native_output
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: Fastest first; the first one that actually loads wins.
+PROVIDER_PREFERENCE = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "DmlExecutionProvider",
+    "CoreMLExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+class ModelError(RuntimeError):
+    """Missing, corrupt or mismatched model/card; the message names the file."""
+
+
+def card_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".card.json")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name", self.path.stem))
+
+    @property
+    def sha256(self) -> str:
+        return str(self.data["sha256"])
+
+    @property
+    def output_kind(self) -> str:
+        return str(self.data["output"]["kind"])
+
+    @property
+    def crop_margin(self) -> float:
+        return float(self.data["preprocessing"].get("crop_margin", preprocessing.DEFAULT_MARGIN))
+
+
+def load_card(model_path: Path) -> ModelCard:
+    path = card_path(model_path)
+    if not path.is_file():
+        raise ModelError(f"model card missing for {model_path}: expected {path}")
+    try:
+        data = json.loads(path.read_text())
+        pre = data["preprocessing"]
+        checks = {
+            "classes": (list(data["classes"]) == list(CLASSES), f"{data['classes']} != {list(CLASSES)}"),
+            "input.shape": (list(data["input"]["shape"])[1:] == [1, 48, 48], str(data["input"]["shape"])),
+            "preprocessing.scale": (np.isclose(pre["scale"], preprocessing.SCALE), str(pre["scale"])),
+            "preprocessing.mean": (np.isclose(pre["mean"], preprocessing.MEAN), str(pre["mean"])),
+            "preprocessing.std": (np.isclose(pre["std"], preprocessing.STD), str(pre["std"])),
+            "output.kind": (data["output"]["kind"] in ("logits", "probabilities"), data["output"]["kind"]),
+            "sha256": (isinstance(data["sha256"], str) and len(data["sha256"]) == 64, "malformed"),
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"malformed model card {path}: {exc!r}") from exc
+    for key, (ok, got) in checks.items():
+        if not ok:
+            raise ModelError(f"model card {path} does not match this program: {key} = {got}")
+    return ModelCard(path, data)
+
+
+def select_providers(available: list[str], prefer_cpu: bool = False) -> list[str]:
+    if prefer_cpu:
+        return ["CPUExecutionProvider"]
+    return [p for p in PROVIDER_PREFERENCE if p in available] or ["CPUExecutionProvider"]
+
+
+class EmotionClassifier:
+    """48x48 faces -> 7 probabilities each, all faces of a frame in one batch."""
+
+    def __init__(self, model_path: str | Path, *, cpu_only: bool = False, verify_checksum: bool = True) -> None:
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise ModelError(f"emotion model not found: {self.model_path}")
+        self.card = load_card(self.model_path)
+        if verify_checksum and sha256(self.model_path) != self.card.sha256:
+            raise ModelError(f"emotion model {self.model_path} is corrupt or not the one its card describes "
+                             "(sha256 mismatch)")
+        requested = select_providers(ort.get_available_providers(), cpu_only)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        # onnxruntime-gpu on a machine without CUDA logs an ERROR per provider before it
+        # falls back to CPU; that is expected here, so mute the default logger while the
+        # session is built and report the outcome ourselves.
+        ort.set_default_logger_severity(4)
+        try:
+            with quiet_native_output():
+                self.session = ort.InferenceSession(str(self.model_path), options, providers=requested)
+        except Exception as exc:
+            raise ModelError(f"cannot load emotion model {self.model_path}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            ort.set_default_logger_severity(2)
+        self.provider: str = self.session.get_providers()[0]
+        if requested[0] != self.provider:
+            log.info("%s unavailable (no matching GPU libraries); running on %s", requested[0], self.provider)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or list(inputs[0].shape)[1:] != [1, 48, 48] or outputs[0].shape[-1] != len(CLASSES):
+            raise ModelError(f"emotion model {self.model_path} has input {inputs[0].shape} / output "
+                             f"{outputs[0].shape}; expected [N,1,48,48] -> [N,7]")
+        self.input_name = inputs[0].name
+        self.output_name = outputs[0].name
+
+    def classify(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """uint8 faces [N,48,48] -> probabilities [N,7] (rows sum to 1)."""
+        if len(faces) == 0:
+            return np.zeros((0, len(CLASSES)), dtype=np.float32)
+        out = self.session.run([self.output_name], {self.input_name: preprocessing.normalise(faces)})[0]
+        out = np.asarray(out, dtype=np.float32)
+        if self.card.output_kind == "logits":
+            out = softmax(out)
+        return out
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,197 @@
+"""`cafe-monitor` command line: run (dashboard or headless), sessions, report, evaluate, check.
+
+User errors (no camera, bad file, bad settings, locked database, unwritable folder)
+print one line and exit with status 2; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from cafe_monitor import __version__
+from cafe_monitor.capture import SourceError
+from cafe_monitor.classification import ModelError
+from cafe_monitor.config import ConfigError, Settings, load
+from cafe_monitor.detection import DetectorError
+from cafe_monitor.paths import default_db_url, settings_path
+from cafe_monitor.storage import StorageError
+
+USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, OSError)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(args.config if args.config else settings_path())
+
+
+def _db_url(args: argparse.Namespace, settings: Settings) -> str:
+    return args.db or settings.storage.url or default_db_url()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not args.headless:
+        from cafe_monitor.ui.app import main as ui_main
+
+        return ui_main(settings, source=args.source, db_url=args.db, model=args.model)
+    from cafe_monitor.session import MonitorSession
+
+    session = MonitorSession(settings, source=args.source, model=args.model, db_url=args.db,
+                             store=not args.no_store, realtime=args.realtime, loop=args.loop or None)
+    signal.signal(signal.SIGINT, lambda *_: session.stop())
+    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    try:
+        result = session.run(max_seconds=args.max_seconds)
+    finally:
+        session.pipeline.close()
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    else:
+        s = result.score
+        score = f"{s.score:.0f} (95% {s.low:.0f}-{s.high:.0f})" if s.score is not None else "n/a"
+        print(f"session {result.session_id}: {result.stats.frames} frames at {result.stats.fps:.1f} fps "
+              f"({result.provider}), {len(result.visits)} visits, score {score}")
+    if result.rescue_file:
+        print(f"warning: database unavailable, rows saved to {result.rescue_file}", file=sys.stderr)
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from cafe_monitor import storage
+    from cafe_monitor.scoring import score_visits
+
+    settings = _settings(args)
+    engine = storage.open_database(_db_url(args, settings))
+    rows = []
+    for s in storage.list_sessions(engine, args.limit, args.site):
+        visits = storage.session_visits(engine, s.id)
+        score = score_visits([v.distribution() for v in visits], settings.score.to_config())
+        end = s.ended_at or s.started_at
+        rows.append({"id": s.id, "start": s.started_at.isoformat(timespec="seconds"),
+                     "duration_s": round((end - s.started_at).total_seconds(), 1), "status": s.status,
+                     "site": s.site, "camera": s.camera, "source": s.source, "visits": score.visits,
+                     "score": score.score, "low": score.low, "high": score.high})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no sessions yet")
+        return 0
+    print(f"{'id':>5}  {'start (UTC)':19}  {'duration':>8}  {'visits':>6}  {'score':>13}  {'status':11}  site/camera")
+    for r in rows:
+        sc = f"{r['score']:.0f} [{r['low']:.0f}-{r['high']:.0f}]" if r["score"] is not None else "-"
+        mins, secs = divmod(int(r["duration_s"]), 60)
+        print(f"{r['id']:>5}  {r['start'][:19]:19}  {mins:>4}m{secs:02d}s  {r['visits']:>6}  {sc:>13}  "
+              f"{r['status']:11}  {r['site']}/{r['camera']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cafe_monitor import reports, storage
+
+    settings = _settings(args)
+    engine = storage.open_database(_db_url(args, settings))
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    bad = set(formats) - set(reports.FORMATS)
+    if bad:
+        raise ConfigError(f"unknown report format(s): {', '.join(sorted(bad))} (choose from pdf, csv, json)")
+    data = (reports.session_report(engine, args.session, settings.score.to_config()) if args.session
+            else reports.day_report(engine, args.day, settings.score.to_config(), site=args.site))
+    for path in reports.write(data, formats, args.out):
+        print(path)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Which inference provider this machine will use, and why."""
+    import onnxruntime as ort
+
+    from cafe_monitor.classification import EmotionClassifier
+    from cafe_monitor.paths import DEFAULT_MODEL
+
+    clf = EmotionClassifier(args.model or DEFAULT_MODEL)
+    info = {"onnxruntime": ort.__version__, "available_providers": ort.get_available_providers(),
+            "provider_in_use": clf.provider, "model": str(clf.model_path), "model_sha256": clf.card.sha256}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cafe_monitor.evaluation import main as evaluate_main
+
+    return evaluate_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cafe-monitor", description="Customer-satisfaction monitor for a café counter.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--config", type=Path, help="settings TOML (default: the one in the user data folder)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser("run", help="run the monitor (dashboard, or --headless)")
+    r.add_argument("--source", help="camera index (0), video file, or stream URL; default from settings")
+    r.add_argument("--headless", action="store_true", help="no window; print a summary when the source ends")
+    r.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    r.add_argument("--loop", action="store_true", help="loop a video file (demos, soak tests)")
+    r.add_argument("--realtime", action="store_true", help="pace a video file like a camera")
+    r.add_argument("--model", type=Path, help="another ONNX emotion model (with its .card.json)")
+    r.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the user data folder; env CAFE_MONITOR_DB)")
+    r.add_argument("--no-store", action="store_true", help="do not record the session")
+    r.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sessions", help="list recorded sessions")
+    s.add_argument("--db")
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--site")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sessions)
+
+    rep = sub.add_parser("report", help="export a session or a day as PDF/CSV/JSON")
+    which = rep.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", help="session id, or 'last'")
+    which.add_argument("--day", help="YYYY-MM-DD (UTC)")
+    rep.add_argument("--format", default="pdf,csv", help="comma-separated: pdf,csv,json")
+    rep.add_argument("--out", type=Path, default=Path("."), help="output folder")
+    rep.add_argument("--site", help="only this site (day reports)")
+    rep.add_argument("--db")
+    rep.set_defaults(func=cmd_report)
+
+    ev = sub.add_parser("evaluate", help="accuracy on a folder of labelled photos (one sub-folder per emotion)")
+    ev.add_argument("--images", type=Path, required=True)
+    ev.add_argument("--model", type=Path)
+    ev.add_argument("--crops", action="store_true", help="photos are already-cropped faces: skip detection")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--out", type=Path, help="write confusion-matrix PNG and per-photo CSV here")
+    ev.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("check", help="show the inference provider and model in use")
+    c.add_argument("--model", type=Path)
+    c.set_defaults(func=cmd_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # the quick start: `cafe-monitor` opens the dashboard
+        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if args.command != "run" or
+                        not getattr(args, "json", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

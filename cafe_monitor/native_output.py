@@ -1,0 +1,42 @@
+"""Silence what native libraries print straight to the process's stdout/stderr.
+
+MediaPipe's LiteRT and onnxruntime-gpu's provider loader write banners and "EP Error"
+blocks to file descriptors 1/2 from C++, bypassing Python's logging. That would corrupt
+`--json` output and alarm staff, so model loading runs inside this context manager and
+we report the outcome (provider in use) ourselves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def quiet_native_output() -> Iterator[None]:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    saved: list[tuple[int, int]] = []
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        for fd in (1, 2):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)

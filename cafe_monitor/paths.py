@@ -1,0 +1,30 @@
+"""Where things live: shipped models beside the package, user data via platformdirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: Shipped models: `cafe_monitor/models` in a wheel, the repo's `models/` in a checkout.
+MODELS_DIR = Path(os.environ.get("CAFE_MONITOR_MODELS", "")) if os.environ.get("CAFE_MONITOR_MODELS") else (
+    PACKAGE_DIR / "models" if (PACKAGE_DIR / "models").is_dir() else PACKAGE_DIR.parent / "models"
+)
+DEFAULT_MODEL = MODELS_DIR / "emotion_cafenet.onnx"
+
+
+def data_dir() -> Path:
+    """The user's data folder (database, settings); created on first use."""
+    path = Path(os.environ.get("CAFE_MONITOR_HOME") or platformdirs.user_data_dir("cafe-monitor", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_db_url() -> str:
+    return os.environ.get("CAFE_MONITOR_DB") or f"sqlite:///{data_dir() / 'cafe_monitor.db'}"
+
+
+def settings_path() -> Path:
+    return data_dir() / "settings.toml"

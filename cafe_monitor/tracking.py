@@ -1,0 +1,175 @@
+"""Faces across frames -> customer visits.
+
+Greedy IoU matching (what a counter camera needs: few faces, slow motion; ByteTrack's
+extra machinery buys nothing here). A track becomes a *visit* only after it has been
+seen in `min_frames` frames over at least `min_seconds` (passers-by are not customers),
+and ends after `max_gap_seconds` without a match. Times are the frames' timestamps, so
+the same clip gives the same visits whatever speed the machine runs at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from cafe_monitor.classification import CLASSES
+from cafe_monitor.preprocessing import Box
+
+Probabilities = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    iou_threshold: float = 0.25
+    min_frames: int = 5
+    min_seconds: float = 0.5
+    max_gap_seconds: float = 2.0
+    smoothing: float = 0.3  # EMA factor for the live (displayed) mood
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One classified face in one frame."""
+
+    box: Box
+    score: float  # detector confidence
+    probabilities: Probabilities
+    quality: float  # 0..1 weight of this frame in the visit's mean
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A customer's continuous presence; what scoring and storage consume."""
+
+    id: int
+    first_seen: float
+    last_seen: float
+    frames: int
+    distribution: Probabilities  # quality-weighted mean of per-frame probabilities
+    weight: float  # sum of the frame weights (0 if every frame was unusable)
+
+    @property
+    def duration(self) -> float:
+        return self.last_seen - self.first_seen
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "first_seen": round(self.first_seen, 3),
+            "last_seen": round(self.last_seen, 3),
+            "frames": self.frames,
+            "distribution": {c: round(float(p), 4) for c, p in zip(CLASSES, self.distribution, strict=True)},
+        }
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """A face in the current frame with its identity; what the dashboard draws."""
+
+    track_id: int
+    visit_id: int | None  # None while still a possible passer-by
+    box: Box
+    probabilities: Probabilities  # this frame
+    smoothed: Probabilities  # EMA over the track, for a steady label
+
+
+@dataclass
+class _Track:
+    id: int
+    box: Box
+    first_seen: float
+    last_seen: float
+    frames: int = 0
+    weight: float = 0.0
+    weighted_sum: Probabilities = field(default_factory=lambda: np.zeros(len(CLASSES), np.float32))
+    smoothed: Probabilities = field(default_factory=lambda: np.full(len(CLASSES), 1 / len(CLASSES), np.float32))
+    visit_id: int | None = None
+
+    def add(self, obs: Observation, timestamp: float, alpha: float) -> None:
+        self.box, self.last_seen = obs.box, timestamp
+        self.frames += 1
+        self.weight += obs.quality
+        self.weighted_sum += obs.quality * obs.probabilities
+        self.smoothed = obs.probabilities.copy() if self.frames == 1 else (
+            (1 - alpha) * self.smoothed + alpha * obs.probabilities).astype(np.float32)
+
+    def visit(self) -> Visit:
+        assert self.visit_id is not None
+        dist = self.weighted_sum / self.weight if self.weight > 0 else self.smoothed
+        return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    iy = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    inter = ix * iy
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(tracks: Sequence[Box], detections: Sequence[Box], threshold: float) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by descending IoU; pairs (track index, detection index)."""
+    pairs = sorted(
+        ((iou(t, d), ti, di) for ti, t in enumerate(tracks) for di, d in enumerate(detections)),
+        reverse=True,
+    )
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    out = []
+    for score, ti, di in pairs:
+        if score < threshold:
+            break
+        if ti not in used_t and di not in used_d:
+            used_t.add(ti)
+            used_d.add(di)
+            out.append((ti, di))
+    return out
+
+
+class VisitTracker:
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
+        self.config = config
+        self._tracks: list[_Track] = []
+        self._next_track = 1
+        self._next_visit = 1
+
+    def update(self, observations: Sequence[Observation], timestamp: float) -> tuple[list[TrackedFace], list[Visit]]:
+        """Assign this frame's faces to tracks; return the tracked faces and the visits
+        that ended (gone for longer than max_gap_seconds)."""
+        cfg = self.config
+        pairs = match([t.box for t in self._tracks], [o.box for o in observations], cfg.iou_threshold)
+        matched_obs = {di for _, di in pairs}
+        for ti, di in pairs:
+            self._tracks[ti].add(observations[di], timestamp, cfg.smoothing)
+        for di, obs in enumerate(observations):
+            if di not in matched_obs:
+                track = _Track(self._next_track, obs.box, timestamp, timestamp)
+                self._next_track += 1
+                track.add(obs, timestamp, cfg.smoothing)
+                self._tracks.append(track)
+        faces: list[TrackedFace] = []
+        for t in self._tracks:
+            if t.visit_id is None and t.frames >= cfg.min_frames and t.last_seen - t.first_seen >= cfg.min_seconds:
+                t.visit_id = self._next_visit
+                self._next_visit += 1
+        obs_by_track = {self._tracks[ti].id: observations[di] for ti, di in pairs}
+        for t in self._tracks:
+            if t.last_seen == timestamp:
+                probs = obs_by_track[t.id].probabilities if t.id in obs_by_track else t.smoothed
+                faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
+        ended = [t for t in self._tracks if timestamp - t.last_seen > cfg.max_gap_seconds]
+        self._tracks = [t for t in self._tracks if t not in ended]
+        return faces, [t.visit() for t in ended if t.visit_id is not None]
+
+    def open_visits(self) -> list[Visit]:
+        """Visits still in progress (for live scores)."""
+        return [t.visit() for t in self._tracks if t.visit_id is not None]
+
+    def close_all(self) -> list[Visit]:
+        """End of session: every confirmed track becomes a finished visit."""
+        visits = self.open_visits()
+        self._tracks = []
+        return visits

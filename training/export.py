@@ -1,0 +1,113 @@
+"""Export a checkpoint to a single-file ONNX model plus its model card.
+
+    python -m training.export --checkpoint runs/cafenet/best.pt --out models/emotion_cafenet.onnx \
+        --report-private
+
+The card holds everything needed to run the model without this code: class order,
+input name/shape, the preprocessing formula x = (pixel * scale - mean) / std, the output
+kind, metrics, training recipe and the file's sha256. `--report-private` adds the
+PrivateTest figures: use it once, for the model you ship (it is never used to choose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cafe_monitor import preprocessing
+from cafe_monitor.classification import sha256
+from training.data import CLASSES, DataError, default_data_dir, load_fer2013
+from training.evaluate import evaluate, onnx_probabilities
+from training.models import build
+
+OPSET = 17
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    model.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model, (torch.zeros(1, 1, 48, 48),), str(path), input_names=["faces"], output_names=["logits"],
+        dynamic_axes={"faces": {0: "N"}, "logits": {0: "N"}}, opset_version=OPSET, dynamo=False,
+    )
+
+
+def parity(model: torch.nn.Module, path: Path, faces: np.ndarray) -> float:
+    """Max |softmax_torch - softmax_onnx| over the given faces."""
+    with torch.no_grad():
+        ref = torch.softmax(model(torch.from_numpy(preprocessing.normalise(faces))), 1).numpy()
+    return float(np.abs(ref - onnx_probabilities(path, faces)).max())
+
+
+def write_card(path: Path, **fields: object) -> dict[str, object]:
+    card = {
+        "name": path.stem,
+        "file": path.name,
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+        "classes": list(CLASSES),
+        "input": {"name": "faces", "shape": ["N", 1, 48, 48], "dtype": "float32",
+                  "color": "grayscale (OpenCV BGR2GRAY, BT.601)", "layout": "NCHW"},
+        "preprocessing": {"scale": preprocessing.SCALE, "mean": preprocessing.MEAN, "std": preprocessing.STD,
+                          "formula": "x = (pixel * scale - mean) / std, pixel in 0..255",
+                          "crop_margin": preprocessing.DEFAULT_MARGIN,
+                          "crop": "square around the face box, side = longer edge * (1 + 2 * crop_margin), "
+                                  "resized to 48x48 (INTER_AREA when shrinking)"},
+        "output": {"name": "logits", "kind": "logits", "shape": ["N", 7], "apply": "softmax over axis 1"},
+        "opset": OPSET,
+        "exported": dt.date.today().isoformat(),
+        **fields,
+    }
+    path.with_suffix(".card.json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--data", type=Path, default=default_data_dir())
+    p.add_argument("--report-private", action="store_true", help="also measure PrivateTest (final model only)")
+    p.add_argument("--skip-eval", action="store_true", help="no FER2013 metrics (smoke tests)")
+    args = p.parse_args(argv)
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    model = build(state["arch"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    export_onnx(model, args.out)
+    fields: dict[str, object] = {"architecture": state["arch"],
+                                 "parameters": sum(p.numel() for p in model.parameters()),
+                                 "checkpoint_epoch": state.get("epoch"), "ema_weights": state.get("ema")}
+    run_dir = args.checkpoint.parent
+    if (run_dir / "config.json").is_file():
+        fields["training"] = json.loads((run_dir / "config.json").read_text())
+    write_card(args.out, **fields)  # the evaluation below runs the model from its card
+    probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
+    if not args.skip_eval:
+        try:
+            splits, _ = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        probe = splits["PublicTest"].images[:512]
+        metrics = {}
+        for name in ["PublicTest"] + (["PrivateTest"] if args.report_private else []):
+            metrics[name] = {mode: {k: v for k, v in m.items() if k != "confusion"}
+                             for mode, m in evaluate(args.out, splits[name].images, splits[name].labels).items()}
+        fields["metrics"] = metrics
+        fields["runtime_uses"] = "single_crop"
+    fields["parity_max_abs_diff"] = parity(model, args.out, probe)
+    card = write_card(args.out, **fields)
+    print(json.dumps({k: card[k] for k in ("file", "sha256", "bytes", "parity_max_abs_diff")}
+                     | ({"metrics": card["metrics"]} if "metrics" in card else {}), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
