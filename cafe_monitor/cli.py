@@ -20,9 +20,10 @@ from cafe_monitor.classification import ModelError
 from cafe_monitor.config import ConfigError, Settings, load
 from cafe_monitor.detection import DetectorError
 from cafe_monitor.paths import default_db_url, settings_path
+from cafe_monitor.reports import ReportError
 from cafe_monitor.storage import StorageError
 
-USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, OSError)
+USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, ReportError, OSError)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if args.command != "run" or
                         not getattr(args, "json", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except USER_ERRORS as exc:

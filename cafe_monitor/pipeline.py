@@ -122,6 +122,7 @@ class Pipeline:
 class RunStats:
     frames: int = 0
     frames_with_faces: int = 0
+    max_faces: int = 0  # most faces classified in one frame
     seconds: float = 0.0
     dropped: int = 0
     stage_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
@@ -133,6 +134,7 @@ class RunStats:
     def add(self, result: FrameResult) -> None:
         self.frames += 1
         self.frames_with_faces += bool(result.faces)
+        self.max_faces = max(self.max_faces, len(result.faces))
         for k, v in result.timings_ms.items():
             self.stage_ms[k] += v
 

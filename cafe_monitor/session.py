@@ -65,6 +65,7 @@ class SessionResult:
             "session_id": self.session_id,
             "frames": self.stats.frames,
             "frames_with_faces": self.stats.frames_with_faces,
+            "max_faces_in_frame": self.stats.max_faces,
             "fps": round(self.stats.fps, 2),
             "dropped_frames": self.stats.dropped,
             "stage_ms": self.stats.mean_stage_ms(),
@@ -151,9 +152,12 @@ class MonitorSession:
         started = time.monotonic()
         frames = 0
 
+        last_timestamp: float | None = None
+
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal frames
+            nonlocal frames, last_timestamp
             frames += 1
+            last_timestamp = result.timestamp
             done.extend(result.ended_visits)
             probabilities = [f.probabilities for f in result.faces]
             if self.writer is not None and aggregator is not None:
@@ -187,7 +191,10 @@ class MonitorSession:
                 bucket = aggregator.flush()
                 if bucket is not None:
                     self.writer.add_bucket(bucket)
-                self.writer.close(status)
+                end = dt.datetime.now(dt.timezone.utc)
+                if not self.capture.live and last_timestamp is not None:  # a file ran faster than real time
+                    end = max(end, self.writer.to_datetime(last_timestamp))
+                self.writer.close(status, end)
         score = score_visits([v.distribution for v in visits], score_cfg)
         return SessionResult(self.session_id, stats, visits, score, classifier.provider, self.capture.state,
                              list(self.capture.gaps), self.writer.rescue_file if self.writer else None)

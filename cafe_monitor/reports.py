@@ -1,0 +1,309 @@
+"""Session and day reports: a PDF for people, CSV/JSON for spreadsheets.
+
+Charts and the PDF are drawn with matplotlib (already a dependency of mediapipe, and
+its PdfPages backend writes multi-page vector PDFs with no extra library or system
+fonts). Reports hold aggregates and per-visit numbers only: no images of anyone.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cafe_monitor import storage
+from cafe_monitor.classification import CLASSES
+from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
+
+FORMATS = ("pdf", "csv", "json")
+EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
+                   "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
+
+
+class ReportError(RuntimeError):
+    pass
+
+
+@dataclass
+class VisitRecord:
+    session_id: int
+    visit_no: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    frames: int
+    distribution: list[float]
+    valence: float
+
+
+@dataclass
+class TimelineRecord:
+    at: dt.datetime
+    frames: int
+    faces: int
+    distribution: list[float]
+
+
+@dataclass
+class ReportData:
+    title: str
+    subtitle: str
+    start: dt.datetime
+    end: dt.datetime
+    score: Score
+    visits: list[VisitRecord]
+    timeline: list[TimelineRecord]
+    sessions: list[dict[str, object]] = field(default_factory=list)
+    slug: str = "report"
+
+
+def _records(visits: Sequence[storage.VisitRow], cfg: ScoreConfig) -> list[VisitRecord]:
+    if not visits:
+        return []
+    vals = visit_valence([v.distribution() for v in visits], cfg)
+    return [VisitRecord(v.session_id, v.visit_no, _utc(v.first_seen), _utc(v.last_seen), v.frames,
+                        v.distribution(), float(val)) for v, val in zip(visits, vals, strict=True)]
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _timeline(rows: Sequence[storage.TimelineRow]) -> list[TimelineRecord]:
+    return [TimelineRecord(_utc(r.at), r.frames, r.faces, [getattr(r, f"p_{c}") for c in CLASSES]) for r in rows]
+
+
+def _session_info(s: storage.SessionRow) -> dict[str, object]:
+    return {"id": s.id, "started_at": _utc(s.started_at).isoformat(), "ended_at":
+            _utc(s.ended_at).isoformat() if s.ended_at else None, "status": s.status, "source": s.source,
+            "site": s.site, "camera": s.camera, "model": s.model_name, "model_sha256": s.model_sha256,
+            "provider": s.provider, "frames": s.frames}
+
+
+def session_report(engine: storage.Engine, ref: str, cfg: ScoreConfig) -> ReportData:
+    if ref != "last" and not ref.isdigit():
+        raise ReportError(f"--session takes a session id or 'last', not {ref!r}")
+    s = storage.get_session(engine, ref)
+    if s is None:
+        raise ReportError("no sessions recorded yet" if ref == "last" else f"no session with id {ref}")
+    visits = storage.session_visits(engine, s.id)
+    start, end = _utc(s.started_at), _utc(s.ended_at or s.started_at)
+    return ReportData(
+        title=f"Session {s.id} — {s.site} / {s.camera}",
+        subtitle=f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} UTC · source {Path(s.source).name or s.source} · "
+                 f"{s.status}",
+        start=start, end=end, score=score_visits([v.distribution() for v in visits], cfg),
+        visits=_records(visits, cfg), timeline=_timeline(storage.session_timeline(engine, s.id)),
+        sessions=[_session_info(s)], slug=f"session-{s.id}")
+
+
+def day_report(engine: storage.Engine, day: str, cfg: ScoreConfig, site: str | None = None) -> ReportData:
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise ReportError(f"--day takes YYYY-MM-DD, not {day!r}") from exc
+    start = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
+    end = start + dt.timedelta(days=1)
+    visits = storage.visits_between(engine, start, end, site)
+    sessions = storage.sessions_between(engine, start, end)
+    return ReportData(
+        title=f"Day report — {date:%A %d %B %Y}" + (f" — {site}" if site else ""),
+        subtitle=f"{len(sessions)} session(s), all cameras" + (f" at {site}" if site else " and sites") + " (UTC)",
+        start=start, end=end, score=score_visits([v.distribution() for v in visits], cfg),
+        visits=_records(visits, cfg), timeline=_timeline(storage.timeline_between(engine, start, end, site)),
+        sessions=[_session_info(s) for s in sessions], slug=f"day-{date.isoformat()}" + (f"-{site}" if site else ""))
+
+
+# --- writers -------------------------------------------------------------------
+
+def write(data: ReportData, formats: Sequence[str], out: Path) -> list[Path]:
+    """Write the report in each format into `out`; returns the files written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot create report folder {out}: {exc.strerror}") from exc
+    if not os.access(out, os.W_OK):
+        raise ReportError(f"report folder {out} is not writable")
+    written: list[Path] = []
+    try:
+        for fmt in formats:
+            if fmt == "pdf":
+                written.append(write_pdf(data, out / f"{data.slug}.pdf"))
+            elif fmt == "csv":
+                written += write_csv(data, out)
+            elif fmt == "json":
+                written.append(write_json(data, out / f"{data.slug}.json"))
+    except OSError as exc:
+        raise ReportError(f"cannot write report into {out}: {exc.strerror or exc}") from exc
+    return written
+
+
+def _atomic(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def write_csv(data: ReportData, out: Path) -> list[Path]:
+    visits_path, timeline_path = out / f"{data.slug}-visits.csv", out / f"{data.slug}-timeline.csv"
+    tmp = _atomic(visits_path)
+    with tmp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["session_id", "visit", "first_seen_utc", "last_seen_utc", "seconds", "frames",
+                    *[f"p_{c}" for c in CLASSES], "valence", "visit_score"])
+        for v in data.visits:
+            w.writerow([v.session_id, v.visit_no, v.first_seen.isoformat(), v.last_seen.isoformat(),
+                        round((v.last_seen - v.first_seen).total_seconds(), 2), v.frames,
+                        *[round(p, 4) for p in v.distribution], round(v.valence, 4), round(to_score(v.valence), 1)])
+    tmp.replace(visits_path)
+    tmp = _atomic(timeline_path)
+    with tmp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["at_utc", "frames", "faces", *[f"p_{c}" for c in CLASSES]])
+        for t in data.timeline:
+            w.writerow([t.at.isoformat(), t.frames, t.faces, *[round(p, 4) for p in t.distribution]])
+    tmp.replace(timeline_path)
+    return [visits_path, timeline_path]
+
+
+def write_json(data: ReportData, path: Path) -> Path:
+    doc = {
+        "title": data.title, "start": data.start.isoformat(), "end": data.end.isoformat(),
+        "summary": data.score.as_dict(), "sessions": data.sessions,
+        "visits": [{"session_id": v.session_id, "visit": v.visit_no, "first_seen": v.first_seen.isoformat(),
+                    "last_seen": v.last_seen.isoformat(), "frames": v.frames, "valence": round(v.valence, 4),
+                    "distribution": dict(zip(CLASSES, [round(p, 4) for p in v.distribution], strict=True))}
+                   for v in data.visits],
+        "timeline": [{"at": t.at.isoformat(), "frames": t.frames, "faces": t.faces,
+                      "distribution": dict(zip(CLASSES, [round(p, 4) for p in t.distribution], strict=True))}
+                     for t in data.timeline],
+    }
+    tmp = _atomic(path)
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def summary_lines(score: Score) -> list[str]:
+    if score.score is None:
+        return ["No customer visits were recorded in this period."]
+    top = sorted(score.mean_distribution.items(), key=lambda kv: -kv[1])[:3]
+    caution = "   — few visits, read with care" if score.visits < 10 else ""
+    return [
+        f"Satisfaction score: {score.score:.0f} / 100   (95% interval {score.low:.0f}–{score.high:.0f}){caution}",
+        f"Customer visits: {score.visits}",
+        f"Satisfied visits: {score.satisfied:.0%}    Dissatisfied visits: {score.dissatisfied:.0%}",
+        "Dominant expressions: " + ", ".join(f"{k} {v:.0%}" for k, v in top),
+    ]
+
+
+def write_pdf(data: ReportData, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    tmp = _atomic(path)
+    with PdfPages(tmp, metadata={"Title": data.title, "Creator": "Café Monitor"}) as pdf:
+        fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+        fig.text(0.07, 0.955, data.title, fontsize=17, weight="bold")
+        fig.text(0.07, 0.935, data.subtitle, fontsize=8.5, color="#555555")
+        for i, line in enumerate(summary_lines(data.score)):
+            fig.text(0.07, 0.895 - i * 0.022, line, fontsize=11 if i else 13, weight="bold" if i == 0 else None)
+        ax1 = fig.add_axes((0.1, 0.58, 0.85, 0.2))
+        _plot_score_over_time(ax1, data, mdates)
+        ax2 = fig.add_axes((0.1, 0.33, 0.38, 0.18))
+        _plot_mix(ax2, data.score)
+        ax3 = fig.add_axes((0.58, 0.33, 0.37, 0.18))
+        _plot_visits_per_hour(ax3, data)
+        _visit_table(fig, data)
+        fig.text(0.07, 0.03, "Café Monitor stores numbers only (emotion probabilities, counts, times), never images "
+                 "of customers.\nScore = mean visit valence mapped to 0–100, each visit counted once; the interval "
+                 "is a 95% bootstrap over visits (README).", fontsize=7, color="#777777")
+        pdf.savefig(fig)
+        plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
+    import matplotlib.pyplot as plt
+
+    ax = ax if ax is not None else plt.gca()
+    ax.set_title("Satisfaction over time", fontsize=11, loc="left")  # type: ignore[attr-defined]
+    if data.timeline:
+        at = [t.at for t in data.timeline if t.faces]
+        vals = visit_valence([t.distribution for t in data.timeline if t.faces])
+        if len(at):
+            k = max(1, min(15, len(vals) // 10))
+            smooth = np.convolve(vals, np.ones(k) / k, mode="same")
+            ax.plot(at, [to_score(v) for v in smooth], color="#bbbbbb", lw=1,  # type: ignore[attr-defined]
+                    label="faces in view (per second)")
+    if data.visits:
+        cum = np.cumsum([v.valence for v in data.visits]) / np.arange(1, len(data.visits) + 1)
+        ax.step([v.last_seen for v in data.visits], [to_score(c) for c in cum], where="post",  # type: ignore[attr-defined]
+                color="#2ca02c", lw=2, label="score so far (by visit)")
+        ax.scatter([v.last_seen for v in data.visits], [to_score(v.valence) for v in data.visits],  # type: ignore[attr-defined]
+                   s=14, color="#1f77b4", zorder=3, label="each visit")
+    ax.set_ylim(0, 100)  # type: ignore[attr-defined]
+    ax.set_ylabel("score (0–100)")  # type: ignore[attr-defined]
+    ax.axhline(50, color="#dddddd", lw=0.8, zorder=0)  # type: ignore[attr-defined]
+    locator = mdates.AutoDateLocator()  # type: ignore[attr-defined]
+    ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
+    if data.timeline or data.visits:
+        ax.legend(fontsize=7, loc="lower left")  # type: ignore[attr-defined]
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)  # type: ignore[attr-defined]
+
+
+def _plot_mix(ax: object, score: Score) -> None:
+    vals = [score.mean_distribution.get(c, 0.0) for c in CLASSES]
+    ax.barh(list(CLASSES), vals, color=[EMOTION_COLOURS[c] for c in CLASSES])  # type: ignore[attr-defined]
+    ax.invert_yaxis()  # type: ignore[attr-defined]
+    ax.set_xlim(0, max(0.5, max(vals) * 1.15))  # type: ignore[attr-defined]
+    ax.set_title("Emotion mix (mean over visits)", fontsize=11, loc="left")  # type: ignore[attr-defined]
+    for i, v in enumerate(vals):
+        ax.text(v + 0.01, i, f"{v:.0%}", va="center", fontsize=8)  # type: ignore[attr-defined]
+
+
+def visits_per_hour(visits: Sequence[VisitRecord]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for v in visits:
+        counts[v.first_seen.hour] = counts.get(v.first_seen.hour, 0) + 1
+    return counts
+
+
+def _plot_visits_per_hour(ax: object, data: ReportData) -> None:
+    counts = visits_per_hour(data.visits)
+    hours = list(range(min(counts, default=8), max(counts, default=18) + 1))
+    ax.bar(hours, [counts.get(h, 0) for h in hours], color="#1f77b4")  # type: ignore[attr-defined]
+    ax.set_xticks(hours, [f"{h:02d}" for h in hours], fontsize=7)  # type: ignore[attr-defined]
+    ax.set_title("Visits per hour (UTC)", fontsize=11, loc="left")  # type: ignore[attr-defined]
+    ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[attr-defined]
+
+
+def _visit_table(fig: object, data: ReportData, rows: int = 12) -> None:
+    fig.text(0.07, 0.27, f"Visits ({len(data.visits)}; first {min(rows, len(data.visits))} shown)",  # type: ignore[attr-defined]
+             fontsize=11)
+    if not data.visits:
+        return
+    ax = fig.add_axes((0.07, 0.04, 0.88, 0.22))  # type: ignore[attr-defined]
+    ax.axis("off")
+    cells = []
+    for v in data.visits[:rows]:
+        top = CLASSES[int(np.argmax(v.distribution))]
+        cells.append([str(v.session_id), str(v.visit_no), f"{v.first_seen:%H:%M:%S}",
+                      f"{(v.last_seen - v.first_seen).total_seconds():.0f} s", top,
+                      f"{max(v.distribution):.0%}", f"{to_score(v.valence):.0f}"])
+    table = ax.table(cellText=cells, colLabels=["session", "visit", "start", "length", "main expression",
+                                                "share", "visit score"], loc="upper left", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1, 1.2)

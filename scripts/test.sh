@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean checkout: sets up .venv (scripts/setup.sh), starts a
+# throw-away PostgreSQL on 127.0.0.1 for the chain-of-shops tests, runs pytest offscreen.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k tracking).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if out="$(scripts/pg-test-server.sh start)"; then
+  eval "$out"
+  trap 'scripts/pg-test-server.sh stop' EXIT
+elif [ "${CAFE_MONITOR_REQUIRE_PG:-0}" = 1 ]; then
+  echo "PostgreSQL test server could not be started" >&2; exit 1
+else
+  echo "PostgreSQL unavailable: its tests will be skipped" >&2
+fi
+export QT_QPA_PLATFORM=offscreen
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

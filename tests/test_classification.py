@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cafe_monitor.classification import CLASSES, EmotionClassifier, ModelError, select_providers
+
+
+@pytest.fixture
+def model_copy(model_path: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "m.onnx"
+    shutil.copy(model_path, dst)
+    shutil.copy(model_path.with_suffix(".card.json"), dst.with_suffix(".card.json"))
+    return dst
+
+
+def test_shipped_model_batch_probabilities(model_path: Path) -> None:
+    clf = EmotionClassifier(model_path)
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    p = clf.classify(faces)
+    assert p.shape == (5, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert clf.classify(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
+    assert clf.provider in clf.session.get_providers()
+
+
+def test_batch_equals_single(model_path: Path) -> None:
+    clf = EmotionClassifier(model_path)
+    faces = np.random.default_rng(1).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    batch = clf.classify(faces)
+    single = np.concatenate([clf.classify(f[None]) for f in faces])
+    assert np.allclose(batch, single, atol=1e-5)
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found: .*absent.onnx"):
+        EmotionClassifier(tmp_path / "absent.onnx")
+
+
+def test_corrupt_model_is_refused(model_copy: Path) -> None:
+    data = bytearray(model_copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="corrupt"):
+        EmotionClassifier(model_copy)
+
+
+def test_truncated_model_with_matching_card_is_refused(model_copy: Path) -> None:
+    model_copy.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError, match=str(model_copy.name)):
+        EmotionClassifier(model_copy, verify_checksum=False)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("classes", list(reversed(CLASSES)), "classes"),
+    ("preprocessing", {"scale": 1.0, "mean": 0.0, "std": 1.0}, "preprocessing.scale"),
+    ("input", {"name": "x", "shape": ["N", 3, 64, 64]}, "input.shape"),
+])
+def test_mismatched_card_is_refused(model_copy: Path, key: str, value: object, message: str) -> None:
+    card_file = model_copy.with_suffix(".card.json")
+    card = json.loads(card_file.read_text())
+    card[key] = value
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=message):
+        EmotionClassifier(model_copy)
+
+
+def test_missing_card(model_copy: Path) -> None:
+    model_copy.with_suffix(".card.json").unlink()
+    with pytest.raises(ModelError, match="card missing"):
+        EmotionClassifier(model_copy)
+
+
+def test_provider_preference() -> None:
+    assert select_providers(["CPUExecutionProvider", "CUDAExecutionProvider"]) == [
+        "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert select_providers(["CUDAExecutionProvider", "CPUExecutionProvider"], prefer_cpu=True) == [
+        "CPUExecutionProvider"]

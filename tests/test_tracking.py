@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import numpy as np
+
+from cafe_monitor.preprocessing import Box
+from cafe_monitor.tracking import Observation, TrackerConfig, VisitTracker, iou, match
+
+HAPPY = np.array([0, 0, 0, 1, 0, 0, 0], np.float32)
+SAD = np.array([0, 0, 0, 0, 1, 0, 0], np.float32)
+
+
+def obs(x: float, probs: np.ndarray = HAPPY, quality: float = 1.0) -> Observation:
+    return Observation(Box(x, 10, x + 50, 60), 0.9, probs, quality)
+
+
+def test_iou_and_match() -> None:
+    assert iou(Box(0, 0, 10, 10), Box(0, 0, 10, 10)) == 1.0
+    assert iou(Box(0, 0, 10, 10), Box(20, 20, 30, 30)) == 0.0
+    pairs = match([Box(0, 0, 10, 10), Box(100, 0, 110, 10)], [Box(101, 0, 111, 10), Box(1, 0, 11, 10)], 0.3)
+    assert sorted(pairs) == [(0, 1), (1, 0)]
+
+
+def test_one_person_moving_slowly_is_one_visit() -> None:
+    t = VisitTracker(TrackerConfig(min_frames=3, min_seconds=0.2, max_gap_seconds=1.0))
+    for i in range(30):
+        faces, ended = t.update([obs(10 + i)], i * 0.1)
+        assert not ended
+    assert faces[0].visit_id == 1
+    _, ended = t.update([], 5.0)
+    assert [v.id for v in ended] == [1] and ended[0].frames == 30
+
+
+def test_passer_by_is_not_a_visit() -> None:
+    t = VisitTracker(TrackerConfig(min_frames=5, min_seconds=0.5))
+    t.update([obs(10)], 0.0)
+    t.update([obs(12)], 0.1)
+    _, ended = t.update([], 10.0)
+    assert ended == [] and t.close_all() == []
+
+
+def test_two_people_two_visits_and_quality_weighted_mean() -> None:
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0))
+    for i in range(10):
+        # person A happy with good quality, a few sad frames with near-zero weight
+        a = obs(10, SAD if i < 3 else HAPPY, quality=0.01 if i < 3 else 1.0)
+        t.update([a, obs(300, SAD)], i * 0.1)
+    visits = sorted(t.close_all(), key=lambda v: v.id)
+    assert len(visits) == 2
+    a = next(v for v in visits if v.distribution[3] > 0.5)
+    assert a.distribution[3] > 0.99  # low-quality sad frames barely count
+
+
+def test_short_gap_keeps_the_visit_long_gap_splits_it() -> None:
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=1.0))
+    for i in range(5):
+        t.update([obs(10)], i * 0.1)
+    t.update([], 0.9)  # 0.5 s gap: same visit
+    for i in range(5):
+        t.update([obs(10)], 1.0 + i * 0.1)
+    _, ended = t.update([], 3.0)
+    assert len(ended) == 1 and ended[0].frames == 10
+
+
+def test_smoothed_label_does_not_flicker() -> None:
+    t = VisitTracker(TrackerConfig(smoothing=0.3))
+    for i in range(10):
+        faces, _ = t.update([obs(10, HAPPY)], i * 0.1)
+    faces, _ = t.update([obs(10, SAD)], 1.0)  # one odd frame
+    assert faces[0].smoothed.argmax() == 3
