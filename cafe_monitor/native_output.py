@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 
 @contextmanager
@@ -34,7 +34,9 @@ def quiet_native_output() -> Iterator[None]:
                 os.dup2(devnull, fd)
             except OSError:
                 pass
-        yield
+        # onnxruntime's Python layer also print()s its "EP Error" block
+        with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(sink):
+            yield
     finally:
         for fd, copy in saved:
             os.dup2(copy, fd)

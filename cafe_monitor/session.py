@@ -135,7 +135,7 @@ class MonitorSession:
         origin = time.time() if not self.capture.live else 0.0
         aggregator: storage.TimelineAggregator | None = None
         if self.engine is not None:
-            storage.mark_interrupted(self.engine)
+            storage.mark_interrupted(self.engine, self.settings.storage.site, self.settings.storage.camera_name)
             storage.prune_timeline(self.engine, self.settings.privacy.retention_days)
             self.session_id = storage.start_session(
                 self.engine, source=str(self.source), site=self.settings.storage.site,

@@ -342,10 +342,13 @@ class TimelineAggregator:
 
 # --- reading ---------------------------------------------------------------------
 
-def mark_interrupted(engine: Engine) -> int:
-    """Sessions left 'running' by a crash are closed at their last written second."""
+def mark_interrupted(engine: Engine, site: str, camera: str) -> int:
+    """Sessions of this counter left 'running' by a crash are closed at their last written
+    second. One counter (site + camera) runs one session at a time; other counters
+    sharing the database may be running right now and are left alone."""
     with session_scope(engine) as s:
-        stale = s.scalars(select(SessionRow).where(SessionRow.status == "running")).all()
+        stale = s.scalars(select(SessionRow).where(SessionRow.status == "running", SessionRow.site == site,
+                                                   SessionRow.camera == camera)).all()
         for row in stale:
             last = s.scalar(select(func.max(TimelineRow.at)).where(TimelineRow.session_id == row.id))
             row.status, row.ended_at = "interrupted", last or row.started_at

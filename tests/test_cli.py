@@ -1,0 +1,131 @@
+"""The command line as a user runs it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cafe_monitor", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, p.stderr
+    for n in needles:
+        assert n in errors[0]
+
+
+def test_missing_video_file(tmp_path: Path) -> None:
+    assert_one_line_error(cli("run", "--headless", "--source", str(tmp_path / "nope.mp4")), "nope.mp4")
+
+
+def test_missing_camera() -> None:
+    assert_one_line_error(cli("run", "--headless", "--source", "7", "--no-store"), "camera 7")
+
+
+def test_unreadable_video(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    assert_one_line_error(cli("run", "--headless", "--source", str(bad), "--no-store"), "broken.mp4")
+
+
+def test_malformed_config_names_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text("[detector]\nmin_scor = 0.4\n")
+    assert_one_line_error(cli("--config", str(cfg), "run", "--headless", "--source", "x.mp4"), "detector.min_scor")
+
+
+def test_corrupt_model(tmp_path: Path, model_path: Path) -> None:
+    bad = tmp_path / "m.onnx"
+    bad.write_bytes(model_path.read_bytes()[:1000])
+    bad.with_suffix(".card.json").write_text(model_path.with_suffix(".card.json").read_text())
+    assert_one_line_error(cli("run", "--headless", "--source", "x.mp4", "--model", str(bad)), "m.onnx")
+
+
+def test_unwritable_report_path(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert_one_line_error(cli("report", "--session", "last", "--db", db, "--out", "/proc/nope"), "sessions")
+
+
+@pytest.mark.media
+def test_headless_json_then_sessions_and_report(media: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    clip = media / "pexels_wolfgang-langer_woman-emotions.mp4"
+    p = cli("run", "--headless", "--json", "--source", str(clip), "--db", db)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)  # stdout is exactly one JSON object
+    assert out["frames"] == 472 and out["frames_with_faces"] >= 449 and len(out["visits"]) == 1
+    assert set(out["visits"][0]["distribution"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise",
+                                                     "neutral"}
+    assert out["score"]["visits"] == 1 and 0 <= out["score"]["score"] <= 100
+    assert out["provider"] == "CPUExecutionProvider"
+
+    listing = json.loads(cli("sessions", "--json", "--db", db).stdout)
+    assert listing[0]["id"] == out["session_id"] and listing[0]["visits"] == 1
+    assert listing[0]["duration_s"] >= 19  # media time, even though it ran faster
+
+    rep = cli("report", "--session", "last", "--format", "pdf,csv,json", "--out", str(tmp_path / "r"), "--db", db)
+    assert rep.returncode == 0, rep.stderr
+    pdf = tmp_path / "r" / f"session-{out['session_id']}.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+    rows = list(csv.DictReader((tmp_path / "r" / f"session-{out['session_id']}-visits.csv").open()))
+    assert len(rows) == 1 and int(rows[0]["frames"]) == out["visits"][0]["frames"]
+
+    bad = cli("report", "--session", "last", "--db", db, "--out", "/proc/forbidden")
+    assert_one_line_error(bad, "/proc/forbidden")
+    assert_one_line_error(cli("report", "--session", "999", "--db", db), "999")
+
+
+@pytest.mark.media
+def test_kill_9_loses_at_most_two_seconds(media: Path, tmp_path: Path) -> None:
+    """A headless run on a looping clip is killed hard; the database must be intact and
+    hold the timeline up to ~2 s before the kill."""
+    path = tmp_path / "crash.sqlite"
+    clip = media / "pexels_wolfgang-langer_woman-emotions.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", str(clip),
+                             "--loop", "--realtime", "--db", f"sqlite:///{path}"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:  # wait until it is recording
+            time.sleep(0.5)
+            if path.exists():
+                with sqlite3.connect(path) as c:
+                    try:
+                        if c.execute("select count(*) from timeline").fetchone()[0] >= 5:
+                            break
+                    except sqlite3.OperationalError:
+                        pass
+        time.sleep(3)
+        killed_at = time.time()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(10)
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        last = c.execute("select max(at) from timeline").fetchone()[0]
+    import datetime as dt
+
+    last_ts = dt.datetime.fromisoformat(last).replace(tzinfo=dt.timezone.utc).timestamp()
+    assert killed_at - last_ts <= 3.0, f"lost {killed_at - last_ts:.1f} s"
+    # the next start on this counter closes the killed session as interrupted
+    p = cli("run", "--headless", "--source", str(media / "skimage_astronaut.png"), "--db", f"sqlite:///{path}")
+    assert p.returncode == 0, p.stderr
+    sessions = json.loads(cli("sessions", "--json", "--db", f"sqlite:///{path}").stdout)
+    assert [s["status"] for s in sessions] == ["ended", "interrupted"]
