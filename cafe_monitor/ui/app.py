@@ -1,0 +1,281 @@
+"""Main window: Live and History tabs, toolbar, status line, settings and export."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QAction, QCloseEvent
+from PyQt6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QTabWidget,
+    QToolBar,
+)
+
+from cafe_monitor import config, storage
+from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.paths import data_dir, default_db_url, settings_path
+from cafe_monitor.pipeline import Region
+from cafe_monitor.session import SessionResult
+from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
+from cafe_monitor.ui.history import HistoryView
+from cafe_monitor.ui.live import LiveView
+from cafe_monitor.ui.worker import MonitorWorker
+
+log = logging.getLogger(__name__)
+VIDEO_FILTER = "Video or image (*.mp4 *.mov *.avi *.mkv *.webm *.gif *.jpg *.jpeg *.png);;All files (*)"
+
+
+def regions_path() -> Path:
+    return data_dir() / "regions.json"
+
+
+def load_regions() -> dict[str, list[float]]:
+    try:
+        data = json.loads(regions_path().read_text())
+        return {str(k): [float(x) for x in v] for k, v in data.items() if len(v) == 4}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def save_region(source: str, region: Region) -> None:
+    regions = load_regions()
+    regions[source] = [region.x1, region.y1, region.x2, region.y2]
+    tmp = regions_path().with_suffix(".tmp")
+    tmp.write_text(json.dumps(regions, indent=2))
+    tmp.replace(regions_path())
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
+                 model: Path | None = None, settings_file: Path | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Café Monitor")
+        self.resize(1280, 800)
+        self.settings = settings
+        self.settings_file = settings_file or settings_path()
+        self.db_url_override = db_url
+        self.model = model
+        self.initial_source = source
+        self.worker: MonitorWorker | None = None
+        self.export_job: ExportJob | None = None
+        self.last_result: SessionResult | None = None
+        self._engine: storage.Engine | None = None
+
+        self.live = LiveView()
+        self.live.blur = settings.privacy.blur_preview
+        self.history = HistoryView(self.engine, settings.score.to_config())
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.currentChanged.connect(lambda i: self._refresh_history() if i == 1 else None)
+        self.setCentralWidget(self.tabs)
+        self.status = QLabel("Ready")
+        self.statusBar().addWidget(self.status, 1)  # type: ignore[union-attr]
+
+        bar = QToolBar("Main")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+        self.start_action = QAction("▶ Start camera", self)
+        self.open_action = QAction("Open video…", self)
+        self.stop_action = QAction("■ Stop", self)
+        self.region_action = QAction("Draw customer area", self)
+        self.clear_region_action = QAction("Clear area", self)
+        self.blur_action = QAction("Blur faces", self, checkable=True)
+        self.blur_action.setChecked(self.live.blur)
+        self.settings_action = QAction("Settings…", self)
+        for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
+                  self.clear_region_action, self.blur_action, None, self.settings_action):
+            if a is None:
+                bar.addSeparator()
+            else:
+                bar.addAction(a)
+        self.start_action.triggered.connect(lambda: self.start(self.settings.camera.source))
+        self.open_action.triggered.connect(self.open_file)
+        self.stop_action.triggered.connect(self.stop)
+        self.region_action.triggered.connect(self.begin_region)
+        self.clear_region_action.triggered.connect(lambda: self.set_region(Region()))
+        self.blur_action.toggled.connect(self.set_blur)
+        self.settings_action.triggered.connect(self.edit_settings)
+        self.live.open_file_requested.connect(self.open_file)
+        self.live.video.region_drawn.connect(self.set_region)
+        self.history.export_requested.connect(self.export)
+        self.stop_action.setEnabled(False)
+
+    # -- database -----------------------------------------------------------------
+    def db_url(self) -> str:
+        return self.db_url_override or self.settings.storage.url or default_db_url()
+
+    def engine(self) -> storage.Engine:
+        if self._engine is None:
+            self._engine = storage.open_database(self.db_url())
+        return self._engine
+
+    def _refresh_history(self) -> None:
+        try:
+            self.history.refresh()
+        except storage.StorageError as exc:
+            QMessageBox.warning(self, "Database", str(exc))
+
+    # -- sessions -----------------------------------------------------------------
+    def current_source(self) -> str:
+        return self.worker.source if self.worker is not None else self.settings.camera.source
+
+    def start(self, source: str) -> None:
+        if self.worker is not None and self.worker.running:
+            return
+        self.live.clear_problem()
+        self.live.reset()
+        region = load_regions().get(str(source))
+        settings = self.settings
+        if region is not None:
+            settings = dataclasses.replace(settings, region=Region(*region))
+        self.live.region = settings.region
+        self.worker = MonitorWorker(settings, source, db_url=self.db_url_override, model=self.model,
+                                    realtime=not is_live(parse_source(source)))
+        self.worker.state_ready.connect(self.on_state)
+        self.worker.finished.connect(self.on_finished)
+        self.worker.failed.connect(self.on_failed)
+        self.worker.start()
+        self.start_action.setEnabled(False)
+        self.open_action.setEnabled(False)
+        self.stop_action.setEnabled(True)
+        self.status.setText(f"Starting {source}…")
+
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
+        if path:
+            self.start(path)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.status.setText("Stopping…")
+
+    def on_state(self) -> None:
+        if self.worker is None:
+            return
+        state = self.worker.take()
+        if state is not None:
+            self.live.update_state(state)
+            self.status.setText(self.live.status_text(state))
+
+    def on_finished(self, result: SessionResult) -> None:
+        self.last_result = result
+        self._session_ended()
+        s = result.score
+        score = f"score {s.score:.0f} ({s.low:.0f}–{s.high:.0f})" if s.score is not None else "no visits"
+        self.status.setText(f"Session {result.session_id} ended: {result.stats.frames} frames, "
+                            f"{len(result.visits)} visits, {score}. See History.")
+
+    def on_failed(self, message: str) -> None:
+        self._session_ended()
+        hint = " Open a video file instead, or check Settings → Camera." if "camera" in message else ""
+        self.live.show_problem(message[:1].upper() + message[1:] + "." + hint)
+        self.status.setText("Not running")
+
+    def _session_ended(self) -> None:
+        self.start_action.setEnabled(True)
+        self.open_action.setEnabled(True)
+        self.stop_action.setEnabled(False)
+
+    # -- region, blur, settings -----------------------------------------------------
+    def begin_region(self) -> None:
+        self.live.video.drawing = True
+        self.live.video.setCursor(Qt.CursorShape.CrossCursor)
+        self.status.setText("Drag a rectangle over the customers' side of the counter")
+
+    def set_region(self, region: Region) -> None:
+        self.live.region = region
+        if self.worker is not None:
+            self.worker.set_region(region)
+        save_region(str(self.current_source()), region)
+        self.status.setText("Customer area: whole image" if region.is_full else
+                            f"Customer area saved: x {region.x1:.2f}–{region.x2:.2f}, y {region.y1:.2f}–{region.y2:.2f}")
+
+    def set_blur(self, on: bool) -> None:
+        self.live.blur = on
+        self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
+                                                                                       blur_preview=on))
+        self._persist()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() and dialog.result_settings is not None:
+            old_url = self.settings.storage.url
+            self.settings = dialog.result_settings
+            self.live.blur = self.settings.privacy.blur_preview
+            self.blur_action.setChecked(self.live.blur)
+            self.history.score_config = self.settings.score.to_config()
+            if self.settings.storage.url != old_url:
+                self._engine = None
+            self._persist()
+            if self.worker is not None and self.worker.running:
+                self.status.setText("Settings saved; camera, detector and database apply from the next session")
+
+    def _persist(self) -> None:
+        try:
+            config.save(self.settings, self.settings_file)
+        except OSError as exc:
+            QMessageBox.warning(self, "Settings", f"Could not save settings to {self.settings_file}: {exc}")
+
+    # -- export -------------------------------------------------------------------
+    def export(self, kind: str, ref: str, folder: Path | None = None, formats: list[str] | None = None) -> None:
+        if folder is None or formats is None:
+            dialog = ExportDialog(kind, ref, Path.home(), self)
+            if not dialog.exec():
+                return
+            folder, formats = dialog.chosen()
+        progress = QProgressDialog(f"Exporting {kind} {ref}…", None, 0, 0, self)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(0)
+        progress.show()
+        try:
+            engine = self.engine()
+        except storage.StorageError as exc:
+            progress.close()
+            QMessageBox.warning(self, "Export failed", str(exc))
+            return
+        job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config())
+        job.done.connect(lambda paths: (progress.close(), self._exported(paths)))
+        job.failed.connect(lambda msg: (progress.close(), self._export_failed(msg)))
+        self.export_job = job
+        job.start()
+
+    def _exported(self, paths: list[str]) -> None:
+        self.status.setText("Exported: " + ", ".join(paths))
+        if not QApplication.platformName() == "offscreen":
+            QMessageBox.information(self, "Export done", "Written:\n" + "\n".join(paths))
+
+    def _export_failed(self, message: str) -> None:
+        self.status.setText(f"Export failed: {message}")
+        if not QApplication.platformName() == "offscreen":
+            QMessageBox.warning(self, "Export failed", message)
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.wait(10)
+        super().closeEvent(event)
+
+
+def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
+         model: Path | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Café Monitor")
+    window = MainWindow(settings, source=source, db_url=db_url, model=model)
+    window.show()
+    if source is not None:
+        window.start(source)
+    elif app.platformName() != "offscreen":
+        window.start(settings.camera.source)  # the quick start: open the default camera
+    return int(app.exec())

@@ -1,0 +1,241 @@
+"""Live monitor: camera image with moods, score gauge, emotion mix, session timeline."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPoint, QRect, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from cafe_monitor.annotate import draw
+from cafe_monitor.capture import CameraState
+from cafe_monitor.classification import CLASSES
+from cafe_monitor.pipeline import Region
+from cafe_monitor.scoring import Score
+from cafe_monitor.session import LiveState
+
+EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
+                    "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
+
+
+def score_colour(score: float | None) -> str:
+    if score is None:
+        return "#888888"
+    return "#2ca02c" if score >= 60 else "#e6a100" if score >= 45 else "#d62728"
+
+
+class VideoView(QLabel):
+    """Shows frames scaled to fit; lets staff drag a rectangle = customers' side."""
+
+    region_drawn = pyqtSignal(object)  # Region
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumSize(QSize(480, 270))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet("background:#111; color:#ccc; font-size:15px;")
+        self.setText("No session running.\nPress Start (camera) or Open video…")
+        self.drawing = False
+        self._drag_from: QPoint | None = None
+        self._drag_to: QPoint | None = None
+        self._image_rect = QRect()
+
+    def show_image(self, bgr: np.ndarray) -> None:
+        h, w = bgr.shape[:2]
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        pix = QPixmap.fromImage(qimg).scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation)
+        self._image_rect = QRect((self.width() - pix.width()) // 2, (self.height() - pix.height()) // 2,
+                                 pix.width(), pix.height())
+        self.setPixmap(pix)
+
+    def to_fraction(self, p: QPoint) -> tuple[float, float]:
+        r = self._image_rect if not self._image_rect.isEmpty() else self.rect()
+        return (min(1.0, max(0.0, (p.x() - r.x()) / max(1, r.width()))),
+                min(1.0, max(0.0, (p.y() - r.y()) / max(1, r.height()))))
+
+    def mousePressEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802 (Qt API)
+        if self.drawing and ev is not None:
+            self._drag_from = self._drag_to = ev.position().toPoint()
+
+    def mouseMoveEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802
+        if self.drawing and self._drag_from is not None and ev is not None:
+            self._drag_to = ev.position().toPoint()
+            self.update()
+
+    def mouseReleaseEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802
+        if not (self.drawing and self._drag_from is not None and ev is not None):
+            return
+        (x1, y1), (x2, y2) = self.to_fraction(self._drag_from), self.to_fraction(ev.position().toPoint())
+        self._drag_from = self._drag_to = None
+        self.drawing = False
+        self.setCursor(Qt.CursorShape.ArrowCursor)
+        self.update()
+        if abs(x2 - x1) > 0.05 and abs(y2 - y1) > 0.05:
+            self.region_drawn.emit(Region(round(min(x1, x2), 3), round(min(y1, y2), 3),
+                                          round(max(x1, x2), 3), round(max(y1, y2), 3)))
+
+    def paintEvent(self, ev: QPaintEvent | None) -> None:  # noqa: N802
+        super().paintEvent(ev)
+        if self._drag_from is not None and self._drag_to is not None:
+            p = QPainter(self)
+            p.setPen(QPen(QColor("#ffd700"), 2, Qt.PenStyle.DashLine))
+            p.drawRect(QRect(self._drag_from, self._drag_to).normalized())
+            p.end()
+
+
+class ScoreGauge(QFrame):
+    """The big number staff glance at, with its certainty and visit count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        title = QLabel("Satisfaction (this session)")
+        title.setStyleSheet("color:#555; font-size:13px;")
+        self.number = QLabel("–")
+        font = QFont()
+        font.setPointSize(44)
+        font.setBold(True)
+        self.number.setFont(font)
+        self.number.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail = QLabel("no visits yet")
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setWordWrap(True)
+        for w in (title, self.number, self.detail):
+            layout.addWidget(w)
+
+    def set_score(self, s: Score) -> None:
+        if s.score is None:
+            self.number.setText("–")
+            self.detail.setText("no visits yet")
+        else:
+            self.number.setText(f"{s.score:.0f}")
+            self.detail.setText(f"95% interval {s.low:.0f}–{s.high:.0f} · {s.visits} visit{'s' * (s.visits != 1)}\n"
+                                f"satisfied {s.satisfied:.0%} · dissatisfied {s.dissatisfied:.0%}")
+        self.number.setStyleSheet(f"color:{score_colour(s.score)};")
+
+
+class EmotionMixChart(pg.PlotWidget):
+    def __init__(self, title: str = "Emotion mix, last 5 minutes") -> None:
+        super().__init__()
+        self.setBackground("w")
+        self.setTitle(title, color="#333", size="10pt")
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.getAxis("left").setTicks([[(i, c) for i, c in enumerate(CLASSES)]])
+        self.setXRange(0, 1)
+        self.setYRange(-0.6, len(CLASSES) - 0.4)
+        self.getPlotItem().invertY(True)
+        self.bars = pg.BarGraphItem(x0=0, y=list(range(len(CLASSES))), height=0.7, width=[0.0] * len(CLASSES),
+                                    brushes=[EMOTION_QCOLOURS[c] for c in CLASSES])
+        self.addItem(self.bars)
+
+    def set_mix(self, mix: dict[str, float]) -> None:
+        self.bars.setOpts(width=[mix.get(c, 0.0) for c in CLASSES])
+
+
+class ScoreTimeline(pg.PlotWidget):
+    def __init__(self) -> None:
+        super().__init__(axisItems={"bottom": pg.DateAxisItem()})
+        self.setBackground("w")
+        self.setTitle("Session score over time", color="#333", size="10pt")
+        self.setYRange(0, 100)
+        self.setLabel("left", "score")
+        self.showGrid(y=True, alpha=0.2)
+        self.curve = self.plot(pen=pg.mkPen("#2ca02c", width=2))
+        self.lo = self.plot(pen=pg.mkPen("#2ca02c", width=1, style=Qt.PenStyle.DotLine))
+        self.hi = self.plot(pen=pg.mkPen("#2ca02c", width=1, style=Qt.PenStyle.DotLine))
+        self.clear_points()
+
+    def clear_points(self) -> None:
+        self.t: list[float] = []
+        self.v: list[float] = []
+        self.vl: list[float] = []
+        self.vh: list[float] = []
+        for c in (self.curve, self.lo, self.hi):
+            c.setData([], [])
+
+    def add(self, t: float, s: Score) -> None:
+        if s.score is None or (self.t and t - self.t[-1] < 1.0):
+            return  # one point a second is plenty for a day-long session
+        self.t.append(t)
+        self.v.append(s.score)
+        self.vl.append(s.low or 0.0)
+        self.vh.append(s.high or 100.0)
+        self.curve.setData(self.t, self.v)
+        self.lo.setData(self.t, self.vl)
+        self.hi.setData(self.t, self.vh)
+
+
+class LiveView(QWidget):
+    open_file_requested = pyqtSignal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.video = VideoView()
+        self.gauge = ScoreGauge()
+        self.mix = EmotionMixChart()
+        self.timeline = ScoreTimeline()
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#fff3cd; color:#664d03; padding:8px; border:1px solid #ffe69c;")
+        self.banner_button = QPushButton("Open video file…")
+        self.banner_button.clicked.connect(self.open_file_requested.emit)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_button)
+        self.banner_box = QWidget()
+        self.banner_box.setLayout(banner_row)
+        self.banner_box.hide()
+        self.region = Region()
+        self.blur = False
+
+        right = QVBoxLayout()
+        right.addWidget(self.gauge)
+        right.addWidget(self.mix, 1)
+        left = QVBoxLayout()
+        left.addWidget(self.banner_box)
+        left.addWidget(self.video, 3)
+        left.addWidget(self.timeline, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 3)
+        side = QWidget()
+        side.setLayout(right)
+        side.setMaximumWidth(360)
+        layout.addWidget(side, 1)
+
+    def show_problem(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner_box.show()
+
+    def clear_problem(self) -> None:
+        self.banner_box.hide()
+
+    def reset(self) -> None:
+        self.timeline.clear_points()
+        self.gauge.set_score(Score(0, None, None, None, None, None, {}))
+        self.mix.set_mix({})
+
+    def update_state(self, state: LiveState) -> None:
+        if state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, region=self.region, blur=self.blur))
+        self.gauge.set_score(state.score)
+        self.mix.set_mix(state.recent_mix)
+        self.timeline.add(time.time(), state.score)
+
+    @staticmethod
+    def status_text(state: LiveState) -> str:
+        cam = {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
+               CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+        provider = state.provider.replace("ExecutionProvider", "")
+        text = (f"Camera: {cam}   Input {state.input_fps:.0f} fps   Processing {state.processing_fps:.0f} fps   "
+                f"Dropped {state.dropped}   Inference: {provider}   Session {state.session_id or '-'}")
+        if state.db_error:
+            text += f"   ⚠ database: {state.db_error}"
+        return text
