@@ -272,6 +272,11 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
          model: Path | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
+    icon = Path(__file__).resolve().parents[2] / "assets" / "icon.svg"
+    if icon.is_file():
+        from PyQt6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow(settings, source=source, db_url=db_url, model=model)
     window.show()
     if source is not None:
