@@ -39,7 +39,7 @@ class Detection:
 class FaceDetector:
     """MediaPipe Tasks FaceDetector in IMAGE mode (stateless, so frames may be dropped)."""
 
-    def __init__(self, model: str | Path = "full_range", min_score: float = 0.5) -> None:
+    def __init__(self, model: str | Path = "full_range", min_score: float = 0.5, max_side: int = 640) -> None:
         path = DETECTOR_MODELS.get(str(model), Path(model))
         if not Path(path).is_file():
             raise DetectorError(f"face detector model not found: {path}")
@@ -58,23 +58,27 @@ class FaceDetector:
         except Exception as exc:
             raise DetectorError(f"cannot load face detector model {path}: {exc}") from exc
         self.model_path = Path(path)
+        #: BlazeFace sees a 128/192 px input, so bigger frames are shrunk first: colour
+        #: conversion and the model's own resize then cost the same at 720p as at 360p.
+        self.max_side = max_side
         self._closed = False
 
     def detect(self, image: Image) -> list[Detection]:
         """BGR (or gray) frame -> face boxes in pixel coordinates, clipped to the frame."""
         import mediapipe as mp
 
-        if image.ndim == 2:
-            rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-        else:
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
         h, w = image.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
+                                                      interpolation=cv2.INTER_AREA)
+        rgb = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB if small.ndim == 2 else cv2.COLOR_BGR2RGB)
+        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
         out = []
         for d in result.detections:
             bb = d.bounding_box
-            x1, y1 = max(0.0, float(bb.origin_x)), max(0.0, float(bb.origin_y))
-            x2, y2 = min(float(w), float(bb.origin_x + bb.width)), min(float(h), float(bb.origin_y + bb.height))
+            x1, y1 = max(0.0, bb.origin_x / scale), max(0.0, bb.origin_y / scale)
+            x2 = min(float(w), (bb.origin_x + bb.width) / scale)
+            y2 = min(float(h), (bb.origin_y + bb.height) / scale)
             if x2 > x1 and y2 > y1:
                 out.append(Detection(Box(x1, y1, x2, y2), float(d.categories[0].score)))
         return out

@@ -75,17 +75,17 @@ def crop_face(
     Parts of the square outside the frame are filled by edge replication, so a face at
     the border keeps its aspect ratio instead of being stretched.
     """
-    gray = to_gray(image)
     sq = square_with_margin(box, margin)
     x1, y1 = int(round(sq.x1)), int(round(sq.y1))
     side = max(1, int(round(sq.x2 - sq.x1)))
     x2, y2 = x1 + side, y1 + side
-    h, w = gray.shape
+    h, w = image.shape[:2]
     pad_l, pad_t = max(0, -x1), max(0, -y1)
     pad_r, pad_b = max(0, x2 - w), max(0, y2 - h)
-    crop = gray[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
-    if crop.size == 0:
+    region = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
+    if region.size == 0:
         return np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+    crop = to_gray(np.ascontiguousarray(region))  # convert only the face, not the frame
     if pad_l or pad_t or pad_r or pad_b:
         crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
     interpolation = cv2.INTER_AREA if side > INPUT_SIZE else cv2.INTER_LINEAR

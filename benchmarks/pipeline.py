@@ -1,0 +1,172 @@
+"""End-to-end and per-stage speed of the pipeline, with a baseline timed in the same run.
+
+    python benchmarks/pipeline.py [--clip assets/demo_emotions.mp4] [--repeat 2]
+
+For the clip at its size (640x360) and upscaled to 1280x720 it prints frames/s end to
+end and mean milliseconds per stage (decode, detect, preprocess, classify, track), then
+the same for a baseline that swaps MediaPipe for OpenCV's Haar cascade (the detector of
+the `fer` and `facex` packages) with the same classifier, and our speed as a ratio to it.
+Also: classifier faces/s by batch size. Figures vary between runs on a shared machine:
+compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from cafe_monitor.classification import EmotionClassifier
+from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.paths import DEFAULT_MODEL
+from cafe_monitor.pipeline import Pipeline
+from cafe_monitor.preprocessing import Box
+from cafe_monitor.tracking import VisitTracker
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class HaarDetector:
+    """Baseline: OpenCV's frontal-face Haar cascade, as the `fer` package uses it."""
+
+    def __init__(self) -> None:
+        self.cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
+        return [Detection(Box(float(x), float(y), float(x + w), float(y + h)), 1.0) for x, y, w, h in faces]
+
+    def close(self) -> None:
+        pass
+
+
+def upscaled_copy(clip: Path, size: tuple[int, int], folder: Path) -> Path:
+    """The clip re-encoded at `size`, so decoding is timed on a real file of that size."""
+    out = folder / f"{clip.stem}_{size[0]}x{size[1]}.mp4"
+    if not out.exists():
+        cap = cv2.VideoCapture(str(clip))
+        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 25, size)
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            writer.write(cv2.resize(f, size, interpolation=cv2.INTER_CUBIC))
+        writer.release()
+        cap.release()
+    return out
+
+
+def decode(clip: Path) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(str(clip))
+    frames, t0 = [], time.perf_counter()
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames, (time.perf_counter() - t0) * 1e3 / max(1, len(frames))
+
+
+def run(detector: object, classifier: EmotionClassifier, frames: list[np.ndarray], decode_ms: float,
+        repeat: int) -> dict[str, float]:
+    best: dict[str, float] | None = None
+    for _ in range(repeat):
+        pipe = Pipeline(detector, classifier, tracker=VisitTracker())  # type: ignore[arg-type]
+        stages = {"detect": 0.0, "preprocess": 0.0, "classify": 0.0, "track": 0.0}
+        faces = 0
+        t0 = time.perf_counter()
+        for i, f in enumerate(frames):
+            r = pipe.process(f, i / 25.0, i)
+            faces += len(r.faces)
+            for k, v in r.timings_ms.items():
+                stages[k] += v
+        wall = (time.perf_counter() - t0) * 1e3 / len(frames)
+        result = {"decode_ms": round(decode_ms, 2), **{f"{k}_ms": round(v / len(frames), 2) for k, v in stages.items()},
+                  "process_ms": round(wall, 2), "fps_end_to_end": round(1e3 / (wall + decode_ms), 1),
+                  "faces_per_frame": round(faces / len(frames), 2)}
+        if best is None or result["fps_end_to_end"] > best["fps_end_to_end"]:
+            best = result
+    assert best is not None
+    return best
+
+
+def threaded(detector: object, classifier: EmotionClassifier, clip: Path) -> float:
+    """The real arrangement: capture thread decoding while the pipeline processes."""
+    from cafe_monitor.capture import CaptureThread
+    from cafe_monitor.pipeline import run as run_pipeline
+
+    cap = CaptureThread(str(clip))
+    cap.open_or_raise()
+    stats, _ = run_pipeline(Pipeline(detector, classifier, tracker=VisitTracker()), cap)  # type: ignore[arg-type]
+    return round(stats.fps, 1)
+
+
+def classifier_throughput(classifier: EmotionClassifier) -> dict[int, float]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for batch in (1, 4, 16, 64):
+        faces = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+        classifier.classify(faces)
+        times = []
+        for _ in range(max(5, 200 // batch)):
+            t0 = time.perf_counter()
+            classifier.classify(faces)
+            times.append(time.perf_counter() - t0)
+        out[batch] = round(batch / statistics.median(times))
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", type=Path, default=REPO / "assets" / "demo_emotions.mp4")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    classifier = EmotionClassifier(args.model)
+    results: dict[str, object] = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "provider": classifier.provider, "clip": args.clip.name, "date": time.strftime("%Y-%m-%d"),
+    }
+    ours = FaceDetector("full_range")
+    haar = HaarDetector()
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="cafe-bench-"))
+    for label, clip in (("640x360", args.clip), ("1280x720", upscaled_copy(args.clip, (1280, 720), tmp))):
+        frames, decode_ms = decode(clip)
+        mine = run(ours, classifier, frames, decode_ms, args.repeat)
+        base = run(haar, classifier, frames, decode_ms, args.repeat)
+        mine["fps_threaded"] = threaded(ours, classifier, clip)
+        base["fps_threaded"] = threaded(haar, classifier, clip)
+        results[label] = {"cafe_monitor": mine, "haar_baseline": base,
+                          "speed_ratio_vs_baseline": round(mine["fps_threaded"] / base["fps_threaded"], 2)}
+    results["classifier_faces_per_s_by_batch"] = classifier_throughput(classifier)
+    ours.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{results['machine']} · {results['provider']} · {results['clip']} · {results['date']}")
+    for label in ("640x360", "1280x720"):
+        r = results[label]
+        assert isinstance(r, dict)
+        for name in ("cafe_monitor", "haar_baseline"):
+            m = r[name]
+            print(f"{label:9} {name:13} {m['fps_threaded']:6.1f} fps threaded, {m['fps_end_to_end']:6.1f} serial;  decode {m['decode_ms']:5.2f}  "
+                  f"detect {m['detect_ms']:5.2f}  preprocess {m['preprocess_ms']:4.2f}  classify {m['classify_ms']:4.2f}"
+                  f"  track {m['track_ms']:4.2f} ms  faces/frame {m['faces_per_frame']}")
+        print(f"{label:9} ratio (ours / baseline): {r['speed_ratio_vs_baseline']}x")
+    print("classifier faces/s by batch:", results["classifier_faces_per_s_by_batch"])
+
+
+if __name__ == "__main__":
+    main()
