@@ -39,7 +39,7 @@ def blur_faces(image: Image, faces: Sequence[TrackedFace]) -> Image:
 def draw(image: Image, faces: Sequence[TrackedFace], *, region: Region | None = None, blur: bool = False) -> Image:
     out = blur_faces(image, faces) if blur else image.copy()
     if out.ndim == 2:
-        out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+        out = np.asarray(cv2.cvtColor(out, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     h, w = out.shape[:2]
     scale = max(0.4, min(w, h) / 720)
     if region is not None and not region.is_full:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from cafe_monitor import __version__
 from cafe_monitor.capture import SourceError
@@ -68,7 +69,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = storage.open_database(_db_url(args, settings))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in storage.list_sessions(engine, args.limit, args.site):
         visits = storage.session_visits(engine, s.id)
         score = score_visits([v.distribution() for v in visits], settings.score.to_config())

@@ -15,10 +15,11 @@ that names it: a typo must not silently fall back to a default in a shop).
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
+
+import tomllib
 
 from cafe_monitor.pipeline import QualityConfig, Region
 from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig

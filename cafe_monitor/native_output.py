@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout, suppress
 
 
 @contextmanager
 def quiet_native_output() -> Iterator[None]:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     saved: list[tuple[int, int]] = []
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

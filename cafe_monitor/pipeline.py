@@ -97,7 +97,8 @@ class Pipeline:
         h, w = image.shape[:2]
         kept = [d for d in detections
                 if self.region.contains(d.box, w, h) and min(d.box.width, d.box.height) >= self.quality.min_face_px]
-        crops = np.stack([crop_face(image, d.box, self.margin) for d in kept]) if kept else np.zeros((0, 48, 48), np.uint8)
+        crops = (np.stack([crop_face(image, d.box, self.margin) for d in kept]) if kept
+                 else np.zeros((0, 48, 48), np.uint8))
         t2 = time.perf_counter()
         probs = self.classifier.classify(crops)
         t3 = time.perf_counter()
@@ -167,9 +168,9 @@ def run(
                 break
             frame: Frame | None = capture.slot.get(timeout=0.25)
             if frame is None:
-                if capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED):
-                    if not capture.is_alive():
-                        break
+                ended = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
+                if ended and not capture.is_alive():
+                    break
                 continue
             result = pipeline.process(frame.image, frame.timestamp, frame.index)
             capture.frame_taken()

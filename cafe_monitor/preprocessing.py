@@ -53,11 +53,10 @@ def to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """BGR, BGRA or gray uint8 image -> gray uint8 (OpenCV's BT.601 weights)."""
     if image.ndim == 2:
         return image
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
     if image.shape[2] == 1:
         return image[:, :, 0]
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+    return np.asarray(cv2.cvtColor(image, code), dtype=np.uint8)
 
 
 def square_with_margin(box: Box, margin: float = DEFAULT_MARGIN) -> Box:
@@ -76,8 +75,8 @@ def crop_face(
     the border keeps its aspect ratio instead of being stretched.
     """
     sq = square_with_margin(box, margin)
-    x1, y1 = int(round(sq.x1)), int(round(sq.y1))
-    side = max(1, int(round(sq.x2 - sq.x1)))
+    x1, y1 = round(sq.x1), round(sq.y1)
+    side = max(1, round(sq.x2 - sq.x1))
     x2, y2 = x1 + side, y1 + side
     h, w = image.shape[:2]
     pad_l, pad_t = max(0, -x1), max(0, -y1)
@@ -87,9 +86,9 @@ def crop_face(
         return np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
     crop = to_gray(np.ascontiguousarray(region))  # convert only the face, not the frame
     if pad_l or pad_t or pad_r or pad_b:
-        crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+        crop = np.asarray(cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE), np.uint8)
     interpolation = cv2.INTER_AREA if side > INPUT_SIZE else cv2.INTER_LINEAR
-    return cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+    return np.asarray(cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation), dtype=np.uint8)
 
 
 def normalise(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -188,7 +189,7 @@ class TimelineBucket:
     distribution: tuple[float, ...]  # mean over face observations (zeros when no faces)
 
 
-def _probs(values: Sequence[float]) -> dict[str, float]:
+def _probs(values: Sequence[float] | np.ndarray) -> dict[str, float]:
     return {f"p_{c}": float(v) for c, v in zip(CLASSES, values, strict=True)}
 
 
@@ -318,7 +319,7 @@ class TimelineAggregator:
         self._faces = 0
         self._sum = [0.0] * len(CLASSES)
 
-    def add(self, timestamp: float, probabilities: Sequence[Sequence[float]]) -> TimelineBucket | None:
+    def add(self, timestamp: float, probabilities: Sequence[Sequence[float] | np.ndarray]) -> TimelineBucket | None:
         """Add one frame; returns the previous bucket when this frame starts a new one."""
         key = int(timestamp // self.bucket_seconds)
         done = self.flush() if self._key is not None and key != self._key else None

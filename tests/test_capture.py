@@ -20,7 +20,8 @@ def image(i: int) -> np.ndarray:
 class FakeReader:
     def __init__(self, frames: int | None = None, frozen_after: int | None = None, fail_after: int | None = None,
                  block_after: int | None = None, opened: bool = True) -> None:
-        self.frames, self.frozen_after, self.fail_after, self.block_after = frames, frozen_after, fail_after, block_after
+        self.frames, self.frozen_after = frames, frozen_after
+        self.fail_after, self.block_after = fail_after, block_after
         self.opened = opened
         self.n = 0
 

@@ -3,7 +3,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cafe_monitor.preprocessing import INPUT_SIZE, MEAN, SCALE, STD, Box, crop_face, normalise, square_with_margin, to_gray
+from cafe_monitor.preprocessing import (
+    INPUT_SIZE,
+    MEAN,
+    SCALE,
+    STD,
+    Box,
+    crop_face,
+    normalise,
+    square_with_margin,
+    to_gray,
+)
 
 
 def test_normalise_matches_card_formula() -> None:

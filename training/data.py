@@ -116,8 +116,8 @@ def clean_training(
             report.constant.append(int(train.rows[i]))
             keep[i] = False
     groups: dict[bytes, list[int]] = {}
-    for i in np.flatnonzero(keep):
-        groups.setdefault(hashlib.blake2b(flat[i].tobytes(), digest_size=16).digest(), []).append(int(i))
+    for idx in np.flatnonzero(keep):
+        groups.setdefault(hashlib.blake2b(flat[idx].tobytes(), digest_size=16).digest(), []).append(int(idx))
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -197,7 +197,7 @@ def _from_cache(path: Path) -> tuple[dict[str, Split], CleaningReport]:
         splits = {
             n: Split(
                 z[f"{n}_images"], z[f"{n}_labels"], z[f"{n}_rows"],
-                z[f"{n}_soft"] if f"{n}_soft" in z else None,
+                z.get(f"{n}_soft", None),
             )
             for n in SPLITS
         }

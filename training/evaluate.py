@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,18 +22,19 @@ import numpy.typing as npt
 from training.data import CLASSES, SPLITS, DataError, default_data_dir, load_fer2013
 
 
-def confusion(labels: npt.NDArray[np.int64], preds: npt.NDArray[np.int64], k: int = len(CLASSES)) -> npt.NDArray[np.int64]:
+def confusion(labels: npt.NDArray[np.int64], preds: npt.NDArray[np.int64],
+              k: int = len(CLASSES)) -> npt.NDArray[np.int64]:
     m = np.zeros((k, k), dtype=np.int64)
     np.add.at(m, (labels, preds), 1)
     return m
 
 
-def metrics(labels: npt.NDArray[np.int64], probs: npt.NDArray[np.float32]) -> dict[str, object]:
+def metrics(labels: npt.NDArray[np.int64], probs: npt.NDArray[np.floating[Any]]) -> dict[str, Any]:
     preds = probs.argmax(1)
     cm = confusion(labels, preds)
     recall = {c: round(float(cm[i, i] / max(cm[i].sum(), 1)), 4) for i, c in enumerate(CLASSES)}
     return {"accuracy": round(float((preds == labels).mean()), 4), "per_class_recall": recall,
-            "n": int(len(labels)), "confusion": cm.tolist()}
+            "n": len(labels), "confusion": cm.tolist()}
 
 
 def plot_confusion(cm: npt.NDArray[np.int64] | list[list[int]], title: str, path: Path) -> None:
@@ -82,10 +84,9 @@ def onnx_probabilities(model: Path, faces: npt.NDArray[np.uint8], flip: bool = F
 def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
     import torch
 
+    from cafe_monitor.preprocessing import normalise
     from training.models import build
     from training.train import predict
-
-    from cafe_monitor.preprocessing import normalise
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = build(state["arch"])
@@ -93,7 +94,7 @@ def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bo
     return predict(model, torch.from_numpy(normalise(faces)), torch.device("cpu"), flip_tta=flip).numpy()
 
 
-def evaluate(source: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> dict[str, object]:
+def evaluate(source: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:
     run = onnx_probabilities if source.suffix == ".onnx" else torch_probabilities
     single = run(source, faces)
     flipped = run(source, faces, flip=True)
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     source = args.onnx or args.checkpoint
-    results = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for name in args.split or ["PublicTest"]:
         s = splits[name]
         results[name] = evaluate(source, s.images, s.labels)

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         probe = splits["PublicTest"].images[:512]
-        metrics = {}
+        metrics: dict[str, dict[str, dict[str, object]]] = {}
         for name in ["PublicTest"] + (["PrivateTest"] if args.report_private else []):
             metrics[name] = {mode: {k: v for k, v in m.items() if k != "confusion"}
                              for mode, m in evaluate(args.out, splits[name].images, splits[name].labels).items()}

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(args.seed)
     np.random.seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    model = build(args.arch).to(device).to(memory_format=torch.channels_last)
+    model = build(args.arch).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)

@@ -90,7 +90,8 @@ class MainWindow(QMainWindow):
         self.stop_action = QAction("■ Stop", self)
         self.region_action = QAction("Draw customer area", self)
         self.clear_region_action = QAction("Clear area", self)
-        self.blur_action = QAction("Blur faces", self, checkable=True)
+        self.blur_action = QAction("Blur faces", self)
+        self.blur_action.setCheckable(True)
         self.blur_action.setChecked(self.live.blur)
         self.settings_action = QAction("Settings…", self)
         for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
@@ -200,7 +201,8 @@ class MainWindow(QMainWindow):
             self.worker.set_region(region)
         save_region(str(self.current_source()), region)
         self.status.setText("Customer area: whole image" if region.is_full else
-                            f"Customer area saved: x {region.x1:.2f}–{region.x2:.2f}, y {region.y1:.2f}–{region.y2:.2f}")
+                            f"Customer area saved: x {region.x1:.2f}–{region.x2:.2f}, "
+                            f"y {region.y1:.2f}–{region.y2:.2f}")
 
     def set_blur(self, on: bool) -> None:
         self.live.blur = on
@@ -246,22 +248,24 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export failed", str(exc))
             return
         job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config())
-        job.done.connect(lambda paths: (progress.close(), self._exported(paths)))
-        job.failed.connect(lambda msg: (progress.close(), self._export_failed(msg)))
+        job.done.connect(progress.close)
+        job.done.connect(self._exported)
+        job.failed.connect(progress.close)
+        job.failed.connect(self._export_failed)
         self.export_job = job
         job.start()
 
     def _exported(self, paths: list[str]) -> None:
         self.status.setText("Exported: " + ", ".join(paths))
-        if not QApplication.platformName() == "offscreen":
+        if QApplication.platformName() != "offscreen":
             QMessageBox.information(self, "Export done", "Written:\n" + "\n".join(paths))
 
     def _export_failed(self, message: str) -> None:
         self.status.setText(f"Export failed: {message}")
-        if not QApplication.platformName() == "offscreen":
+        if QApplication.platformName() != "offscreen":
             QMessageBox.warning(self, "Export failed", message)
 
-    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 (Qt API)
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         if self.worker is not None:
             self.worker.stop()
             self.worker.wait(10)
@@ -270,7 +274,8 @@ class MainWindow(QMainWindow):
 
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
          model: Path | None = None) -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
     icon = Path(__file__).resolve().parents[2] / "assets" / "icon.svg"
     if icon.is_file():

@@ -40,11 +40,11 @@ class ExportJob(QObject):
                  score_config: ScoreConfig) -> None:
         super().__init__()
         self.args = (engine, kind, ref, formats, out, score_config)
-        self.thread: threading.Thread | None = None
+        self.worker: threading.Thread | None = None
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="export", daemon=True)
-        self.thread.start()
+        self.worker = threading.Thread(target=self._run, name="export", daemon=True)
+        self.worker.start()
 
     def _run(self) -> None:
         engine, kind, ref, formats, out, cfg = self.args

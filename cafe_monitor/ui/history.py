@@ -108,7 +108,8 @@ class HistoryView(QWidget):
         self.compare.toggled.connect(self.refresh)
         self.compare_day.dateChanged.connect(self.refresh)
         self.site.currentIndexChanged.connect(self.refresh)
-        self.sessions.itemSelectionChanged.connect(lambda: self.export_session.setEnabled(bool(self.selected_session())))
+        self.sessions.itemSelectionChanged.connect(
+            lambda: self.export_session.setEnabled(bool(self.selected_session())))
         self.sessions.cellDoubleClicked.connect(lambda row, _c: self.open_session(self._session_id(row)))
         export_day.clicked.connect(lambda: self.export_requested.emit("day", self.selected_day().isoformat()))
         self.export_session.clicked.connect(lambda: self.export_requested.emit("session", str(self.selected_session())))

@@ -47,7 +47,7 @@ class VideoView(QLabel):
     def show_image(self, bgr: np.ndarray) -> None:
         h, w = bgr.shape[:2]
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        qimg = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        qimg = QImage(rgb.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)
         pix = QPixmap.fromImage(qimg).scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.SmoothTransformation)
         self._image_rect = QRect((self.width() - pix.width()) // 2, (self.height() - pix.height()) // 2,
@@ -59,16 +59,16 @@ class VideoView(QLabel):
         return (min(1.0, max(0.0, (p.x() - r.x()) / max(1, r.width()))),
                 min(1.0, max(0.0, (p.y() - r.y()) / max(1, r.height()))))
 
-    def mousePressEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802 (Qt API)
+    def mousePressEvent(self, ev: QMouseEvent | None) -> None:
         if self.drawing and ev is not None:
             self._drag_from = self._drag_to = ev.position().toPoint()
 
-    def mouseMoveEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802
+    def mouseMoveEvent(self, ev: QMouseEvent | None) -> None:
         if self.drawing and self._drag_from is not None and ev is not None:
             self._drag_to = ev.position().toPoint()
             self.update()
 
-    def mouseReleaseEvent(self, ev: QMouseEvent | None) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, ev: QMouseEvent | None) -> None:
         if not (self.drawing and self._drag_from is not None and ev is not None):
             return
         (x1, y1), (x2, y2) = self.to_fraction(self._drag_from), self.to_fraction(ev.position().toPoint())
@@ -80,7 +80,7 @@ class VideoView(QLabel):
             self.region_drawn.emit(Region(round(min(x1, x2), 3), round(min(y1, y2), 3),
                                           round(max(x1, x2), 3), round(max(y1, y2), 3)))
 
-    def paintEvent(self, ev: QPaintEvent | None) -> None:  # noqa: N802
+    def paintEvent(self, ev: QPaintEvent | None) -> None:
         super().paintEvent(ev)
         if self._drag_from is not None and self._drag_to is not None:
             p = QPainter(self)
