@@ -162,9 +162,10 @@ def main() -> None:
         for name in ("cafe_monitor", "haar_baseline"):
             m = r[name]
             print(f"{label:9} {name:13} {m['fps_threaded']:6.1f} fps threaded, {m['fps_end_to_end']:6.1f} serial;  "
-                  f"decode {m['decode_ms']:5.2f}  "
-                  f"detect {m['detect_ms']:5.2f}  preprocess {m['preprocess_ms']:4.2f}  classify {m['classify_ms']:4.2f}"
-                  f"  track {m['track_ms']:4.2f} ms  faces/frame {m['faces_per_frame']}")
+                  f"decode {m['decode_ms']:5.2f}  detect {m['detect_ms']:5.2f}  "
+                  f"preprocess {m['preprocess_ms']:4.2f}  classify {m['classify_ms']:4.2f}  "
+                  f"track {m['track_ms']:4.2f} ms  "
+                  f"faces/frame {m['faces_per_frame']}")
         print(f"{label:9} ratio (ours / baseline): {r['speed_ratio_vs_baseline']}x")
     print("classifier faces/s by batch:", results["classifier_faces_per_s_by_batch"])
 
