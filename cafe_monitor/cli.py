@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # the quick start: `cafe-monitor` opens the dashboard
         args = parser.parse_args(["run", *(argv or sys.argv[1:])])
     os.environ.setdefault("GLOG_minloglevel", "2")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if args.command != "run" or
-                        not getattr(args, "json", False) else logging.WARNING,
+    chatty = args.command == "run" and not getattr(args, "json", False)  # progress lines for a monitor run
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if chatty else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

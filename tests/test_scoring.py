@@ -53,3 +53,13 @@ def test_weights_are_configurable_and_validated() -> None:
     assert score_visits([one_hot("neutral")], cfg).score == 100.0
     with pytest.raises(ValueError, match="joy"):
         ScoreConfig(valence={"joy": 1.0}).weights()
+
+
+def test_readme_example() -> None:
+    """The worked example in the README's score section."""
+    def mix(**parts: float) -> list[float]:
+        return [parts.get(c, 0.0) for c in CLASSES]
+    s = score_visits([mix(happy=0.8, neutral=0.2), mix(neutral=1.0), mix(sad=0.5, neutral=0.5)])
+    assert s.score == pytest.approx(56.67, abs=0.01)
+    assert s.satisfied == pytest.approx(1 / 3, abs=1e-4) and s.dissatisfied == pytest.approx(1 / 3, abs=1e-4)
+    assert s.high - s.low >= 2 * 28

@@ -1,0 +1,202 @@
+"""`cafe-monitor evaluate`: accuracy on a folder of labelled photos, through exactly the
+live path (MediaPipe detection, the shared crop/48x48 preprocessing, the ONNX model).
+
+DIR holds one sub-folder per emotion (any subset of the 7 names). With `--crops` each
+photo is taken as an already-cropped face: detection is skipped and the whole image
+goes through the same crop function. A photo without a detected face counts as a miss
+overall; unreadable files are listed and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cafe_monitor.classification import CLASSES, EmotionClassifier
+from cafe_monitor.paths import DEFAULT_MODEL
+from cafe_monitor.preprocessing import Box, crop_face
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+@dataclass
+class Evaluation:
+    files: list[tuple[Path, int]] = field(default_factory=list)  # (file, true class)
+    predictions: dict[Path, np.ndarray] = field(default_factory=dict)
+    no_face: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+    def summary(self, root: Path) -> dict[str, Any]:
+        labels = {f: y for f, y in self.files}
+        scored = [f for f, _ in self.files if f in self.predictions]
+        cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+        for f in scored:
+            cm[labels[f], int(np.argmax(self.predictions[f]))] += 1
+        correct = int(np.trace(cm))
+        read = len(self.files)
+        per_class = {}
+        for i, c in enumerate(CLASSES):
+            n = sum(1 for _, y in self.files if y == i)
+            if n == 0 and cm[:, i].sum() == 0:
+                continue
+            per_class[c] = {"n": n, "recall": round(cm[i, i] / n, 4) if n else None,
+                            "precision": round(cm[i, i] / cm[:, i].sum(), 4) if cm[:, i].sum() else None}
+        return {
+            "n": read,
+            "detected": len(scored),
+            "accuracy": round(correct / read, 4) if read else None,
+            "accuracy_detected": round(correct / len(scored), 4) if scored else None,
+            "per_class": per_class,
+            "confusion": {"classes": list(CLASSES), "matrix": cm.tolist()},
+            "misclassified": [
+                {"file": str(f.relative_to(root)), "true": CLASSES[labels[f]],
+                 "predicted": CLASSES[int(np.argmax(self.predictions[f]))],
+                 "distribution": {c: round(float(p), 4) for c, p in zip(CLASSES, self.predictions[f], strict=True)}}
+                for f in scored if int(np.argmax(self.predictions[f])) != labels[f]],
+            "no_face": [str(f.relative_to(root)) for f in self.no_face],
+            "unreadable": [str(f.relative_to(root)) for f in self.unreadable],
+        }
+
+
+def labelled_files(root: Path) -> list[tuple[Path, int]]:
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    out = []
+    for i, c in enumerate(CLASSES):
+        folder = root / c
+        if folder.is_dir():
+            out += [(p, i) for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not out:
+        raise FileNotFoundError(f"no labelled images in {root}: expected sub-folders named {', '.join(CLASSES)}")
+    return out
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None and path.suffix.lower() == ".gif":  # OpenCV decodes GIFs only as video
+        cap = cv2.VideoCapture(str(path))
+        ok, image = cap.read()
+        cap.release()
+        image = image if ok else None
+    return image
+
+
+def evaluate(root: Path, classifier: EmotionClassifier, crops: bool, detector_model: str = "full_range",
+             progress: bool = True) -> Evaluation:
+    ev = Evaluation(files=labelled_files(root))
+    detector = None
+    if not crops:
+        from cafe_monitor.detection import FaceDetector
+
+        detector = FaceDetector(detector_model)
+    margin = classifier.card.crop_margin
+    batch: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        if batch:
+            probs = classifier.classify(np.stack([c for _, c in batch]))
+            for (f, _), p in zip(batch, probs, strict=True):
+                ev.predictions[f] = p
+            batch.clear()
+
+    try:
+        for k, (path, _) in enumerate(ev.files):
+            image = read_image(path)
+            if image is None:
+                ev.unreadable.append(path)
+                continue
+            h, w = image.shape[:2]
+            if detector is None:
+                face = crop_face(image, Box(0, 0, w, h), margin=0.0)
+            else:
+                found = detector.detect(image)
+                if not found:
+                    ev.no_face.append(path)
+                    continue
+                largest = max(found, key=lambda d: d.box.area)
+                face = crop_face(image, largest.box, margin)
+            batch.append((path, face))
+            if len(batch) >= 256:
+                flush()
+            if progress and sys.stderr.isatty() and k % 200 == 0:
+                print(f"\r{k}/{len(ev.files)} photos", end="", file=sys.stderr)
+        flush()
+    finally:
+        if detector is not None:
+            detector.close()
+        if progress and sys.stderr.isatty():
+            print("\r", end="", file=sys.stderr)
+    # unreadable files are skipped, not counted
+    ev.files = [(f, y) for f, y in ev.files if f not in set(ev.unreadable)]
+    return ev
+
+
+def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "predictions.csv"
+    with csv_path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "true", "predicted", "face_found", *[f"p_{c}" for c in CLASSES]])
+        for f, y in ev.files:
+            p = ev.predictions.get(f)
+            w.writerow([str(f.relative_to(root)), CLASSES[y], CLASSES[int(np.argmax(p))] if p is not None else "",
+                        p is not None, *([round(float(x), 4) for x in p] if p is not None else [""] * 7)])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(summary["confusion"]["matrix"], dtype=float)
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(7), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(7), CLASSES)
+    for i in range(7):
+        for j in range(7):
+            if m[i, j]:
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+    acc = summary["accuracy"]
+    ax.set_title(f"{summary['n']} photos, accuracy {acc:.1%}" if acc is not None else "no photos")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    png = out / "confusion.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return [csv_path, png]
+
+
+def main(args: argparse.Namespace) -> int:
+    classifier = EmotionClassifier(args.model or DEFAULT_MODEL)
+    root = Path(args.images)
+    ev = evaluate(root, classifier, crops=args.crops)
+    summary = summary_dict = ev.summary(root)
+    if args.out:
+        write_outputs(ev, summary_dict, root, Path(args.out))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"photos read: {summary['n']} (unreadable, skipped: {len(ev.unreadable)})")
+    print(f"faces found: {summary['detected']}" + ("" if args.crops else f" (no face: {len(ev.no_face)})"))
+    if summary["accuracy"] is not None:
+        print(f"accuracy: {summary['accuracy']:.2%} overall, "
+              f"{summary['accuracy_detected'] or 0:.2%} among detected faces")
+    for c, m in summary["per_class"].items():
+        rec = "-" if m["recall"] is None else f"{m['recall']:.1%}"
+        prec = "-" if m["precision"] is None else f"{m['precision']:.1%}"
+        print(f"  {c:9} n={m['n']:<5} recall {rec:>6}  precision {prec:>6}")
+    for f in ev.unreadable:
+        print(f"unreadable: {f}", file=sys.stderr)
+    return 0

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def evaluate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cafe_monitor", "evaluate", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+
+
+def test_synthetic_folder_unreadable_noface_gray_colour(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    (root / "happy").mkdir(parents=True)
+    (root / "sad").mkdir()
+    (root / "happy" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    cv2.imwrite(str(root / "sad" / "wall.png"), np.full((200, 200, 3), 128, np.uint8))  # no face
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(root / "sad" / "gray.png"), rng.integers(0, 255, (48, 48), dtype=np.uint8))
+    cv2.imwrite(str(root / "happy" / "colour.jpg"), rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    p = evaluate("--images", str(root), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["n"] == 3 and out["unreadable"] == ["happy/broken.jpg"]
+    assert "sad/wall.png" in out["no_face"]
+    assert out["detected"] + len(out["no_face"]) == 3
+    crops = json.loads(evaluate("--images", str(root), "--json", "--crops", "--out", str(tmp_path / "o")).stdout)
+    assert crops["detected"] == 3 and crops["no_face"] == []
+    assert sum(map(sum, crops["confusion"]["matrix"])) == 3
+    assert (tmp_path / "o" / "confusion.png").is_file()
+    assert len((tmp_path / "o" / "predictions.csv").read_text().splitlines()) == 4
+
+
+@pytest.mark.media
+def test_real_photos_go_through_detection(media: Path, tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    (root / "happy").mkdir(parents=True)
+    (root / "neutral").mkdir()
+    for name in ("skimage_astronaut.png", "azure_faces_family6.jpg"):
+        shutil.copy(media / name, root / "happy" / name)
+    for name in ("webmorph_lisa1.jpg", "webmorph_zoom_30cm.jpg"):
+        shutil.copy(media / name, root / "neutral" / name)
+    out = json.loads(evaluate("--images", str(root), "--json").stdout)
+    assert out["n"] == 4 and out["detected"] == 4
+    assert 0.0 <= out["accuracy"] <= 1.0
+    assert set(out["per_class"]) >= {"happy", "neutral"}
+
+
+def test_missing_folder_is_one_line(tmp_path: Path) -> None:
+    p = evaluate("--images", str(tmp_path / "none"))
+    assert p.returncode == 2 and p.stderr.startswith("error: image folder not found")
