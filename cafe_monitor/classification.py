@@ -118,6 +118,11 @@ class EmotionClassifier:
         requested = select_providers(ort.get_available_providers(), cpu_only)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # A 48x48 CNN on a handful of faces takes ~1 ms on one core; more threads only
+        # add spinning workers that burn CPU the detector and the GUI need.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # onnxruntime-gpu on a machine without CUDA logs an ERROR per provider before it
         # falls back to CPU; that is expected here, so mute the default logger while the
         # session is built and report the outcome ourselves.

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cleaned, report = clean_training(raw["Training"], [raw["PublicTest"], raw["PrivateTest"]])
     low_contrast = [int(r) for r, img in zip(train.rows, train.images, strict=True) if 0 < img.std() < 5]
-    s = report.summary()
+    found = report.summary()
     lines = [
         "# FER2013 exploration", "",
         f"Data: `{args.data}` (35,887 rows). Written by `python -m training.explore`.", "",
@@ -95,16 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         "The splits have the same intensity distribution; we normalise with fixed constants "
         "(x = (pixel/255 − 0.5)/0.25) rather than dataset statistics, so the model card alone defines the input.", "",
         "## Cleaning findings (Training; test splits are left as published)", "",
-        f"- all-zero images: {s['all_zero_images']} — rows {report.all_zero}",
-        f"- other constant images: {s['constant_images']}",
+        f"- all-zero images: {found['all_zero_images']} — rows {report.all_zero}",
+        f"- other constant images: {found['constant_images']}",
         f"- near-blank images (pixel std < 5, kept): {len(low_contrast)} — rows {low_contrast[:40]}"
         + (" …" if len(low_contrast) > 40 else ""),
-        f"- groups of identical images: {s['duplicate_groups']}; rows removed as copies: "
-        f"{s['duplicate_rows_removed']}",
-        f"- groups whose copies carry different labels (all members removed): {s['conflicting_label_groups']} — "
+        f"- groups of identical images: {found['duplicate_groups']}; rows removed as copies: "
+        f"{found['duplicate_rows_removed']}",
+        f"- groups whose copies carry different labels (all members removed): {found['conflicting_label_groups']} — "
         f"rows {report.conflicting_groups[:25]}" + (" …" if len(report.conflicting_groups) > 25 else ""),
         f"- Training images identical to a PublicTest/PrivateTest image (removed, leakage): "
-        f"{s['training_rows_also_in_test']} — first rows {report.leaked_into_test[:30]}",
+        f"{found['training_rows_also_in_test']} — first rows {report.leaked_into_test[:30]}",
         f"- Training rows after cleaning: {len(cleaned.labels):,} of {len(train.labels):,}", "",
     ]
     (args.out / "README.md").write_text("\n".join(lines))
