@@ -166,7 +166,8 @@ def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path
     for i in range(7):
         for j in range(7):
             if m[i, j]:
-                ax.text(j, i, str(int(m[i, j])), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(j, i, str(int(m[i, j])), ha="center", va="center",
+                        color="white" if norm[i, j] > 0.5 else "black")
     acc = summary["accuracy"]
     ax.set_title(f"{summary['n']} photos, accuracy {acc:.1%}" if acc is not None else "no photos")
     ax.set_xlabel("predicted")

@@ -194,7 +194,7 @@ class MonitorSession:
                 end = dt.datetime.now(dt.timezone.utc)
                 if not self.capture.live and last_timestamp is not None:  # a file ran faster than real time
                     end = max(end, self.writer.to_datetime(last_timestamp))
-                self.writer.close(status, end)
+                self.writer.close(status, end, self.capture.gaps)
         score = score_visits([v.distribution for v in visits], score_cfg)
         return SessionResult(self.session_id, stats, visits, score, classifier.provider, self.capture.state,
                              list(self.capture.gaps), self.writer.rescue_file if self.writer else None)

@@ -72,6 +72,8 @@ class SessionRow(Base):
     provider: Mapped[str] = mapped_column(String(64))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     frames: Mapped[int] = mapped_column(Integer, default=0)
+    #: [[lost_at, back_at], ...] epoch seconds when the camera stopped delivering (schema 0002)
+    camera_gaps: Mapped[list[list[float]] | None] = mapped_column(JSON, nullable=True)
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 
@@ -222,6 +224,7 @@ class SessionWriter(threading.Thread):
         self.frames = 0
         self.last_error: str | None = None
         self.rescue_file: Path | None = None
+        self._gaps: list[list[float]] = []
 
     def to_datetime(self, timestamp: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.origin + timestamp, UTC)
@@ -244,11 +247,13 @@ class SessionWriter(threading.Thread):
                     break
             self._flush()
 
-    def close(self, status: str = "ended", ended_at: dt.datetime | None = None) -> None:
+    def close(self, status: str = "ended", ended_at: dt.datetime | None = None,
+              camera_gaps: Sequence[tuple[float, float]] = ()) -> None:
         """Drain, write the session's end, and stop. Safe to call once."""
         self._stopping.set()
         self.join(timeout=10)
         self._drain()
+        self._gaps = [[round(a, 3), round(b, 3)] for a, b in camera_gaps]
         self._flush(final_status=status, ended_at=ended_at or dt.datetime.now(UTC))
         if self._pending:
             self._rescue()
@@ -282,6 +287,7 @@ class SessionWriter(threading.Thread):
                         row.frames += frames
                         if final_status is not None:
                             row.status, row.ended_at = final_status, ended_at
+                            row.camera_gaps = self._gaps or None
                     s.commit()
                 self._pending.clear()
                 self.frames += frames

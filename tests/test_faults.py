@@ -1,0 +1,152 @@
+"""Faults and bad input, each as a user meets it (issue: run a whole café day, fail safely)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from cafe_monitor import storage
+from cafe_monitor.capture import CaptureThread, SourceError, WatchdogConfig
+from cafe_monitor.config import Settings
+from cafe_monitor.session import MonitorSession, RecentMix, build_pipeline
+from tests.test_capture import FakeReader
+from tests.test_cli import assert_one_line_error, cli
+
+FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
+
+
+def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: str) -> None:
+    readers = [FakeReader(fail_after=20), FakeReader(opened=False), FakeReader(opened=False), FakeReader()]
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
+    states = []
+    timer = threading.Timer(1.5, session.stop)
+    timer.start()
+    try:
+        result = session.run(on_state=states.append)
+    finally:
+        session.pipeline.close()
+    assert capture.reconnects == 1 and len(result.gaps) == 1
+    lost, back = result.gaps[0]
+    assert back > lost
+    assert result.stats.frames > 25  # frames kept coming after the gap
+    row = storage.get_session(storage.open_database(db_url), result.session_id)
+    assert row is not None and row.status == "ended" and row.camera_gaps == [[pytest.approx(lost, abs=1e-3),
+                                                                              pytest.approx(back, abs=1e-3)]]
+
+
+def test_frozen_camera_is_noticed(db_url: str) -> None:
+    readers = [FakeReader(frozen_after=3), FakeReader()]
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
+    threading.Timer(1.0, session.stop).start()
+    try:
+        result = session.run()
+    finally:
+        session.pipeline.close()
+    assert capture.reconnects == 1 and result.gaps
+
+
+def test_missing_camera_writes_no_session(db_url: str) -> None:
+    session = MonitorSession(Settings(), source="5", db_url=db_url,
+                             capture=CaptureThread(5, opener=lambda s: FakeReader(opened=False)))
+    with pytest.raises(SourceError, match="camera 5"):
+        session.run()
+    session.pipeline.close()
+    assert storage.list_sessions(storage.open_database(db_url)) == []
+
+
+def test_enormous_frame() -> None:
+    pipeline = build_pipeline(Settings())
+    try:
+        frame = np.full((6000, 8000, 3), 127, np.uint8)
+        r = pipeline.process(frame, 0.0)
+        assert r.faces == [] and r.timings_ms["detect"] > 0
+    finally:
+        pipeline.close()
+
+
+def test_hours_without_faces_do_not_grow_state() -> None:
+    pipeline = build_pipeline(Settings())
+    mix = RecentMix(seconds=300)
+    blank = np.zeros((360, 640, 3), np.uint8)
+    try:
+        for i in range(0, 3 * 3600, 30):  # three hours, one frame every 30 s
+            r = pipeline.process(blank, float(i))
+            mix.add(float(i), [f.probabilities for f in r.faces])
+        assert pipeline.tracker._tracks == [] and pipeline.tracker.open_visits() == []
+        assert len(mix._items) == 0
+    finally:
+        pipeline.close()
+
+
+def test_empty_and_truncated_videos(tmp_path: Path, media: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert_one_line_error(cli("run", "--headless", "--no-store", "--source", str(empty)), "empty.mp4")
+    truncated = tmp_path / "truncated.mp4"
+    data = (media / "pexels_wolfgang-langer_woman-emotions.mp4").read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    p = cli("run", "--headless", "--no-store", "--json", "--source", str(truncated))
+    # either refused with one line or read up to where the file stops: never a traceback
+    assert "Traceback" not in p.stderr
+    assert p.returncode in (0, 2), p.stderr
+
+
+def test_database_locked_by_another_process_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    storage.open_database(f"sqlite:///{path}").dispose()
+    import sqlite3
+
+    other = sqlite3.connect(path, check_same_thread=False)
+    other.execute("PRAGMA journal_mode=DELETE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        p = cli("sessions", "--db", f"sqlite:///{path}", timeout=60)
+    finally:
+        other.rollback()
+        other.close()
+    assert_one_line_error(p, "locked")
+
+
+def test_old_schema_is_migrated_at_start(tmp_path: Path) -> None:
+    """A database made by schema 0001 gets the 0002 column on the next start, data kept."""
+    from alembic import command
+
+    from cafe_monitor.migrations import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    command.upgrade(alembic_config(engine), "0001")
+    with engine.begin() as c:
+        c.execute(text("insert into sessions (started_at, status, source, site, camera, model_name, model_sha256, "
+                       "provider, settings, frames) values ('2026-01-01 10:00:00', 'ended', '0', 'main', 'c', 'm', "
+                       "'x', 'CPU', '{}', 5)"))
+    engine.dispose()
+    upgraded = storage.open_database(url)
+    assert "camera_gaps" in {c["name"] for c in inspect(upgraded).get_columns("sessions")}
+    assert storage.get_session(upgraded, "last").frames == 5
+
+
+def test_database_newer_than_program_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    storage.open_database(url).dispose()
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("update alembic_version set version_num = '9999'"))
+    with pytest.raises(storage.StorageError, match="newer"):
+        storage.open_database(url)
+
+
+def test_slow_consumer_never_queues() -> None:
+    capture = CaptureThread(0, opener=lambda s: FakeReader(), watchdog=FAST)
+    capture.open_or_raise()
+    capture.start()
+    time.sleep(0.5)
+    capture.stop()
+    assert capture.slot.dropped > 0  # frames were dropped, none buffered beyond one
