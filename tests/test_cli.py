@@ -129,3 +129,43 @@ def test_kill_9_loses_at_most_two_seconds(media: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     sessions = json.loads(cli("sessions", "--json", "--db", f"sqlite:///{path}").stdout)
     assert [s["status"] for s in sessions] == ["ended", "interrupted"]
+
+
+@pytest.mark.media
+@pytest.mark.postgres
+def test_headless_session_and_report_on_postgresql(media: Path, tmp_path: Path) -> None:
+    """A chain of shops: two counters write to one PostgreSQL database."""
+    url = os.environ.get("CAFE_MONITOR_TEST_PG")
+    if not url:
+        pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    for site in ("north", "south"):
+        cfg = tmp_path / f"{site}.toml"
+        cfg.write_text(f'[storage]\nsite = "{site}"\ncamera_name = "till-1"\n')
+        p = cli("--config", str(cfg), "run", "--headless", "--json", "--db", url,
+                "--source", str(media / "intel_face-demographics-walking-and-pause.gif"))
+        assert p.returncode == 0, p.stderr
+        assert len(json.loads(p.stdout)["visits"]) == 3
+    sessions = json.loads(cli("sessions", "--json", "--db", url).stdout)
+    assert sorted(s["site"] for s in sessions) == ["north", "south"]
+    north = json.loads(cli("sessions", "--json", "--db", url, "--site", "north").stdout)
+    assert len(north) == 1
+    rep = cli("report", "--session", "last", "--format", "pdf,csv", "--out", str(tmp_path / "r"), "--db", url)
+    assert rep.returncode == 0, rep.stderr
+    assert any(p.suffix == ".pdf" for p in (tmp_path / "r").iterdir())
+    day = dt_today()
+    rep = cli("report", "--day", day, "--format", "json", "--out", str(tmp_path / "d"), "--db", url)
+    doc = json.loads((tmp_path / "d" / f"day-{day}.json").read_text())
+    assert doc["summary"]["visits"] == 6
+
+
+def dt_today() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
