@@ -64,6 +64,23 @@ def upscaled_copy(clip: Path, size: tuple[int, int], folder: Path) -> Path:
     return out
 
 
+def retimed_copy(clip: Path, fps: float, folder: Path) -> Path:
+    """The same frames declared at `fps`, to pace a file like a camera of that rate."""
+    out = folder / f"{clip.stem}_{fps:.0f}fps.mp4"
+    if not out.exists():
+        cap = cv2.VideoCapture(str(clip))
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            writer.write(f)
+        writer.release()
+        cap.release()
+    return out
+
+
 def decode(clip: Path) -> tuple[list[np.ndarray], float]:
     cap = cv2.VideoCapture(str(clip))
     frames, t0 = [], time.perf_counter()
@@ -110,6 +127,65 @@ def threaded(detector: object, classifier: EmotionClassifier, clip: Path) -> flo
     return round(stats.fps, 1)
 
 
+def multi_face(detector: object, classifier: EmotionClassifier, media: Path) -> dict[str, dict[str, float]]:
+    """Per-stage ms on 1280x720 frames holding 1, 3 and 6 real faces (stills from ../shared/media)."""
+    stills = {1: "skimage_astronaut.png", 3: "azure_detection5_family3.jpg", 6: "azure_faces_family6.jpg"}
+    out = {}
+    for n, name in stills.items():
+        img = cv2.imread(str(media / name))
+        if img is None:
+            continue
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        scale = min(1280 / img.shape[1], 720 / img.shape[0])
+        small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
+        canvas[: small.shape[0], : small.shape[1]] = small
+        pipe = Pipeline(detector, classifier, tracker=VisitTracker())  # type: ignore[arg-type]
+        totals = {"detect": 0.0, "preprocess": 0.0, "classify": 0.0, "track": 0.0}
+        faces = 0
+        reps = 60
+        t0 = time.perf_counter()
+        for i in range(reps):
+            r = pipe.process(canvas, i / 30.0, i)
+            faces = max(faces, len(r.faces))
+            for k, v in r.timings_ms.items():
+                totals[k] += v
+        wall = (time.perf_counter() - t0) * 1e3 / reps
+        out[f"{n}_faces"] = {"faces_found": faces, "process_ms": round(wall, 2), "fps": round(1e3 / wall, 1),
+                             **{f"{k}_ms": round(v / reps, 2) for k, v in totals.items()}}
+    return out
+
+
+def camera_rate(detector: object, classifier: EmotionClassifier, clip: Path, seconds: float = 20.0) -> dict[str, float]:
+    """Paced like a camera (the clip's own fps): capture-to-result latency and CPU use."""
+    import resource
+
+    from cafe_monitor.capture import CaptureThread
+
+    cap = CaptureThread(str(clip), realtime=True, loop=True)
+    cap.open_or_raise()
+    pipe = Pipeline(detector, classifier, tracker=VisitTracker())  # type: ignore[arg-type]
+    latencies: list[float] = []
+    cap.start()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        frame = cap.slot.get(timeout=0.5)
+        if frame is None:
+            continue
+        pipe.process(frame.image, frame.timestamp, frame.index)
+        cap.frame_taken()
+        latencies.append((time.monotonic() - frame.captured_at) * 1e3)
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cap.stop()
+    cap.join(5)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    lat = sorted(latencies)
+    return {"input_fps": round(cap.frames_read / wall, 1), "processed_fps": round(len(lat) / wall, 1),
+            "latency_ms_median": round(lat[len(lat) // 2], 1), "latency_ms_p95": round(lat[int(len(lat) * 0.95)], 1),
+            "cpu_cores_used": round(cpu / wall, 2), "dropped": cap.slot.dropped}
+
+
 def classifier_throughput(classifier: EmotionClassifier) -> dict[int, float]:
     rng = np.random.default_rng(0)
     out = {}
@@ -151,6 +227,12 @@ def main() -> None:
         results[label] = {"cafe_monitor": mine, "haar_baseline": base,
                           "speed_ratio_vs_baseline": round(mine["fps_threaded"] / base["fps_threaded"], 2)}
     results["classifier_faces_per_s_by_batch"] = classifier_throughput(classifier)
+    media = REPO.parent / "shared" / "media"
+    if media.is_dir():
+        results["faces_1280x720"] = multi_face(ours, classifier, media)
+    thirty = retimed_copy(args.clip, 30.0, tmp)
+    results["camera_30fps_640x360"] = camera_rate(ours, classifier, thirty)
+    results["camera_30fps_1280x720"] = camera_rate(ours, classifier, upscaled_copy(thirty, (1280, 720), tmp))
     ours.close()
     if args.json:
         print(json.dumps(results, indent=2))
@@ -168,6 +250,14 @@ def main() -> None:
                   f"faces/frame {m['faces_per_frame']}")
         print(f"{label:9} ratio (ours / baseline): {r['speed_ratio_vs_baseline']}x")
     print("classifier faces/s by batch:", results["classifier_faces_per_s_by_batch"])
+    for n, m in dict(results.get("faces_1280x720", {})).items():  # type: ignore[call-overload]
+        print(f"1280x720 {n}: found {m['faces_found']}, {m['fps']} fps, detect {m['detect_ms']} ms, "
+              f"preprocess {m['preprocess_ms']} ms, classify {m['classify_ms']} ms, track {m['track_ms']} ms")
+    for key in ("camera_30fps_640x360", "camera_30fps_1280x720"):
+        m = results[key]
+        assert isinstance(m, dict)
+        print(f"{key}: input {m['input_fps']} fps, processed {m['processed_fps']} fps, capture-to-result latency "
+              f"median {m['latency_ms_median']} ms (p95 {m['latency_ms_p95']}), CPU {m['cpu_cores_used']} cores")
 
 
 if __name__ == "__main__":

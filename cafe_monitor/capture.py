@@ -43,6 +43,7 @@ class Frame:
     image: Image
     index: int  # frames delivered by the source since start, 0-based
     timestamp: float  # seconds; wall clock for live sources, media time for files
+    captured_at: float = 0.0  # time.monotonic() when read, for capture-to-result latency
 
 
 class VideoReader(Protocol):
@@ -264,7 +265,7 @@ class CaptureThread(threading.Thread):
                 fps_window_start, fps_count = now, 0
             if self.blocking:
                 self._consumed.clear()
-            self.slot.put(Frame(image, index, ts))
+            self.slot.put(Frame(image, index, ts, time.monotonic()))
             index += 1
             if self.blocking:
                 self._consumed.wait()
