@@ -48,36 +48,22 @@ class HaarDetector:
         pass
 
 
-def upscaled_copy(clip: Path, size: tuple[int, int], folder: Path) -> Path:
-    """The clip re-encoded at `size`, so decoding is timed on a real file of that size."""
-    out = folder / f"{clip.stem}_{size[0]}x{size[1]}.mp4"
+def reencoded(clip: Path, folder: Path, size: tuple[int, int] | None = None, fps: float | None = None) -> Path:
+    """The clip re-encoded at another size (so decoding is timed on a real file of that
+    size) or declared at another frame rate (to pace it like a camera of that rate)."""
+    cap = cv2.VideoCapture(str(clip))
+    fps = fps or cap.get(cv2.CAP_PROP_FPS) or 25.0
+    size = size or (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    out = folder / f"{clip.stem}_{size[0]}x{size[1]}_{fps:.0f}fps.mp4"
     if not out.exists():
-        cap = cv2.VideoCapture(str(clip))
-        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS) or 25, size)
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            writer.write(cv2.resize(f, size, interpolation=cv2.INTER_CUBIC))
-        writer.release()
-        cap.release()
-    return out
-
-
-def retimed_copy(clip: Path, fps: float, folder: Path) -> Path:
-    """The same frames declared at `fps`, to pace a file like a camera of that rate."""
-    out = folder / f"{clip.stem}_{fps:.0f}fps.mp4"
-    if not out.exists():
-        cap = cv2.VideoCapture(str(clip))
-        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         while True:
             ok, f = cap.read()
             if not ok:
                 break
-            writer.write(f)
+            writer.write(f if f.shape[1::-1] == size else cv2.resize(f, size, interpolation=cv2.INTER_CUBIC))
         writer.release()
-        cap.release()
+    cap.release()
     return out
 
 
@@ -218,7 +204,7 @@ def main() -> None:
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="cafe-bench-"))
-    for label, clip in (("640x360", args.clip), ("1280x720", upscaled_copy(args.clip, (1280, 720), tmp))):
+    for label, clip in (("640x360", args.clip), ("1280x720", reencoded(args.clip, tmp, size=(1280, 720)))):
         frames, decode_ms = decode(clip)
         mine = run(ours, classifier, frames, decode_ms, args.repeat)
         base = run(haar, classifier, frames, decode_ms, args.repeat)
@@ -230,9 +216,9 @@ def main() -> None:
     media = REPO.parent / "shared" / "media"
     if media.is_dir():
         results["faces_1280x720"] = multi_face(ours, classifier, media)
-    thirty = retimed_copy(args.clip, 30.0, tmp)
+    thirty = reencoded(args.clip, tmp, fps=30.0)
     results["camera_30fps_640x360"] = camera_rate(ours, classifier, thirty)
-    results["camera_30fps_1280x720"] = camera_rate(ours, classifier, upscaled_copy(thirty, (1280, 720), tmp))
+    results["camera_30fps_1280x720"] = camera_rate(ours, classifier, reencoded(thirty, tmp, size=(1280, 720)))
     ours.close()
     if args.json:
         print(json.dumps(results, indent=2))

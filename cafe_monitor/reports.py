@@ -76,7 +76,7 @@ def _utc(t: dt.datetime) -> dt.datetime:
 
 
 def _timeline(rows: Sequence[storage.TimelineRow]) -> list[TimelineRecord]:
-    return [TimelineRecord(_utc(r.at), r.frames, r.faces, [getattr(r, f"p_{c}") for c in CLASSES]) for r in rows]
+    return [TimelineRecord(_utc(r.at), r.frames, r.faces, r.distribution()) for r in rows]
 
 
 def _session_info(s: storage.SessionRow) -> dict[str, object]:

@@ -58,6 +58,21 @@ class Base(DeclarativeBase):
     pass
 
 
+class EmotionColumns:
+    """The 7 probabilities, one float column each (never a blob), in FER2013 order."""
+
+    p_angry: Mapped[float] = mapped_column(Float)
+    p_disgust: Mapped[float] = mapped_column(Float)
+    p_fear: Mapped[float] = mapped_column(Float)
+    p_happy: Mapped[float] = mapped_column(Float)
+    p_sad: Mapped[float] = mapped_column(Float)
+    p_surprise: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+
+    def distribution(self) -> list[float]:
+        return [getattr(self, f"p_{c}") for c in CLASSES]
+
+
 class SessionRow(Base):
     __tablename__ = "sessions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,7 +92,7 @@ class SessionRow(Base):
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 
-class VisitRow(Base):
+class VisitRow(EmotionColumns, Base):
     __tablename__ = "visits"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
@@ -85,20 +100,10 @@ class VisitRow(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     frames: Mapped[int] = mapped_column(Integer)
-    p_angry: Mapped[float] = mapped_column(Float)
-    p_disgust: Mapped[float] = mapped_column(Float)
-    p_fear: Mapped[float] = mapped_column(Float)
-    p_happy: Mapped[float] = mapped_column(Float)
-    p_sad: Mapped[float] = mapped_column(Float)
-    p_surprise: Mapped[float] = mapped_column(Float)
-    p_neutral: Mapped[float] = mapped_column(Float)
     session: Mapped[SessionRow] = relationship(back_populates="visits")
 
-    def distribution(self) -> list[float]:
-        return [getattr(self, f"p_{c}") for c in CLASSES]
 
-
-class TimelineRow(Base):
+class TimelineRow(EmotionColumns, Base):
     """One second (bucket) of a session: what the live charts and reports plot."""
 
     __tablename__ = "timeline"
@@ -107,13 +112,6 @@ class TimelineRow(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     frames: Mapped[int] = mapped_column(Integer)
     faces: Mapped[int] = mapped_column(Integer)  # face observations in the bucket
-    p_angry: Mapped[float] = mapped_column(Float)
-    p_disgust: Mapped[float] = mapped_column(Float)
-    p_fear: Mapped[float] = mapped_column(Float)
-    p_happy: Mapped[float] = mapped_column(Float)
-    p_sad: Mapped[float] = mapped_column(Float)
-    p_surprise: Mapped[float] = mapped_column(Float)
-    p_neutral: Mapped[float] = mapped_column(Float)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

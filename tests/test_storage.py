@@ -139,3 +139,13 @@ def test_unreachable_database_rescues_rows_to_a_file(tmp_path: Path) -> None:
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(storage.StorageError, match="cannot"):
         storage.open_database("nosuchdialect://x")
+
+
+def test_migrations_match_the_models(any_db_url: str) -> None:
+    """A column added to the models without a migration would fail here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = storage.open_database(any_db_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), storage.Base.metadata) == []

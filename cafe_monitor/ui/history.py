@@ -232,7 +232,7 @@ class HistoryView(QWidget):
         tl = [r for r in storage.session_timeline(engine, session_id) if r.faces]
         if tl:
             t = [r.at.replace(tzinfo=UTC).timestamp() if r.at.tzinfo is None else r.at.timestamp() for r in tl]
-            vals = visit_valence([[getattr(r, f"p_{c}") for c in CLASSES] for r in tl], self.score_config)
+            vals = visit_valence([r.distribution() for r in tl], self.score_config)
             self.session_plot.plot(t, [to_score(v) for v in vals], pen=pg.mkPen("#aaaaaa", width=1))
         visits = storage.session_visits(engine, session_id)
         if visits:
