@@ -192,10 +192,10 @@ def summary_lines(score: Score) -> list[str]:
     if score.score is None:
         return ["No customer visits were recorded in this period."]
     top = sorted(score.mean_distribution.items(), key=lambda kv: -kv[1])[:3]
-    caution = "   — few visits, read with care" if score.visits < 10 else ""
+    caution = " — few visits: read the score with care" if score.visits < 10 else ""
     return [
-        f"Satisfaction score: {score.score:.0f} / 100   (95% interval {score.low:.0f}–{score.high:.0f}){caution}",
-        f"Customer visits: {score.visits}",
+        f"Satisfaction score: {score.score:.0f} / 100   (95% interval {score.low:.0f}–{score.high:.0f})",
+        f"Customer visits: {score.visits}{caution}",
         f"Satisfied visits: {score.satisfied:.0%}    Dissatisfied visits: {score.dissatisfied:.0%}",
         "Dominant expressions: " + ", ".join(f"{k} {v:.0%}" for k, v in top),
     ]

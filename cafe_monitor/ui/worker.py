@@ -6,6 +6,7 @@ are replaced, not queued, so the window shows the present and never falls behind
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from cafe_monitor.capture import SourceError
 from cafe_monitor.classification import ModelError
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import DetectorError
+from cafe_monitor.pipeline import Region
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult
 from cafe_monitor.storage import StorageError
 
@@ -62,9 +64,11 @@ class MonitorWorker(QObject):
             state, self._pending = self._latest, False
             return state
 
-    def set_region(self, region: object) -> None:
+    def set_region(self, region: Region) -> None:
+        """Applies at once if the session is running, else as soon as it starts."""
+        self.settings = dataclasses.replace(self.settings, region=region)
         if self._session is not None:
-            self._session.pipeline.region = region  # type: ignore[assignment]
+            self._session.pipeline.region = region
 
     def _on_state(self, state: LiveState) -> None:
         with self._lock:
@@ -82,6 +86,7 @@ class MonitorWorker(QObject):
             session = MonitorSession(self.settings, source=self.source, db_url=self.db_url, model=self.model,
                                      realtime=self.realtime)
             self._session = session
+            session.pipeline.region = self.settings.region  # a region drawn while models were loading
             if self._stop_requested.is_set():
                 session.stop()
             result: SessionResult = session.run(on_state=self._on_state)

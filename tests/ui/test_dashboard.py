@@ -137,3 +137,14 @@ def test_settings_dialog_validates(qtbot, window: MainWindow) -> None:  # type: 
     d.db.setText("nosuchdialect://x")
     d._save()
     assert "cannot" in d.error.text()
+
+
+def test_region_drawn_while_starting_applies_to_the_session(qtbot, window: MainWindow, media: Path) -> None:  # type: ignore[no-untyped-def]
+    photo = media / "azure_faces_family6.jpg"
+    window.start(str(photo))
+    window.set_region(Region(0.0, 0.0, 0.5, 1.0))  # before the models have loaded
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=30000)
+    state = window.worker.take()
+    width = cv2.imread(str(photo)).shape[1]
+    assert state is not None and 0 < len(state.faces) < 6
+    assert all(f.box.centre[0] <= width / 2 for f in state.faces)
