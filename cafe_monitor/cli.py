@@ -38,6 +38,9 @@ def _db_url(args: argparse.Namespace, settings: Settings) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not args.headless:
+        if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+                and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+            raise SourceError("no display to open the dashboard on; run with --headless (or under a desktop)")
         from cafe_monitor.ui.app import main as ui_main
 
         return ui_main(settings, source=args.source, db_url=args.db, model=args.model)

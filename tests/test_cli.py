@@ -169,3 +169,10 @@ def dt_today() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def test_dashboard_without_a_display_says_so() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    p = subprocess.run([sys.executable, "-m", "cafe_monitor"], capture_output=True, text=True, cwd=REPO,
+                       timeout=60, env=env)
+    assert_one_line_error(p, "--headless")
