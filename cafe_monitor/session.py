@@ -25,6 +25,7 @@ from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
 from cafe_monitor.paths import DEFAULT_MODEL, data_dir, default_db_url
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
+from cafe_monitor.pipeline import run as run_pipeline
 from cafe_monitor.scoring import Score, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
@@ -85,23 +86,37 @@ def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
 
 
 class RecentMix:
-    """Mean emotion mix of face observations over a sliding window (default 5 min)."""
+    """Mean emotion mix of the face observations of the last `seconds` (default 5 min).
+
+    Kept as one running sum per second, so a full day at 30 fps costs the same per
+    frame as the first minute."""
 
     def __init__(self, seconds: float = 300.0) -> None:
         self.seconds = seconds
-        self._items: deque[tuple[float, np.ndarray]] = deque()
+        self._items: deque[tuple[int, np.ndarray, int]] = deque()  # (second, sum of probabilities, faces)
+        self._sum = np.zeros(len(CLASSES))
+        self._count = 0
 
     def add(self, timestamp: float, probabilities: list[np.ndarray]) -> None:
-        for p in probabilities:
-            self._items.append((timestamp, p))
+        second = int(timestamp)
+        if probabilities:
+            total = np.sum(probabilities, axis=0)
+            if self._items and self._items[-1][0] == second:
+                _, s, n = self._items.pop()
+                self._items.append((second, s + total, n + len(probabilities)))
+            else:
+                self._items.append((second, total, len(probabilities)))
+            self._sum += total
+            self._count += len(probabilities)
         while self._items and self._items[0][0] < timestamp - self.seconds:
-            self._items.popleft()
+            _, s, n = self._items.popleft()
+            self._sum -= s
+            self._count -= n
 
     def mix(self) -> dict[str, float]:
-        if not self._items:
+        if self._count <= 0:
             return {c: 0.0 for c in CLASSES}
-        mean = np.mean([p for _, p in self._items], axis=0)
-        return {c: float(v) for c, v in zip(CLASSES, mean, strict=True)}
+        return {c: float(v) for c, v in zip(CLASSES, self._sum / self._count, strict=True)}
 
 
 class MonitorSession:
@@ -128,8 +143,6 @@ class MonitorSession:
 
     def run(self, on_state: Callable[[LiveState], None] | None = None,
             max_seconds: float | None = None) -> SessionResult:
-        from cafe_monitor import pipeline as pipeline_mod
-
         self.capture.open_or_raise()  # a missing camera/file fails here, before any row is written
         classifier = self.pipeline.classifier
         origin = time.time() if not self.capture.live else 0.0
@@ -141,7 +154,7 @@ class MonitorSession:
                 self.engine, source=str(self.source), site=self.settings.storage.site,
                 camera=self.settings.storage.camera_name, model_name=classifier.card.name,
                 model_sha256=classifier.card.sha256, provider=classifier.provider,
-                settings=_settings_dict(self.settings),
+                settings=dataclasses.asdict(self.settings),
                 started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
             self.writer = storage.SessionWriter(self.engine, self.session_id, origin=origin, rescue_dir=data_dir())
             self.writer.start()
@@ -153,9 +166,11 @@ class MonitorSession:
         frames = 0
 
         last_timestamp: float | None = None
+        live_score = score_visits([], score_cfg)
+        scored_at = -1.0
 
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal frames, last_timestamp
+            nonlocal frames, last_timestamp, live_score, scored_at
             frames += 1
             last_timestamp = result.timestamp
             done.extend(result.ended_visits)
@@ -168,10 +183,13 @@ class MonitorSession:
                     self.writer.add_bucket(bucket)
             mix.add(result.timestamp, probabilities)
             if on_state is not None:
-                visits = done + self.pipeline.tracker.open_visits()
+                now = time.monotonic()
+                if result.ended_visits or now - scored_at >= 1.0:  # the bootstrap is too dear for every frame
+                    visits = done + self.pipeline.tracker.open_visits()
+                    live_score, scored_at = score_visits([v.distribution for v in visits], score_cfg), now
                 on_state(LiveState(
                     frame=Frame(result.image, result.index, result.timestamp), faces=result.faces,
-                    score=score_visits([v.distribution for v in visits], score_cfg), camera=capture.state,
+                    score=live_score, camera=capture.state,
                     input_fps=capture.input_fps, processing_fps=frames / max(time.monotonic() - started, 1e-6),
                     dropped=capture.slot.dropped, provider=classifier.provider, recent_mix=mix.mix(),
                     visits_done=len(done), session_id=self.session_id,
@@ -179,7 +197,7 @@ class MonitorSession:
 
         status, final = "interrupted", []
         try:
-            stats, visits = pipeline_mod.run(self.pipeline, self.capture, on_result=on_result,
+            stats, visits = run_pipeline(self.pipeline, self.capture, on_result=on_result,
                                              should_stop=self._stop.is_set, max_seconds=max_seconds)
             ended_ids = {v.id for v in done}
             final = [v for v in visits if v.id not in ended_ids]
@@ -198,7 +216,3 @@ class MonitorSession:
         score = score_visits([v.distribution for v in visits], score_cfg)
         return SessionResult(self.session_id, stats, visits, score, classifier.provider, self.capture.state,
                              list(self.capture.gaps), self.writer.rescue_file if self.writer else None)
-
-
-def _settings_dict(settings: Settings) -> dict[str, object]:
-    return dataclasses.asdict(settings)
