@@ -12,7 +12,8 @@ def test_recent_mix_is_a_sliding_mean() -> None:
     for t in range(10):
         mix.add(float(t), [happy])
     mix.add(10.5, [sad, sad])
-    assert mix.mix()["happy"] == pytest.approx(10 / 12) and mix.mix()["sad"] == pytest.approx(2 / 12)
+    # the window is the last 10 s: the frame at t=0 has just left it
+    assert mix.mix()["happy"] == pytest.approx(9 / 11) and mix.mix()["sad"] == pytest.approx(2 / 11)
     mix.add(30.0, [])  # everything older than 10 s falls out
     assert mix.mix()["sad"] == 0.0 and len(mix._items) == 0
 
