@@ -12,6 +12,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
     QApplication,
+    QComboBox,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -85,6 +86,12 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(bar)
+        self.camera_choice = QComboBox()
+        self.camera_choice.setEditable(True)  # an index, or a stream URL typed in
+        self.camera_choice.setToolTip("Camera index (0 = default webcam) or stream URL")
+        self.camera_choice.addItems(["0", "1", "2", "3"])
+        self.camera_choice.setCurrentText(settings.camera.source)
+        self.camera_choice.setMinimumWidth(70)
         self.start_action = QAction("▶ Start camera", self)
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
@@ -94,13 +101,15 @@ class MainWindow(QMainWindow):
         self.blur_action.setCheckable(True)
         self.blur_action.setChecked(self.live.blur)
         self.settings_action = QAction("Settings…", self)
+        bar.addWidget(QLabel(" Camera "))
+        bar.addWidget(self.camera_choice)
         for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
                   self.clear_region_action, self.blur_action, None, self.settings_action):
             if a is None:
                 bar.addSeparator()
             else:
                 bar.addAction(a)
-        self.start_action.triggered.connect(lambda: self.start(self.settings.camera.source))
+        self.start_action.triggered.connect(lambda: self.start(self.camera_choice.currentText().strip() or "0"))
         self.open_action.triggered.connect(self.open_file)
         self.stop_action.triggered.connect(self.stop)
         self.region_action.triggered.connect(self.begin_region)
