@@ -138,7 +138,8 @@ def evaluate(root: Path, classifier: EmotionClassifier, crops: bool, detector_mo
         if progress and sys.stderr.isatty():
             print("\r", end="", file=sys.stderr)
     # unreadable files are skipped, not counted
-    ev.files = [(f, y) for f, y in ev.files if f not in set(ev.unreadable)]
+    unreadable = set(ev.unreadable)
+    ev.files = [(f, y) for f, y in ev.files if f not in unreadable]
     return ev
 
 
@@ -183,9 +184,9 @@ def main(args: argparse.Namespace) -> int:
     classifier = EmotionClassifier(args.model or DEFAULT_MODEL)
     root = Path(args.images)
     ev = evaluate(root, classifier, crops=args.crops)
-    summary = summary_dict = ev.summary(root)
+    summary = ev.summary(root)
     if args.out:
-        write_outputs(ev, summary_dict, root, Path(args.out))
+        write_outputs(ev, summary, root, Path(args.out))
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -22,15 +22,11 @@ class Bucket:
     score: Score
 
 
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def by_hour(visits: Sequence[storage.VisitRow], day: dt.date, cfg: ScoreConfig) -> list[Bucket]:
     """24 buckets for the day (UTC), each scored from the visits that started in it."""
     groups: list[list[list[float]]] = [[] for _ in range(24)]
     for v in visits:
-        t = _utc(v.first_seen)
+        t = storage.as_utc(v.first_seen)
         if t.date() == day:
             groups[t.hour].append(v.distribution())
     start = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -50,7 +46,7 @@ def by_day(engine: storage.Engine, last_day: dt.date, days: int, cfg: ScoreConfi
     visits = storage.visits_between(engine, start, start + dt.timedelta(days=days), site)
     groups: dict[dt.date, list[list[float]]] = {first + dt.timedelta(days=i): [] for i in range(days)}
     for v in visits:
-        d = _utc(v.first_seen).date()
+        d = storage.as_utc(v.first_seen).date()
         if d in groups:
             groups[d].append(v.distribution())
     return [Bucket(dt.datetime(d.year, d.month, d.day, tzinfo=UTC), score_visits(g, cfg)) for d, g in groups.items()]

@@ -66,22 +66,18 @@ def _records(visits: Sequence[storage.VisitRow], cfg: ScoreConfig) -> list[Visit
     if not visits:
         return []
     vals = visit_valence([v.distribution() for v in visits], cfg)
-    return [VisitRecord(v.session_id, v.visit_no, _utc(v.first_seen), _utc(v.last_seen), v.frames,
-                        v.distribution(), float(val)) for v, val in zip(visits, vals, strict=True)]
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return [VisitRecord(v.session_id, v.visit_no, storage.as_utc(v.first_seen), storage.as_utc(v.last_seen),
+                        v.frames, v.distribution(), float(val)) for v, val in zip(visits, vals, strict=True)]
 
 
 def _timeline(rows: Sequence[storage.TimelineRow]) -> list[TimelineRecord]:
-    return [TimelineRecord(_utc(r.at), r.frames, r.faces, r.distribution()) for r in rows]
+    return [TimelineRecord(storage.as_utc(r.at), r.frames, r.faces, r.distribution()) for r in rows]
 
 
 def _session_info(s: storage.SessionRow) -> dict[str, object]:
-    return {"id": s.id, "started_at": _utc(s.started_at).isoformat(), "ended_at":
-            _utc(s.ended_at).isoformat() if s.ended_at else None, "status": s.status, "source": s.source,
+    return {"id": s.id, "started_at": storage.as_utc(s.started_at).isoformat(), "ended_at":
+            storage.as_utc(s.ended_at).isoformat() if s.ended_at else None, "status": s.status,
+            "source": s.source,
             "site": s.site, "camera": s.camera, "model": s.model_name, "model_sha256": s.model_sha256,
             "provider": s.provider, "frames": s.frames}
 
@@ -93,7 +89,7 @@ def session_report(engine: storage.Engine, ref: str, cfg: ScoreConfig) -> Report
     if s is None:
         raise ReportError("no sessions recorded yet" if ref == "last" else f"no session with id {ref}")
     visits = storage.session_visits(engine, s.id)
-    start, end = _utc(s.started_at), _utc(s.ended_at or s.started_at)
+    start, end = storage.as_utc(s.started_at), storage.as_utc(s.ended_at or s.started_at)
     return ReportData(
         title=f"Session {s.id} — {s.site} / {s.camera}",
         subtitle=f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} UTC · source {Path(s.source).name or s.source} · "

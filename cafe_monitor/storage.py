@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 
 
+def as_utc(t: dt.datetime) -> dt.datetime:
+    """Stored times are UTC; SQLite hands them back naive, PostgreSQL aware."""
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 class StorageError(RuntimeError):
     """The database cannot be opened, is locked, damaged or of an unknown schema."""
 

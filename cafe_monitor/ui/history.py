@@ -208,9 +208,7 @@ class HistoryView(QWidget):
         for i, s in enumerate(rows):
             visits = storage.session_visits(engine, s.id)
             sc = score_visits([v.distribution() for v in visits], self.score_config)
-            began = s.started_at if s.started_at.tzinfo else s.started_at.replace(tzinfo=UTC)
-            ended = s.ended_at or s.started_at
-            ended = ended if ended.tzinfo else ended.replace(tzinfo=UTC)
+            began, ended = storage.as_utc(s.started_at), storage.as_utc(s.ended_at or s.started_at)
             secs = int((ended - began).total_seconds())
             cells = [str(s.id), f"{began:%H:%M:%S}", f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s",
                      str(sc.visits), "-" if sc.score is None else f"{sc.score:.0f} ({sc.low:.0f}–{sc.high:.0f})",
@@ -231,13 +229,13 @@ class HistoryView(QWidget):
                                    color="#333", size="10pt")
         tl = [r for r in storage.session_timeline(engine, session_id) if r.faces]
         if tl:
-            t = [r.at.replace(tzinfo=UTC).timestamp() if r.at.tzinfo is None else r.at.timestamp() for r in tl]
+            t = [storage.as_utc(r.at).timestamp() for r in tl]
             vals = visit_valence([r.distribution() for r in tl], self.score_config)
             self.session_plot.plot(t, [to_score(v) for v in vals], pen=pg.mkPen("#aaaaaa", width=1))
         visits = storage.session_visits(engine, session_id)
         if visits:
             vals = visit_valence([v.distribution() for v in visits], self.score_config)
             cum = np.cumsum(vals) / np.arange(1, len(vals) + 1)
-            t = [(v.last_seen if v.last_seen.tzinfo else v.last_seen.replace(tzinfo=UTC)).timestamp() for v in visits]
+            t = [storage.as_utc(v.last_seen).timestamp() for v in visits]
             self.session_plot.plot(t, [to_score(c) for c in cum], pen=pg.mkPen("#2ca02c", width=2), symbol="o",
                                    symbolSize=6, symbolBrush="#2ca02c")
