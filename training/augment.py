@@ -1,5 +1,6 @@
 """Batched augmentation on normalised tensors: cheap on a CPU because it runs once per
-batch (one affine_grid/grid_sample call), not per image in Python."""
+batch (one affine_grid/grid_sample call), not per image in Python; on a GPU it runs
+where the batch already is (the generator's device), so the data never leaves it."""
 
 from __future__ import annotations
 
@@ -25,15 +26,17 @@ class AugmentConfig:
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """x: [N, 1, H, W] normalised faces -> augmented copy."""
     n, _, h, w = x.shape
+    dev = gen.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen) * (hi - lo) + lo
+        return torch.rand(n, generator=gen, device=dev) * (hi - lo) + lo
 
     angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
     scale = uniform(1 - cfg.scale, 1 + cfg.scale)
-    sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if cfg.flip else torch.ones(n)
+    sign = (torch.where(uniform(0, 1) < 0.5, -1.0, 1.0) if cfg.flip
+            else torch.ones(n, device=dev))
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 1] = cos * sign, -sin
     theta[:, 1, 0], theta[:, 1, 1] = sin * sign, cos
     theta[:, 0, 2] = uniform(-cfg.shift, cfg.shift) * 2
@@ -46,11 +49,11 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     out = (out - mean) * contrast + mean + brightness
     if cfg.erase_p > 0:
         s = cfg.erase_size
-        erase = torch.rand(n, generator=gen) < cfg.erase_p
-        ys = torch.randint(0, h - s + 1, (n,), generator=gen)
-        xs = torch.randint(0, w - s + 1, (n,), generator=gen)
-        rows = torch.arange(h).view(1, h, 1)
-        cols = torch.arange(w).view(1, 1, w)
+        erase = uniform(0, 1) < cfg.erase_p
+        ys = torch.randint(0, h - s + 1, (n,), generator=gen, device=dev)
+        xs = torch.randint(0, w - s + 1, (n,), generator=gen, device=dev)
+        rows = torch.arange(h, device=dev).view(1, h, 1)
+        cols = torch.arange(w, device=dev).view(1, 1, w)
         mask = (
             (rows >= ys.view(n, 1, 1)) & (rows < (ys + s).view(n, 1, 1))
             & (cols >= xs.view(n, 1, 1)) & (cols < (xs + s).view(n, 1, 1))

@@ -7,12 +7,17 @@ only: the test splits stay exactly as published so our figures compare with othe
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import hashlib
+import io
 import json
+import lzma
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -151,8 +156,13 @@ def clean_training(
 def load_fer2013(
     data_dir: Path | None = None, cache_dir: Path | None = None
 ) -> tuple[dict[str, Split], CleaningReport]:
-    """All three splits (Training cleaned) and the cleaning report; cached as .npz."""
+    """All three splits (Training cleaned) and the cleaning report; cached as .npz.
+
+    `data_dir` may also be a pack written by `python -m training.data --pack` (a machine
+    without the shared folder, such as a lent GPU, trains from that one file)."""
     data_dir = Path(data_dir or default_data_dir())
+    if data_dir.is_file() and data_dir.name.endswith(PACK_SUFFIX):
+        return load_pack(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"FER2013 folder not found: {data_dir} (pass --data DIR)")
     cache = None
@@ -180,13 +190,58 @@ def load_fer2013(
     return splits, report
 
 
-def _to_cache(path: Path, splits: dict[str, Split], report: CleaningReport) -> None:
+def _arrays(splits: dict[str, Split], report: CleaningReport) -> dict[str, npt.NDArray[np.generic]]:
     arrays: dict[str, npt.NDArray[np.generic]] = {}
     for name, s in splits.items():
         arrays[f"{name}_images"], arrays[f"{name}_labels"], arrays[f"{name}_rows"] = s.images, s.labels, s.rows
         if s.soft is not None:
             arrays[f"{name}_soft"] = s.soft
     arrays["report"] = np.frombuffer(json.dumps(report.__dict__).encode(), dtype=np.uint8)
+    return arrays
+
+
+def _splits(z: Any) -> tuple[dict[str, Split], CleaningReport]:
+    splits = {
+        n: Split(z[f"{n}_images"], z[f"{n}_labels"], z[f"{n}_rows"], z.get(f"{n}_soft", None))
+        for n in SPLITS
+    }
+    return splits, CleaningReport(**json.loads(z["report"].tobytes().decode()))
+
+
+PACK_SUFFIX = ".npz.xz"
+
+
+def save_pack(path: Path, splits: dict[str, Split], report: CleaningReport) -> None:
+    """One small file holding the cleaned splits. Faces are stored as row-to-row
+    differences (the PNG "up" filter) before xz: 0.70 of the raw size instead of 0.77,
+    which is what lets the pack travel with the repo to a GPU machine (64 MiB limit)."""
+    arrays = _arrays(splits, report)
+    for name in SPLITS:
+        faces = np.asarray(arrays[f"{name}_images"], dtype=np.uint8)
+        up = faces.copy()
+        up[:, 1:, :] -= faces[:, :-1, :]  # uint8 arithmetic wraps modulo 256
+        arrays[f"{name}_images"] = up
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    tmp = path.with_name(path.name + ".tmp")
+    with lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
+        fh.write(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_pack(path: Path) -> tuple[dict[str, Split], CleaningReport]:
+    try:
+        with lzma.open(path) as fh:
+            z = dict(np.load(io.BytesIO(fh.read())))
+    except (OSError, lzma.LZMAError, ValueError) as exc:
+        raise DataError(f"unreadable FER2013 pack {path}: {exc}") from exc
+    for name in SPLITS:
+        z[f"{name}_images"] = np.cumsum(z[f"{name}_images"], axis=1, dtype=np.uint8)
+    return _splits(z)
+
+
+def _to_cache(path: Path, splits: dict[str, Split], report: CleaningReport) -> None:
+    arrays = _arrays(splits, report)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
@@ -194,12 +249,26 @@ def _to_cache(path: Path, splits: dict[str, Split], report: CleaningReport) -> N
 
 def _from_cache(path: Path) -> tuple[dict[str, Split], CleaningReport]:
     with np.load(path) as z:
-        splits = {
-            n: Split(
-                z[f"{n}_images"], z[f"{n}_labels"], z[f"{n}_rows"],
-                z.get(f"{n}_soft", None),
-            )
-            for n in SPLITS
-        }
-        report = CleaningReport(**json.loads(z["report"].tobytes().decode()))
-    return splits, report
+        return _splits(z)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Write the cleaned FER2013 splits to one portable pack file.")
+    p.add_argument("--data", type=Path, default=default_data_dir(), help="FER2013 folder")
+    p.add_argument("--pack", type=Path, required=True, help=f"file to write (name ends in {PACK_SUFFIX})")
+    args = p.parse_args(argv)
+    if not args.pack.name.endswith(PACK_SUFFIX):
+        p.error(f"--pack must end in {PACK_SUFFIX}")
+    try:
+        splits, report = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    save_pack(args.pack, splits, report)
+    print(f"{args.pack}: {args.pack.stat().st_size / 2**20:.1f} MiB, "
+          + ", ".join(f"{n} {len(s.labels)}" for n, s in splits.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

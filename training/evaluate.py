@@ -91,7 +91,9 @@ def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bo
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = build(state["arch"])
     model.load_state_dict(state["model"])
-    return predict(model, torch.from_numpy(normalise(faces)), torch.device("cpu"), flip_tta=flip).numpy()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return predict(model, torch.from_numpy(normalise(faces)), device, flip_tta=flip).numpy()
 
 
 def evaluate(source: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:

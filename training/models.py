@@ -142,6 +142,10 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "efficientnet_b0": efficientnet_b0,
     "cafenet": cafenet,
     "cafenet_small": lambda: cafenet(blocks=(1, 1, 1, 1)),
+    # 1.6x cafenet's compute: affordable on a CPU only as an int8 model (training/quantize.py).
+    "cafenet_wide": lambda: cafenet(widths=(40, 80, 160, 320)),
+    # ResNet-18's stages at 48x48 (11M parameters): a teacher for distillation, trained on a GPU.
+    "resnet18": lambda: cafenet(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2)),
 }
 
 

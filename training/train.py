@@ -6,6 +6,12 @@ Every epoch writes `last.pt` (model, EMA, optimiser, schedule, RNG, history), `l
 and `curves.png`; `best.pt` holds the epoch with the best PublicTest accuracy (the
 model-selection split; PrivateTest is never looked at here). Run again with the same
 `--out` to resume after a crash or a stopped session.
+
+On a lent GPU, whose speed we cannot measure beforehand, `--time-budget S` sizes the
+run to the time available: the first epoch is timed, the number of epochs is fixed from
+it (and kept on resume), and a cosine schedule decays to zero over exactly those epochs.
+`--teacher best.pt` (repeatable) adds knowledge distillation from trained models: the
+student matches the teachers' softened probabilities on the same augmented batch.
 """
 
 from __future__ import annotations
@@ -37,6 +43,38 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def load_teachers(paths: list[Path], device: torch.device) -> list[nn.Module]:
+    teachers = []
+    for path in paths:
+        state = torch.load(path, map_location=device, weights_only=False)
+        model = build(state["arch"])
+        model.load_state_dict(state["model"])
+        teachers.append(model.to(device).to(memory_format=torch.channels_last).eval())  # type: ignore[call-overload]
+    return teachers
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature T, scaled by T^2 so its gradients keep the
+    size of the hard-label loss (Hinton et al., 2015)."""
+    log_student = F.log_softmax(student_logits / temperature, dim=1)
+    kl = torch.sum(teacher_probs * (torch.log(teacher_probs.clamp_min(1e-8)) - log_student), dim=1)
+    return kl.mean() * temperature**2
+
+
+class CosineWithWarmup:
+    """Linear warm-up for one epoch, then cosine decay to zero at `total` steps; `total`
+    may be set after the first epoch (time-budgeted runs)."""
+
+    def __init__(self, warmup: int, total: int) -> None:
+        self.warmup, self.total = warmup, total
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        span = max(1, self.total - self.warmup)
+        return 0.5 * (1 + float(np.cos(np.pi * min(1.0, (step - self.warmup) / span))))
 
 
 def to_tensor(split: Split, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,6 +145,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--soft-labels", action="store_true", help="train on FER+ vote distributions")
+    p.add_argument("--schedule", choices=("onecycle", "cosine"), default="onecycle")
+    p.add_argument("--time-budget", type=float, default=0,
+                   help="seconds: fix the epoch count from the first epoch's time (cosine schedule; "
+                        "--epochs becomes the maximum)")
+    p.add_argument("--teacher", type=Path, action="append", default=[],
+                   help="best.pt of a trained model to distil from (repeatable: their mean)")
+    p.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation loss")
+    p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--amp", choices=("auto", "off"), default="auto", help="bfloat16 autocast on CUDA")
+    p.add_argument("--plot-every", type=int, default=1, help="redraw curves.png every N epochs")
     p.add_argument("--ema", type=float, default=0.999, help="weight EMA decay (0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
@@ -118,13 +166,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.time_budget and args.schedule != "cosine":
+        print("error: --time-budget needs --schedule cosine", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    amp = device.type == "cuda" and args.amp == "auto"
+    torch.backends.cudnn.benchmark = device.type == "cuda"
     try:
         splits, report = load_fer2013(args.data, args.cache)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    missing = [str(t) for t in args.teacher if not t.is_file()]
+    if missing:
+        print(f"error: teacher checkpoint not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     limit = args.limit or None
@@ -135,19 +192,29 @@ def main(argv: list[str] | None = None) -> int:
         if splits["Training"].soft is None:
             print("error: --soft-labels needs fer2013new.csv in the data folder", file=sys.stderr)
             return 2
-        soft_train = torch.from_numpy(splits["Training"].soft[: len(y_train)])
+        soft_train = torch.from_numpy(splits["Training"].soft[: len(y_train)]).to(device)
+    # The whole training set is 70 MB as float32: on a GPU it lives there, and so does
+    # the augmentation, so no batch is ever copied from the host.
+    x_train, y_train = x_train.to(device), y_train.to(device)
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     np.random.seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
     model = build(args.arch).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    teachers = load_teachers(args.teacher, device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)
     steps_per_epoch = (len(x_train) + args.batch_size - 1) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    planned_epochs = args.epochs
+    cosine = CosineWithWarmup(steps_per_epoch, planned_epochs * steps_per_epoch)
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if args.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
+                                                    steps_per_epoch=steps_per_epoch, pct_start=0.15)
     history: list[dict[str, float]] = []
     best = -1.0
     start_epoch = 0
@@ -159,48 +226,65 @@ def main(argv: list[str] | None = None) -> int:
             ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
+        gen.set_state(state["generator"].cpu())
         torch.set_rng_state(state["torch_rng"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
-        print(f"resumed from {last} at epoch {start_epoch}", file=sys.stderr)
+        planned_epochs = state.get("planned_epochs", args.epochs)
+        cosine.total = planned_epochs * steps_per_epoch
+        print(f"resumed from {last} at epoch {start_epoch} of {planned_epochs}", file=sys.stderr)
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "teacher": [str(t) for t in args.teacher],
               "augment": asdict(AugmentConfig()), "cleaning": report.summary(),
               "train_images": len(x_train), "params": sum(p.numel() for p in model.parameters())}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
     aug = AugmentConfig()
+    run_start = time.perf_counter()
 
-    for epoch in range(start_epoch, args.epochs):
+    epoch = start_epoch
+    while epoch < planned_epochs:
         model.train()
-        perm = torch.randperm(len(x_train), generator=gen)
+        perm = torch.randperm(len(x_train), generator=gen, device=device)
         t0 = time.perf_counter()
-        loss_sum = correct = seen = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", leave=False,
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{planned_epochs}", leave=False,
                    disable=not sys.stderr.isatty())
         for step in bar:
             idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
-            xb = augment(x_train[idx], aug, gen).to(device).contiguous(memory_format=torch.channels_last)
-            yb = y_train[idx].to(device)
-            logits = model(xb)
+            xb = augment(x_train[idx], aug, gen).contiguous(memory_format=torch.channels_last)
+            yb = y_train[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(xb).float()
+                if teachers:
+                    with torch.no_grad():
+                        teacher_probs = torch.stack(
+                            [F.softmax(t(xb).float() / args.kd_temp, dim=1) for t in teachers]).mean(0)
             if soft_train is not None:
-                target = soft_train[idx].to(device)
+                target = soft_train[idx]
                 loss = torch.sum(-target * F.log_softmax(logits, 1), dim=1).mean()
             else:
                 loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+            if teachers:
+                loss = (1 - args.kd_weight) * loss + args.kd_weight * distillation_loss(
+                    logits, teacher_probs, args.kd_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
-            loss_sum += loss.item() * len(idx)
-            correct += float((logits.argmax(1) == yb).sum())
+            # Running sums stay on the device: reading them every step would stall a GPU.
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == yb).sum()
             seen += len(idx)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            if bar.disable is False and step % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
         probs = predict(model, x_val, device)
         val_loss = float(F.nll_loss(torch.log(probs + 1e-9), y_val))
         val_acc = accuracy(probs, y_val)
         val_acc_ema = accuracy(predict(ema.module, x_val, device), y_val) if ema is not None else val_acc
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+        row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
                "val_loss": val_loss, "val_acc": val_acc, "val_acc_ema": val_acc_ema,
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         history.append(row)
@@ -211,18 +295,31 @@ def main(argv: list[str] | None = None) -> int:
             weights = (ema.module if use_ema and ema is not None else model).state_dict()
             atomic_save({"arch": args.arch, "model": weights, "epoch": epoch + 1, "ema": use_ema,
                          "val_acc": score, "classes": CLASSES}, args.out / "best.pt")
+        if args.time_budget and epoch == 0 and start_epoch == 0:
+            # The first epoch includes cuDNN's autotuning, so the estimate errs on the short side.
+            per_epoch = time.perf_counter() - run_start
+            planned_epochs = int(min(args.epochs, max(2, args.time_budget // per_epoch)))
+            cosine.total = planned_epochs * steps_per_epoch
+            print(f"time budget {args.time_budget:.0f}s at {per_epoch:.1f}s per epoch: "
+                  f"{planned_epochs} epochs", flush=True)
+        epoch += 1
         atomic_save({"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                     "history": history, "best": best, "epoch": epoch + 1, "arch": args.arch}, last)
+                     "history": history, "best": best, "epoch": epoch, "arch": args.arch,
+                     "planned_epochs": planned_epochs}, last)
         with (args.out / "log.csv").open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(row))
             writer.writeheader()
             writer.writerows(history)
-        save_curves(history, args.out / "curves.png")
-        print(f"epoch {epoch + 1}/{args.epochs} loss {row['train_loss']:.3f} train {row['train_acc']:.3f} "
-              f"PublicTest {val_acc:.4f} (EMA {val_acc_ema:.4f}) best {best:.4f} {row['seconds']:.0f}s",
+        if epoch % args.plot_every == 0 or epoch == planned_epochs:
+            save_curves(history, args.out / "curves.png")
+        print(f"epoch {epoch}/{planned_epochs} loss {row['train_loss']:.3f} train {row['train_acc']:.3f} "
+              f"PublicTest {val_acc:.4f} (EMA {val_acc_ema:.4f}) best {best:.4f} {row['seconds']:.1f}s",
               flush=True)
+        if args.time_budget and time.perf_counter() - run_start > 1.25 * args.time_budget:
+            print(f"stopped at epoch {epoch} of {planned_epochs}: over the time budget", flush=True)
+            break
     return 0
 
 
