@@ -59,7 +59,13 @@ report() {  # logs, curves and metrics of every run, no weights
     tar -czf "$OUT/results.tar.gz" -C "$RUNS" --exclude='*.pt' --exclude='*.tmp' . 2>/dev/null
 }
 
-echo "== phase 1: teachers and the study's families (${P1}s each, side by side)"
+if (( P2 > 0 )); then
+    echo "== phase 1: teachers and the study's families (${P1}s each, side by side)"
+else
+    echo "== one phase: every model side by side, ${P1}s each (no distillation)"
+    spawn train cafenet cafenet "$P1"
+    spawn train cafenet_wide cafenet_wide "$P1"
+fi
 spawn train vgg vgg "$P1"
 spawn train resnet18 resnet18 "$P1"
 spawn train study_cnn study_cnn "$P1" --batch-size 64 --lr 0.05
@@ -67,16 +73,18 @@ spawn train efficientnet_b0 efficientnet_b0 "$P1"
 finish
 report
 
-echo "== phase 2: students (${P2}s each)"
-teachers=()
-for t in vgg resnet18; do
-    [[ -f "$RUNS/$t/best.pt" ]] && teachers+=(--teacher "$RUNS/$t/best.pt")
-done
-spawn train cafenet_kd cafenet "$P2" "${teachers[@]}"
-spawn train cafenet_wide_kd cafenet_wide "$P2" "${teachers[@]}"
-spawn train cafenet_plain cafenet "$P2"
-finish
-report
+if (( P2 > 0 )); then
+    echo "== phase 2: students (${P2}s each)"
+    teachers=()
+    for t in vgg resnet18; do
+        [[ -f "$RUNS/$t/best.pt" ]] && teachers+=(--teacher "$RUNS/$t/best.pt")
+    done
+    spawn train cafenet_kd cafenet "$P2" "${teachers[@]}"
+    spawn train cafenet_wide_kd cafenet_wide "$P2" "${teachers[@]}"
+    spawn train cafenet_plain cafenet "$P2"
+    finish
+    report
+fi
 
 echo "== phase 3: every chosen checkpoint on both test splits"
 for run in "$RUNS"/*/; do
@@ -89,7 +97,7 @@ for run in "$RUNS"/*/; do
 done
 report
 # The students' weights come back whole; a file over 15 MiB in parts (cat joins them).
-for s in cafenet_kd cafenet_wide_kd cafenet_plain; do
+for s in cafenet cafenet_wide cafenet_kd cafenet_wide_kd cafenet_plain; do
     [[ -f "$RUNS/$s/best.pt" ]] && split -b 15M -d "$RUNS/$s/best.pt" "$OUT/$s.pt.part"
 done
 # The teacher, in half precision to fit what comes back, for later distillation.
