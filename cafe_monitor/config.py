@@ -3,7 +3,7 @@ that names it: a typo must not silently fall back to a default in a shop).
 
     [camera]   source = "0"       loop = false
     [detector] model = "full_range"   min_score = 0.5
-    [classifier] model = ""  (empty = the shipped model)   cpu_only = false
+    [classifier] model = ""  (empty = the shipped model)   cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
     [region]   x1 = 0.0  y1 = 0.0  x2 = 1.0  y2 = 1.0   (fractions of the frame)
     [privacy]  blur_preview = false   retention_days = 30
@@ -46,6 +46,7 @@ class DetectorSettings:
 class ClassifierSettings:
     model: str = ""
     cpu_only: bool = False
+    precision: str = "auto"  # auto: float32 on a GPU, the int8 twin on a CPU
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"region must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {r}")
     if not 0 < settings.detector.min_score < 1:
         raise ConfigError("detector.min_score must be between 0 and 1")
+    if settings.classifier.precision not in ("auto", "float32", "int8"):
+        raise ConfigError(f"classifier.precision must be auto, float32 or int8, got {settings.classifier.precision!r}")
     if settings.privacy.retention_days < 1:
         raise ConfigError("privacy.retention_days must be at least 1")
     if settings.tracker.min_frames < 1:

@@ -79,7 +79,8 @@ class SessionResult:
 
 def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
     model_path = model or (Path(settings.classifier.model) if settings.classifier.model else DEFAULT_MODEL)
-    classifier = EmotionClassifier(model_path, cpu_only=settings.classifier.cpu_only)
+    classifier = EmotionClassifier(model_path, cpu_only=settings.classifier.cpu_only,
+                                   precision=settings.classifier.precision)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
     return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker), region=settings.region,
                     quality=settings.quality)
@@ -153,7 +154,7 @@ class MonitorSession:
             self.session_id = storage.start_session(
                 self.engine, source=str(self.source), site=self.settings.storage.site,
                 camera=self.settings.storage.camera_name, model_name=classifier.card.name,
-                model_sha256=classifier.card.sha256, provider=classifier.provider,
+                model_sha256=classifier.card.sha256, provider=classifier.engine,
                 settings=dataclasses.asdict(self.settings),
                 started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
             self.writer = storage.SessionWriter(self.engine, self.session_id, origin=origin, rescue_dir=data_dir())
@@ -191,7 +192,7 @@ class MonitorSession:
                     frame=Frame(result.image, result.index, result.timestamp), faces=result.faces,
                     score=live_score, camera=capture.state,
                     input_fps=capture.input_fps, processing_fps=frames / max(time.monotonic() - started, 1e-6),
-                    dropped=capture.slot.dropped, provider=classifier.provider, recent_mix=mix.mix(),
+                    dropped=capture.slot.dropped, provider=classifier.engine, recent_mix=mix.mix(),
                     visits_done=len(done), session_id=self.session_id,
                     db_error=self.writer.last_error if self.writer else None))
 
@@ -214,5 +215,5 @@ class MonitorSession:
                     end = max(end, self.writer.to_datetime(last_timestamp))
                 self.writer.close(status, end, self.capture.gaps)
         score = score_visits([v.distribution for v in visits], score_cfg)
-        return SessionResult(self.session_id, stats, visits, score, classifier.provider, self.capture.state,
+        return SessionResult(self.session_id, stats, visits, score, classifier.engine, self.capture.state,
                              list(self.capture.gaps), self.writer.rescue_file if self.writer else None)

@@ -26,6 +26,7 @@ def test_missing_file_means_defaults(tmp_path: Path) -> None:
     ("[score.valence]\njoy = 1.0\n", "joy"),
     ("[camera\n", "malformed"),
     ("[tracker]\nmin_frames = true\n", "tracker.min_frames"),
+    ("[classifier]\nprecision = 'fp16'\n", "classifier.precision"),
 ])
 def test_bad_settings_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     p = tmp_path / "s.toml"

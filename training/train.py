@@ -77,6 +77,23 @@ class CosineWithWarmup:
         return 0.5 * (1 + float(np.cos(np.pi * min(1.0, (step - self.warmup) / span))))
 
 
+def replan(args: argparse.Namespace, history: list[dict[str, float]], epoch: int, elapsed: float,
+           planned: int) -> int:
+    """Epochs that fit in what is left of the time budget, re-estimated after every epoch
+    from the recent ones: the first includes cuDNN's autotuning (up to 10x a steady epoch
+    on a GPU) and processes sharing a GPU speed up or slow down as others start and end.
+    The cosine follows the new plan; the run never starts an epoch it cannot finish."""
+    recent = history[1:][-3:] or history[-1:]  # the first epoch only until there are others
+    per_epoch = max(float(np.mean([h["seconds"] for h in recent])), 1e-3)
+    left = args.time_budget - elapsed
+    fits = epoch + 1 + int(left // per_epoch)
+    new = int(min(args.epochs, max(epoch + 1, fits)))
+    if new != planned:
+        print(f"time budget {args.time_budget:.0f}s, {left:.0f}s left at {per_epoch:.1f}s per epoch: "
+              f"{new} epochs", flush=True)
+    return new
+
+
 def to_tensor(split: Split, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = split.images, split.labels
     if limit:
@@ -218,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     history: list[dict[str, float]] = []
     best = -1.0
     start_epoch = 0
+    spent_before = 0.0  # training seconds of earlier sessions of this run (time budgets)
     last = args.out / "last.pt"
     if last.is_file():
         state = torch.load(last, map_location=device, weights_only=False)
@@ -230,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_rng_state(state["torch_rng"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
         planned_epochs = state.get("planned_epochs", args.epochs)
+        spent_before = state.get("elapsed", 0.0)
         cosine.total = planned_epochs * steps_per_epoch
         print(f"resumed from {last} at epoch {start_epoch} of {planned_epochs}", file=sys.stderr)
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -295,23 +314,17 @@ def main(argv: list[str] | None = None) -> int:
             weights = (ema.module if use_ema and ema is not None else model).state_dict()
             atomic_save({"arch": args.arch, "model": weights, "epoch": epoch + 1, "ema": use_ema,
                          "val_acc": score, "classes": CLASSES}, args.out / "best.pt")
-        if args.time_budget and start_epoch == 0 and epoch < 2:
-            # Planned after epoch 1, then again after epoch 2: the first includes cuDNN's
-            # autotuning (up to 10x a steady epoch on a GPU), the second is representative.
-            # Both fall in the warm-up, so re-planning does not bend the cosine.
-            now = time.perf_counter()
-            per_epoch = now - t0
-            left = args.time_budget - (now - run_start)
-            planned_epochs = int(min(args.epochs, max(epoch + 2, epoch + 1 + left // per_epoch)))
+        if args.time_budget:
+            planned_epochs = replan(args, history, epoch, spent_before + time.perf_counter() - run_start,
+                                    planned_epochs)
             cosine.total = planned_epochs * steps_per_epoch
-            print(f"time budget {args.time_budget:.0f}s, {left:.0f}s left at {per_epoch:.1f}s per epoch: "
-                  f"{planned_epochs} epochs", flush=True)
         epoch += 1
         atomic_save({"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                      "history": history, "best": best, "epoch": epoch, "arch": args.arch,
-                     "planned_epochs": planned_epochs}, last)
+                     "planned_epochs": planned_epochs,
+                     "elapsed": spent_before + time.perf_counter() - run_start}, last)
         with (args.out / "log.csv").open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(row))
             writer.writeheader()
@@ -321,9 +334,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch {epoch}/{planned_epochs} loss {row['train_loss']:.3f} train {row['train_acc']:.3f} "
               f"PublicTest {val_acc:.4f} (EMA {val_acc_ema:.4f}) best {best:.4f} {row['seconds']:.1f}s",
               flush=True)
-        if args.time_budget and time.perf_counter() - run_start > 1.25 * args.time_budget:
-            print(f"stopped at epoch {epoch} of {planned_epochs}: over the time budget", flush=True)
-            break
     return 0
 
 

@@ -103,3 +103,80 @@ def test_augment_keeps_shape_and_changes_pixels() -> None:
     x = torch.randn(8, 1, 48, 48)
     y = augment(x, AugmentConfig(), torch.Generator().manual_seed(0))
     assert y.shape == x.shape and not torch.allclose(x, y)
+
+
+def test_pack_round_trip_and_corrupt_pack(tiny_fer: Path, tmp_path: Path) -> None:
+    splits, report = data.load_fer2013(tiny_fer)
+    pack = tmp_path / f"fer{data.PACK_SUFFIX}"
+    assert data.main(["--data", str(tiny_fer), "--pack", str(pack)]) == 0
+    again, report2 = data.load_fer2013(pack)
+    for name in data.SPLITS:
+        assert np.array_equal(again[name].images, splits[name].images)
+        assert np.array_equal(again[name].labels, splits[name].labels)
+    assert report2.summary() == report.summary()
+    pack.write_bytes(b"not xz at all")
+    with pytest.raises(data.DataError, match="unreadable FER2013 pack"):
+        data.load_fer2013(pack)
+
+
+def test_distillation_loss_is_zero_only_when_student_matches() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0, 0.0, 0.0, 0.0]])
+    same = torch.softmax(logits / 4.0, dim=1)
+    assert float(train.distillation_loss(logits, same, 4.0)) == pytest.approx(0.0, abs=1e-5)
+    other = torch.softmax(-logits / 4.0, dim=1)
+    assert float(train.distillation_loss(logits, other, 4.0)) > 0.1
+
+
+def test_cosine_warms_up_then_decays_to_zero() -> None:
+    sched = train.CosineWithWarmup(warmup=10, total=110)
+    assert sched(0) == pytest.approx(0.1) and sched(9) == pytest.approx(1.0)
+    assert sched(60) == pytest.approx(0.5) and sched(110) == pytest.approx(0.0, abs=1e-9)
+    sched.total = 210  # re-planned: the same step is now earlier in the decay
+    assert sched(60) > 0.8
+
+
+def test_replan_fits_the_budget_and_ignores_the_autotuning_epoch() -> None:
+    args = train.parse_args(["--out", "x", "--time-budget", "100", "--schedule", "cosine", "--epochs", "400"])
+    history = [{"seconds": 30.0}]
+    assert train.replan(args, history, 0, 30.0, 400) == 1 + 70 // 30  # only the first epoch to go by
+    history += [{"seconds": 5.0}, {"seconds": 5.0}]
+    assert train.replan(args, history, 2, 40.0, 3) == 3 + 60 // 5  # steady epochs, not the first
+    assert train.replan(args, history, 2, 99.0, 15) == 3  # never start an epoch that cannot finish
+
+
+def test_time_budget_and_distillation_run(tiny_fer: Path, tmp_path: Path) -> None:
+    teacher = tmp_path / "teacher"
+    common = ["--data", str(tiny_fer), "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40"]
+    assert train.main([*common, "--out", str(teacher), "--arch", "study_cnn", "--epochs", "1"]) == 0
+    student = tmp_path / "student"
+    assert train.main([*common, "--out", str(student), "--arch", "cafenet_small", "--epochs", "3",
+                       "--schedule", "cosine", "--time-budget", "600", "--teacher", str(teacher / "best.pt")]) == 0
+    config = json.loads((student / "config.json").read_text())
+    assert config["teacher"] == [str(teacher / "best.pt")] and config["time_budget"] == 600
+    assert len((student / "log.csv").read_text().splitlines()) == 1 + 3  # the budget allows all 3
+    assert train.main([*common, "--out", str(tmp_path / "bad"), "--time-budget", "10"]) == 2  # needs cosine
+    assert train.main([*common, "--out", str(tmp_path / "bad"), "--teacher", str(tmp_path / "no.pt")]) == 2
+
+
+def test_quantized_twin_is_chosen_on_cpu(tiny_fer: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime.quantization")
+    from cafe_monitor.classification import EmotionClassifier, int8_variant
+    from training import quantize
+
+    run = tmp_path / "run"
+    assert train.main(["--data", str(tiny_fer), "--out", str(run), "--arch", "cafenet_small", "--epochs", "1",
+                       "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40"]) == 0
+    onnx_path = tmp_path / "m.onnx"
+    assert export.main(["--checkpoint", str(run / "best.pt"), "--out", str(onnx_path), "--skip-eval"]) == 0
+    assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
+    twin = int8_variant(onnx_path)
+    card = json.loads(twin.with_suffix(".card.json").read_text())
+    assert card["quantization"]["from_sha256"] == json.loads(onnx_path.with_suffix(".card.json").read_text())["sha256"]
+    assert card["metrics"]["PublicTest"]["single_crop"]["n"] == 20 and "PrivateTest" not in card["metrics"]
+    assert twin.stat().st_size < onnx_path.stat().st_size
+    faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    auto = EmotionClassifier(onnx_path, cpu_only=True)
+    exact = EmotionClassifier(onnx_path, cpu_only=True, precision="float32")
+    assert auto.model_path == twin and auto.quantized and auto.engine == "CPU int8"
+    assert exact.model_path == onnx_path and exact.engine == "CPU float32"
+    assert np.allclose(auto.classify(faces).sum(1), 1, atol=1e-5)
