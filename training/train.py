@@ -170,6 +170,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="best.pt of a trained model to distil from (repeatable: their mean)")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation loss")
     p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--init", type=Path, help="start from these weights (a best.pt) with a fresh optimiser "
+                                             "and schedule: a warm restart of a finished run")
     p.add_argument("--amp", choices=("auto", "off"), default="auto", help="bfloat16 autocast on CUDA")
     p.add_argument("--plot-every", type=int, default=1, help="redraw curves.png every N epochs")
     p.add_argument("--ema", type=float, default=0.999, help="weight EMA decay (0 = off)")
@@ -196,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    missing = [str(t) for t in args.teacher if not t.is_file()]
+    missing = [str(t) for t in [*args.teacher, *([args.init] if args.init else [])] if not t.is_file()]
     if missing:
-        print(f"error: teacher checkpoint not found: {', '.join(missing)}", file=sys.stderr)
+        print(f"error: checkpoint not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     limit = args.limit or None
@@ -220,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator(device=device).manual_seed(args.seed)
     model = build(args.arch).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     teachers = load_teachers(args.teacher, device)
+    if args.init is not None and not (args.out / "last.pt").is_file():
+        init = torch.load(args.init, map_location=device, weights_only=False)
+        if init.get("arch") != args.arch:
+            print(f"error: --init {args.init} holds {init.get('arch')!r}, not {args.arch!r}", file=sys.stderr)
+            return 2
+        model.load_state_dict(init["model"])
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=args.weight_decay)
