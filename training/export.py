@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--report-private", action="store_true", help="also measure PrivateTest (final model only)")
     p.add_argument("--skip-eval", action="store_true", help="no FER2013 metrics (smoke tests)")
+    p.add_argument("--history", help="how the weights came to be, for the card (e.g. earlier runs they continue)")
     args = p.parse_args(argv)
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     model = build(state["arch"])
@@ -87,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.checkpoint.parent
     if (run_dir / "config.json").is_file():
         recipe = json.loads((run_dir / "config.json").read_text())
-        for local in ("out", "cache", "data", "device", "limit"):  # machine-specific, not the recipe
+        for local in ("out", "cache", "data", "device", "limit", "init", "teacher"):  # paths on one machine
             recipe.pop(local, None)
         fields["training"] = {"data": "FER2013 Training split, cleaned (training/data.py); epochs chosen on "
                                       "PublicTest; PrivateTest reported once", **recipe}
+        if args.history:
+            fields["training"]["history"] = args.history  # type: ignore[index]
     write_card(args.out, **fields)  # the evaluation below runs the model from its card
     probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
     if not args.skip_eval:
