@@ -197,7 +197,8 @@ def main() -> None:
     classifier = EmotionClassifier(args.model)
     results: dict[str, object] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
-        "provider": classifier.provider, "clip": args.clip.name, "date": time.strftime("%Y-%m-%d"),
+        "provider": classifier.provider, "engine": classifier.engine, "model": classifier.model_path.name,
+        "clip": args.clip.name, "date": time.strftime("%Y-%m-%d"),
     }
     ours = FaceDetector("full_range")
     haar = HaarDetector()
@@ -223,7 +224,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{results['machine']} · {results['provider']} · {results['clip']} · {results['date']}")
+    print(f"{results['machine']} · {results['engine']} ({results['model']}) · {results['clip']} · {results['date']}")
     for label in ("640x360", "1280x720"):
         r = results[label]
         assert isinstance(r, dict)
