@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         recipe = json.loads((run_dir / "config.json").read_text())
         for local in ("out", "cache", "data", "device", "limit", "init", "teacher"):  # paths on one machine
             recipe.pop(local, None)
+        if args.history:
+            recipe["history"] = args.history
         fields["training"] = {"data": "FER2013 Training split, cleaned (training/data.py); epochs chosen on "
                                       "PublicTest; PrivateTest reported once", **recipe}
-        if args.history:
-            fields["training"]["history"] = args.history  # type: ignore[index]
     write_card(args.out, **fields)  # the evaluation below runs the model from its card
     probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
     if not args.skip_eval:

@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == yb).sum()
             seen += len(idx)
-            if bar.disable is False and step % 20 == 0:
+            if not bar.disable and step % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
         probs = predict(model, x_val, device)
         val_loss = float(F.nll_loss(torch.log(probs + 1e-9), y_val))
