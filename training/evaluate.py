@@ -85,14 +85,12 @@ def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bo
     import torch
 
     from cafe_monitor.preprocessing import normalise
-    from training.models import build
-    from training.train import predict
+    from training.models import load_checkpoint
+    from training.train import pick_device, predict
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = build(state["arch"])
-    model.load_state_dict(state["model"])
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    device = pick_device("auto")
+    model, _ = load_checkpoint(checkpoint, device)
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return predict(model, torch.from_numpy(normalise(faces)), device, flip_tta=flip).numpy()
 
 

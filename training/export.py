@@ -24,7 +24,7 @@ from cafe_monitor import preprocessing
 from cafe_monitor.classification import sha256
 from training.data import CLASSES, DataError, default_data_dir, load_fer2013
 from training.evaluate import evaluate, onnx_probabilities
-from training.models import build
+from training.models import load_checkpoint
 
 OPSET = 17
 
@@ -77,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-eval", action="store_true", help="no FER2013 metrics (smoke tests)")
     p.add_argument("--history", help="how the weights came to be, for the card (e.g. earlier runs they continue)")
     args = p.parse_args(argv)
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    model = build(state["arch"])
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, state = load_checkpoint(args.checkpoint)
     export_onnx(model, args.out)
     fields: dict[str, object] = {"architecture": state["arch"],
                                  "parameters": sum(p.numel() for p in model.parameters()),

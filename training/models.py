@@ -9,6 +9,8 @@ for accuracy per CPU-minute, since this team trains on two cores.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -153,3 +155,12 @@ def build(name: str) -> nn.Module:
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]()
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """A saved run (`best.pt`: architecture name + weights) as an eval-mode model on
+    `device`, with the whole saved dict (epoch, EMA flag, ...)."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model = build(state["arch"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state

@@ -8,8 +8,9 @@ model-selection split; PrivateTest is never looked at here). Run again with the 
 `--out` to resume after a crash or a stopped session.
 
 On a lent GPU, whose speed we cannot measure beforehand, `--time-budget S` sizes the
-run to the time available: the first epoch is timed, the number of epochs is fixed from
-it (and kept on resume), and a cosine schedule decays to zero over exactly those epochs.
+run to the time available: the number of epochs is planned from the measured epoch time
+and re-planned after every epoch (the budget counts across resumes), and a cosine
+schedule decays to zero over the planned epochs.
 `--teacher best.pt` (repeatable) adds knowledge distillation from trained models: the
 student matches the teachers' softened probabilities on the same augmented batch.
 """
@@ -36,7 +37,7 @@ from tqdm import tqdm
 from cafe_monitor.preprocessing import normalise
 from training.augment import AugmentConfig, augment
 from training.data import CLASSES, DataError, Split, default_data_dir, load_fer2013
-from training.models import build
+from training.models import build, load_checkpoint
 
 
 def pick_device(name: str) -> torch.device:
@@ -46,13 +47,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def load_teachers(paths: list[Path], device: torch.device) -> list[nn.Module]:
-    teachers = []
-    for path in paths:
-        state = torch.load(path, map_location=device, weights_only=False)
-        model = build(state["arch"])
-        model.load_state_dict(state["model"])
-        teachers.append(model.to(device).to(memory_format=torch.channels_last).eval())  # type: ignore[call-overload]
-    return teachers
+    return [load_checkpoint(path, device)[0].to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            for path in paths]
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -164,8 +160,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--soft-labels", action="store_true", help="train on FER+ vote distributions")
     p.add_argument("--schedule", choices=("onecycle", "cosine"), default="onecycle")
     p.add_argument("--time-budget", type=float, default=0,
-                   help="seconds: fix the epoch count from the first epoch's time (cosine schedule; "
-                        "--epochs becomes the maximum)")
+                   help="seconds: plan the epoch count from the measured epoch time, re-planned every "
+                        "epoch (cosine schedule; --epochs becomes the maximum)")
     p.add_argument("--teacher", type=Path, action="append", default=[],
                    help="best.pt of a trained model to distil from (repeatable: their mean)")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation loss")
