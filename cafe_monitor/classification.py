@@ -102,6 +102,7 @@ def select_providers(available: list[str], prefer_cpu: bool = False) -> list[str
     return [p for p in PROVIDER_PREFERENCE if p in available] or ["CPUExecutionProvider"]
 
 
+#: auto: the float32 model on a GPU, its int8 twin on a CPU.
 PRECISIONS = ("auto", "float32", "int8")
 
 
@@ -114,7 +115,8 @@ class EmotionClassifier:
     """48x48 faces -> 7 probabilities each, all faces of a frame in one batch.
 
     precision "auto" runs the float32 model on a GPU and its int8 twin (when one sits
-    beside it) on a CPU, where it is 2.8x faster for the same answers on 98.6% of faces."""
+    beside it) on a CPU, where it is ~2.8x faster and picks the same class for ~99% of
+    faces (docs/benchmarks.md, the twin's card)."""
 
     def __init__(self, model_path: str | Path, *, cpu_only: bool = False, verify_checksum: bool = True,
                  precision: str = "auto") -> None:
@@ -127,10 +129,12 @@ class EmotionClassifier:
         import onnxruntime as ort
 
         requested = select_providers(ort.get_available_providers(), cpu_only)
+        twin = int8_variant(path) if precision == "auto" and int8_variant(path).is_file() else None
+        if twin is not None and requested == ["CPUExecutionProvider"]:
+            path = twin  # no GPU on offer: the float32 session would be thrown away
         self._open(path, requested)
-        if (precision == "auto" and self.provider == "CPUExecutionProvider" and not self.quantized
-                and int8_variant(path).is_file()):
-            self._open(int8_variant(path), ["CPUExecutionProvider"])
+        if twin is not None and self.provider == "CPUExecutionProvider" and not self.quantized:
+            self._open(twin, ["CPUExecutionProvider"])  # a GPU provider was listed but did not load
         if requested[0] != self.provider:
             log.info("%s unavailable (no matching GPU libraries); running on %s", requested[0], self.provider)
 
@@ -172,9 +176,13 @@ class EmotionClassifier:
         self.output_name = outputs[0].name
 
     @property
+    def precision(self) -> str:
+        return "int8" if self.quantized else "float32"
+
+    @property
     def engine(self) -> str:
         """What runs the model, for status lines: e.g. "CUDA float32", "CPU int8"."""
-        return f"{self.provider.replace('ExecutionProvider', '')} {'int8' if self.quantized else 'float32'}"
+        return f"{self.provider.replace('ExecutionProvider', '')} {self.precision}"
 
     def classify(self, faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """uint8 faces [N,48,48] -> probabilities [N,7] (rows sum to 1)."""

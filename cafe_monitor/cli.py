@@ -121,7 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     clf = EmotionClassifier(args.model or DEFAULT_MODEL)
     info = {"onnxruntime": ort.__version__, "available_providers": ort.get_available_providers(),
-            "provider_in_use": clf.provider, "precision": "int8" if clf.quantized else "float32",
+            "provider_in_use": clf.provider, "precision": clf.precision,
             "model": str(clf.model_path), "model_sha256": clf.card.sha256}
     print(json.dumps(info, indent=2))
     return 0

@@ -21,6 +21,7 @@ from typing import Any, get_origin, get_type_hints
 
 import tomllib
 
+from cafe_monitor.classification import PRECISIONS
 from cafe_monitor.pipeline import QualityConfig, Region
 from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
@@ -124,8 +125,9 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"region must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {r}")
     if not 0 < settings.detector.min_score < 1:
         raise ConfigError("detector.min_score must be between 0 and 1")
-    if settings.classifier.precision not in ("auto", "float32", "int8"):
-        raise ConfigError(f"classifier.precision must be auto, float32 or int8, got {settings.classifier.precision!r}")
+    if settings.classifier.precision not in PRECISIONS:
+        raise ConfigError(f"classifier.precision must be one of {', '.join(PRECISIONS)}, "
+                          f"got {settings.classifier.precision!r}")
     if settings.privacy.retention_days < 1:
         raise ConfigError("privacy.retention_days must be at least 1")
     if settings.tracker.min_frames < 1:
