@@ -9,8 +9,10 @@
 # the same budget so the comparison is fair; phase 3 evaluates every chosen checkpoint on both
 # test splits. Each phase leaves its results under $OUT, so a run cut short still reports.
 # Environment: PACK (data pack), OUT (results), RUNS (checkpoints), P1/P2 (seconds per phase),
-# LIMIT (images per split, for a rehearsal on a CPU). P2=0 trains everything in one phase,
-# without distillation (what a short lease affords). The device command's timeout must
+# LIMIT (images per split, for a rehearsal on a CPU). P2=0 trains in one phase, without
+# distillation (what a short lease affords): the two shippable sizes (cafenet, cafenet_wide),
+# each with and without mixup, beside resnet18 and vgg, and brings back the four shippable
+# models' weights (the device returns at most 8 files). The device command's timeout must
 # exceed P1 + P2 + about 90 s (start-up and the evaluation at the end).
 set -uo pipefail
 
@@ -33,7 +35,7 @@ $PY -c "import torch, onnx, onnxruntime; print('torch', torch.__version__, 'cuda
 common=(--data "$PACK" --schedule cosine --batch-size 128 --lr 0.1 --epochs 400 --plot-every 10 --limit "$LIMIT"
         --threads "${THREADS:-4}")
 
-STUDENTS=" cafenet cafenet_wide cafenet_kd cafenet_wide_kd cafenet_plain "
+STUDENTS=" cafenet cafenet_wide cafenet_mixup cafenet_wide_mixup cafenet_kd cafenet_wide_kd cafenet_plain "
 train() {  # name arch budget [extra args...]
     local name=$1 arch=$2 budget=$3
     shift 3
@@ -78,11 +80,15 @@ else
     echo "== one phase: every model side by side, ${P1}s each (no distillation)"
     spawn train cafenet cafenet "$P1"
     spawn train cafenet_wide cafenet_wide "$P1"
+    spawn train cafenet_mixup cafenet "$P1" --mixup 0.2
+    spawn train cafenet_wide_mixup cafenet_wide "$P1" --mixup 0.2
 fi
 spawn train vgg vgg "$P1"
 spawn train resnet18 resnet18 "$P1"
-spawn train study_cnn study_cnn "$P1" --batch-size 64 --lr 0.05
-spawn train efficientnet_b0 efficientnet_b0 "$P1"
+if (( P2 > 0 )); then
+    spawn train study_cnn study_cnn "$P1" --batch-size 64 --lr 0.05
+    spawn train efficientnet_b0 efficientnet_b0 "$P1"
+fi
 finish
 report
 
@@ -110,7 +116,7 @@ for run in "$RUNS"/*/; do
 done
 report
 # The teacher, in half precision to fit what comes back, for later distillation.
-[[ -f "$RUNS/vgg/best.pt" ]] && $PY -c "
+(( P2 > 0 )) && [[ -f "$RUNS/vgg/best.pt" ]] && $PY -c "
 import torch, sys
 s = torch.load(sys.argv[1], map_location='cpu', weights_only=False)
 s['model'] = {k: v.half() if v.is_floating_point() else v for k, v in s['model'].items()}

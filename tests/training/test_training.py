@@ -127,6 +127,25 @@ def test_distillation_loss_is_zero_only_when_student_matches() -> None:
     assert float(train.distillation_loss(logits, other, 4.0)) > 0.1
 
 
+def test_soft_targets_match_label_smoothing_and_mixup_blends_pairs() -> None:
+    labels = torch.tensor([3, 0, 6, 3])
+    logits = torch.randn(4, 7)
+    targets = train.soft_targets(labels, 7, 0.1)
+    ours = torch.sum(-targets * torch.log_softmax(logits, 1), dim=1).mean()
+    assert float(ours) == pytest.approx(float(torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)))
+    images = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 48, 48)
+    gen = torch.Generator().manual_seed(0)
+    mixed, mixed_targets = train.mixup(images, targets, 0.7, gen)
+    assert torch.allclose(mixed_targets.sum(1), torch.ones(4))  # still distributions
+    # each face is 0.7 of itself and 0.3 of one partner, and its target is blended alike
+    partner = (mixed[:, 0, 0, 0] - 0.7 * images[:, 0, 0, 0]) / 0.3
+    assert torch.allclose(partner.round(), partner, atol=1e-4)
+    expected = 0.7 * targets + 0.3 * targets[partner.round().long()]
+    assert torch.allclose(mixed_targets, expected)
+    unchanged, same_targets = train.mixup(images, targets, 1.0, gen)
+    assert torch.equal(unchanged, images) and torch.equal(same_targets, targets)
+
+
 def test_cosine_warms_up_then_decays_to_zero() -> None:
     sched = train.CosineWithWarmup(warmup=10, total=110)
     assert sched(0) == pytest.approx(0.1) and sched(9) == pytest.approx(1.0)
@@ -150,9 +169,11 @@ def test_time_budget_and_distillation_run(tiny_fer: Path, tmp_path: Path) -> Non
     assert train.main([*common, "--out", str(teacher), "--arch", "study_cnn", "--epochs", "1"]) == 0
     student = tmp_path / "student"
     assert train.main([*common, "--out", str(student), "--arch", "cafenet_small", "--epochs", "3",
-                       "--schedule", "cosine", "--time-budget", "600", "--teacher", str(teacher / "best.pt")]) == 0
+                       "--schedule", "cosine", "--time-budget", "600", "--teacher", str(teacher / "best.pt"),
+                       "--mixup", "0.2"]) == 0
     config = json.loads((student / "config.json").read_text())
     assert config["teacher"] == [str(teacher / "best.pt")] and config["time_budget"] == 600
+    assert config["mixup"] == 0.2
     assert len((student / "log.csv").read_text().splitlines()) == 1 + 3  # the budget allows all 3
     assert train.main([*common, "--out", str(tmp_path / "bad"), "--time-budget", "10"]) == 2  # needs cosine
     assert train.main([*common, "--out", str(tmp_path / "bad"), "--teacher", str(tmp_path / "no.pt")]) == 2
