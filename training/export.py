@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.checkpoint.parent
     if (run_dir / "config.json").is_file():
         recipe = json.loads((run_dir / "config.json").read_text())
-        for local in ("out", "cache", "data", "device", "limit", "init", "teacher"):  # paths on one machine
+        # paths on one machine
+        for local in ("out", "cache", "data", "device", "limit", "init", "teacher", "teacher_probs"):
             recipe.pop(local, None)
         if args.history:
             recipe["history"] = args.history

@@ -12,7 +12,8 @@ run to the time available: the number of epochs is planned from the measured epo
 and re-planned after every epoch (the budget counts across resumes), and a cosine
 schedule decays to zero over the planned epochs.
 `--teacher best.pt` (repeatable) adds knowledge distillation from trained models: the
-student matches the teachers' softened probabilities on the same augmented batch.
+student matches the teachers' softened probabilities on the same augmented batch. On a CPU,
+`--teacher-probs` uses probabilities stored once by `training.teacher` instead.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "epoch (cosine schedule; --epochs becomes the maximum)")
     p.add_argument("--teacher", type=Path, action="append", default=[],
                    help="best.pt of a trained model to distil from (repeatable: their mean)")
+    p.add_argument("--teacher-probs", type=Path, action="append", default=[],
+                   help="stored teacher probabilities on Training (training/teacher.py; repeatable: their "
+                        "mean): distillation without running the teacher, for CPUs")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation loss")
     p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
     p.add_argument("--init", type=Path, help="start from these weights (a best.pt) with a fresh optimiser "
@@ -210,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    missing = [str(t) for t in [*args.teacher, *([args.init] if args.init else [])] if not t.is_file()]
+    if args.teacher_probs and (args.teacher or args.mixup or args.soft_labels):
+        print("error: --teacher-probs goes without --teacher, --mixup and --soft-labels", file=sys.stderr)
+        return 2
+    missing = [str(t) for t in [*args.teacher, *args.teacher_probs, *([args.init] if args.init else [])]
+               if not t.is_file()]
     if missing:
         print(f"error: checkpoint not found: {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -224,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --soft-labels needs fer2013new.csv in the data folder", file=sys.stderr)
             return 2
         soft_train = torch.from_numpy(splits["Training"].soft[: len(y_train)]).to(device)
+    stored_teacher = None  # log of the stored teachers' mean probabilities, [N, 7]
+    if args.teacher_probs:
+        stored = np.mean([np.load(path) for path in args.teacher_probs], axis=0)
+        if stored.shape != (len(splits["Training"].labels), len(CLASSES)):
+            print(f"error: --teacher-probs hold {stored.shape}, the cleaned Training split has "
+                  f"{len(splits['Training'].labels)} faces: write them again with training.teacher",
+                  file=sys.stderr)
+            return 2
+        stored_teacher = torch.from_numpy(np.log(np.clip(stored[: len(y_train)], 1e-8, 1))).float().to(device)
     # The whole training set is 70 MB as float32: on a GPU it lives there, and so does
     # the augmentation, so no batch is ever copied from the host.
     x_train, y_train = x_train.to(device), y_train.to(device)
@@ -272,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         cosine.total = planned_epochs * steps_per_epoch
         print(f"resumed from {last} at epoch {start_epoch} of {planned_epochs}", file=sys.stderr)
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "teacher": [str(t) for t in args.teacher],
+              "teacher": [str(t) for t in args.teacher], "teacher_probs": [str(t) for t in args.teacher_probs],
               "augment": asdict(AugmentConfig()), "cleaning": report.summary(),
               "train_images": len(x_train), "params": sum(p.numel() for p in model.parameters())}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
@@ -307,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
                         teacher_probs = torch.stack(
                             [F.softmax(t(xb).float() / args.kd_temp, dim=1) for t in teachers]).mean(0)
             loss = torch.sum(-target * F.log_softmax(logits, 1), dim=1).mean()
-            if teachers:
+            if stored_teacher is not None:
+                teacher_probs = F.softmax(stored_teacher[idx] / args.kd_temp, dim=1)
+            if teachers or stored_teacher is not None:
                 loss = (1 - args.kd_weight) * loss + args.kd_weight * distillation_loss(
                     logits, teacher_probs, args.kd_temp)
             opt.zero_grad(set_to_none=True)

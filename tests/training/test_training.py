@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from training import data, export, train  # noqa: E402
+from training import data, export, teacher, train  # noqa: E402
 
 
 def write_part(path: Path, usage: str, images: list[np.ndarray], labels: list[int]) -> None:
@@ -164,17 +164,32 @@ def test_replan_fits_the_budget_and_ignores_the_autotuning_epoch() -> None:
 
 
 def test_time_budget_and_distillation_run(tiny_fer: Path, tmp_path: Path) -> None:
-    teacher = tmp_path / "teacher"
+    teacher_run = tmp_path / "teacher"
     common = ["--data", str(tiny_fer), "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40"]
-    assert train.main([*common, "--out", str(teacher), "--arch", "study_cnn", "--epochs", "1"]) == 0
+    assert train.main([*common, "--out", str(teacher_run), "--arch", "study_cnn", "--epochs", "1"]) == 0
     student = tmp_path / "student"
     assert train.main([*common, "--out", str(student), "--arch", "cafenet_small", "--epochs", "3",
-                       "--schedule", "cosine", "--time-budget", "600", "--teacher", str(teacher / "best.pt"),
+                       "--schedule", "cosine", "--time-budget", "600", "--teacher", str(teacher_run / "best.pt"),
                        "--mixup", "0.2"]) == 0
     config = json.loads((student / "config.json").read_text())
-    assert config["teacher"] == [str(teacher / "best.pt")] and config["time_budget"] == 600
+    assert config["teacher"] == [str(teacher_run / "best.pt")] and config["time_budget"] == 600
     assert config["mixup"] == 0.2
     assert len((student / "log.csv").read_text().splitlines()) == 1 + 3  # the budget allows all 3
+    # the CPU path: the teacher's probabilities stored once, then distilled without running it
+    probs_file = tmp_path / "teacher_probs.npy"
+    assert teacher.main(["--checkpoint", str(teacher_run / "best.pt"), "--out", str(probs_file),
+                         "--data", str(tiny_fer)]) == 0
+    probs = np.load(probs_file)
+    n_train = len(data.load_fer2013(tiny_fer, tmp_path / "cache")[0]["Training"].labels)
+    assert probs.shape == (n_train, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    stored = tmp_path / "stored"
+    assert train.main([*common, "--out", str(stored), "--arch", "cafenet_small", "--epochs", "1",
+                       "--teacher-probs", str(probs_file)]) == 0
+    assert json.loads((stored / "config.json").read_text())["teacher_probs"] == [str(probs_file)]
+    np.save(tmp_path / "short.npy", probs[:-1])
+    assert train.main([*common, "--out", str(tmp_path / "bad"), "--teacher-probs", str(tmp_path / "short.npy")]) == 2
+    assert train.main([*common, "--out", str(tmp_path / "bad"), "--teacher-probs", str(probs_file),
+                       "--mixup", "0.2"]) == 2
     assert train.main([*common, "--out", str(tmp_path / "bad"), "--time-budget", "10"]) == 2  # needs cosine
     assert train.main([*common, "--out", str(tmp_path / "bad"), "--teacher", str(tmp_path / "no.pt")]) == 2
 
