@@ -153,6 +153,9 @@ def clean_training(
     return cleaned, report
 
 
+DEFAULT_CACHE = Path.home() / ".cache" / "cafe-monitor-training"
+
+
 def load_fer2013(
     data_dir: Path | None = None, cache_dir: Path | None = None
 ) -> tuple[dict[str, Split], CleaningReport]:
@@ -247,6 +250,16 @@ def _to_cache(path: Path, splits: dict[str, Split], report: CleaningReport) -> N
     tmp.replace(path)
 
 
+def load_for_command(data_dir: Path) -> dict[str, Split] | None:
+    """The splits for a command-line tool, or None after a one-line error on stderr (the
+    tool then exits with 2)."""
+    try:
+        return load_fer2013(data_dir, DEFAULT_CACHE)[0]
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def _from_cache(path: Path) -> tuple[dict[str, Split], CleaningReport]:
     with np.load(path) as z:
         return _splits(z)
@@ -260,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pack.name.endswith(PACK_SUFFIX):
         p.error(f"--pack must end in {PACK_SUFFIX}")
     try:
-        splits, report = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
+        splits, report = load_fer2013(args.data, DEFAULT_CACHE)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from training.data import CLASSES, SPLITS, DataError, default_data_dir, load_fer2013
+from training.data import CLASSES, SPLITS, default_data_dir, load_for_command
 
 
 def confusion(labels: npt.NDArray[np.int64], preds: npt.NDArray[np.int64],
@@ -94,10 +93,15 @@ def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bo
     return predict(model, torch.from_numpy(normalise(faces)), device, flip_tta=flip).numpy()
 
 
-def evaluate(source: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:
+def probabilities(source: Path, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
+    """An ONNX model (from its card alone) or a training checkpoint, by the file's suffix."""
     run = onnx_probabilities if source.suffix == ".onnx" else torch_probabilities
-    single = run(source, faces)
-    flipped = run(source, faces, flip=True)
+    return run(source, faces, flip)
+
+
+def evaluate(source: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64]) -> dict[str, dict[str, Any]]:
+    single = probabilities(source, faces)
+    flipped = probabilities(source, faces, flip=True)
     return {"single_crop": metrics(labels, single), "flip_tta": metrics(labels, (single + flipped) / 2)}
 
 
@@ -110,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--out", type=Path, help="folder for confusion-matrix PNGs and metrics.json")
     args = p.parse_args(argv)
-    try:
-        splits, _ = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    splits = load_for_command(args.data)
+    if splits is None:
         return 2
     source = args.onnx or args.checkpoint
     results: dict[str, dict[str, dict[str, Any]]] = {}

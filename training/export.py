@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 
 from cafe_monitor import preprocessing
 from cafe_monitor.classification import sha256
-from training.data import CLASSES, DataError, default_data_dir, load_fer2013
+from training.data import CLASSES, default_data_dir, load_for_command
 from training.evaluate import evaluate, onnx_probabilities
 from training.models import load_checkpoint
 
@@ -95,10 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     write_card(args.out, **fields)  # the evaluation below runs the model from its card
     probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
     if not args.skip_eval:
-        try:
-            splits, _ = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        splits = load_for_command(args.data)
+        if splits is None:
             return 2
         probe = splits["PublicTest"].images[:512]
         metrics: dict[str, dict[str, dict[str, object]]] = {}

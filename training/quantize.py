@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cafe_monitor import preprocessing
-from training.data import DataError, default_data_dir, load_fer2013
+from training.data import default_data_dir, load_for_command
 from training.evaluate import evaluate, onnx_probabilities
 from training.export import write_card
 
@@ -75,12 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or int8_path(args.onnx)
     try:
         source = json.loads(args.onnx.with_suffix(".card.json").read_text())
-        splits, _ = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
     except (OSError, ValueError) as exc:
         print(f"error: model card of {args.onnx}: {exc}", file=sys.stderr)
         return 2
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    splits = load_for_command(args.data)
+    if splits is None:
         return 2
     train = splits["Training"].images
     pick = np.random.default_rng(args.seed).choice(len(train), min(args.calibration_faces, len(train)), replace=False)

@@ -13,13 +13,12 @@ stored probabilities. Rows follow the cleaned split's order, which `training.dat
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from training.data import DataError, default_data_dir, load_fer2013
-from training.evaluate import onnx_probabilities, torch_probabilities
+from training.data import default_data_dir, load_for_command
+from training.evaluate import probabilities
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,15 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--limit", type=int, default=0, help="only the first N faces (smoke tests)")
     args = p.parse_args(argv)
-    try:
-        splits, _ = load_fer2013(args.data, Path.home() / ".cache" / "cafe-monitor-training")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    splits = load_for_command(args.data)
+    if splits is None:
         return 2
     faces = splits["Training"].images[: args.limit or None]
     source = args.onnx or args.checkpoint
-    run = onnx_probabilities if args.onnx else torch_probabilities
-    probs = (run(source, faces) + run(source, faces, flip=True)) / 2
+    probs = (probabilities(source, faces) + probabilities(source, faces, flip=True)) / 2
     labels = splits["Training"].labels[: len(probs)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, probs.astype(np.float32))

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from cafe_monitor.preprocessing import normalise
 from training.augment import AugmentConfig, augment
-from training.data import CLASSES, DataError, Split, default_data_dir, load_fer2013
+from training.data import CLASSES, DEFAULT_CACHE, DataError, Split, default_data_dir, load_fer2013
 from training.models import build, load_checkpoint
 
 
@@ -195,7 +195,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     p.add_argument("--device", default="auto")
     p.add_argument("--limit", type=int, default=0, help="use only N images per split (smoke tests)")
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cafe-monitor-training")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     return p.parse_args(argv)
 
 
