@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(t) for t in [*args.teacher, *args.teacher_probs, *([args.init] if args.init else [])]
                if not t.is_file()]
     if missing:
-        print(f"error: checkpoint not found: {', '.join(missing)}", file=sys.stderr)
+        print(f"error: file not found (checkpoint or stored probabilities): {', '.join(missing)}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     limit = args.limit or None
