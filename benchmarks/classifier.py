@@ -1,10 +1,12 @@
-"""Emotion classifier throughput: the float32 model against its int8 twin, same run.
+"""Emotion classifier throughput: the shipped models side by side, in the same run.
 
-    python benchmarks/classifier.py [--model models/emotion_cafenet.onnx] [--json docs/classifier.json]
+    python benchmarks/classifier.py [--model a.onnx --model b.onnx ...] [--json docs/classifier.json]
 
 Faces per second by batch size and ONNX Runtime thread count (the monitor itself uses one
-thread). Each figure is the best of several timed rounds after a warm-up, and the int8/float32
-ratio is taken within the same run, since shared machines drift between runs.
+thread) for the default model (the int8 ensemble), the single-net int8 model and its float32
+source. Each figure is the best of several timed rounds after a warm-up, and each model's
+ratio to the last one (the baseline) is taken within the same run, since shared machines
+drift between runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import onnxruntime as ort
 
 from cafe_monitor import preprocessing
 from cafe_monitor.classification import int8_variant, load_card
-from cafe_monitor.paths import DEFAULT_MODEL
+from cafe_monitor.paths import DEFAULT_MODEL, FAST_MODEL
 
 
 def faces_per_second(model: Path, batch: int, threads: int, seconds: float = 1.5, rounds: int = 5) -> float:
@@ -45,23 +47,26 @@ def faces_per_second(model: Path, batch: int, threads: int, seconds: float = 1.5
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--model", type=Path, action="append",
+                   help="repeatable; the last is the baseline (default: the shipped models)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
-    models = {"float32": args.model, "int8": int8_variant(args.model)}
+    paths = args.model or [DEFAULT_MODEL, int8_variant(FAST_MODEL), FAST_MODEL]
+    models = {path.name.removesuffix(".onnx"): path for path in paths}
+    baseline = list(models)[-1]
     results: dict[str, dict[str, float]] = {}
-    print(f"{'batch':>5} {'threads':>7} {'float32':>9} {'int8':>9} {'ratio':>6}   (faces/s)")
+    print(f"faces/s (x = ratio to {baseline})")
+    print(f"{'batch':>5} {'threads':>7} " + " ".join(f"{name:>28}" for name in models))
     for threads in (1, 2):
         for batch in (1, 4, 16, 64):
-            row = {kind: faces_per_second(path, batch, threads) for kind, path in models.items()}
-            row["ratio"] = row["int8"] / row["float32"]
+            row = {name: faces_per_second(path, batch, threads) for name, path in models.items()}
             results[f"batch{batch}_threads{threads}"] = row
-            print(f"{batch:>5} {threads:>7} {row['float32']:>9.0f} {row['int8']:>9.0f} {row['ratio']:>5.2f}x",
-                  flush=True)
+            cells = [f"{fps:>20.0f} ({fps / row[baseline]:4.2f}x)" for fps in row.values()]
+            print(f"{batch:>5} {threads:>7} " + " ".join(cells), flush=True)
     if args.json:
         machine = {"cpu": platform.processor() or platform.machine(), "onnxruntime": ort.__version__}
         args.json.write_text(json.dumps({"machine": machine, "models": {k: str(v) for k, v in models.items()},
-                                         "faces_per_second": results}, indent=2) + "\n")
+                                         "baseline": baseline, "faces_per_second": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from cafe_monitor import preprocessing
 from cafe_monitor.native_output import quiet_native_output
+from cafe_monitor.paths import FAST_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def select_providers(available: list[str], prefer_cpu: bool = False) -> list[str
     return [p for p in PROVIDER_PREFERENCE if p in available] or ["CPUExecutionProvider"]
 
 
-#: auto: the float32 model on a GPU, its int8 twin on a CPU.
+#: auto: the float32 model on a GPU, its int8 twin on a CPU (an int8-only model runs as it is).
 PRECISIONS = ("auto", "float32", "int8")
 
 
@@ -125,7 +126,7 @@ class EmotionClassifier:
         path = Path(model_path)
         if precision == "int8" and not path.stem.endswith(".int8"):
             path = int8_variant(path)
-        self._verify_checksum = verify_checksum
+        self._verify_checksum, self._precision = verify_checksum, precision
         import onnxruntime as ort
 
         requested = select_providers(ort.get_available_providers(), cpu_only)
@@ -169,9 +170,13 @@ class EmotionClassifier:
         if len(inputs) != 1 or list(inputs[0].shape)[1:] != [1, 48, 48] or outputs[0].shape[-1] != len(CLASSES):
             raise ModelError(f"emotion model {path} has input {inputs[0].shape} / output "
                              f"{outputs[0].shape}; expected [N,1,48,48] -> [N,7]")
+        quantized = "quantization" in card.data
+        if quantized and self._precision == "float32":
+            raise ModelError(f"emotion model {path} is int8 only; precision \"float32\" needs a float32 model "
+                             f"(e.g. classifier.model = \"{FAST_MODEL}\")")
         self.model_path, self.card, self.session = path, card, session
         self.provider: str = session.get_providers()[0]
-        self.quantized = "quantization" in card.data
+        self.quantized = quantized
         self.input_name = inputs[0].name
         self.output_name = outputs[0].name
 

@@ -70,7 +70,7 @@ def main() -> None:
     dialog.show()
     pump(app, 0.3)
     dialog.grab().save(str(OUT / "export.png"))
-    folder, formats = dialog.chosen()
+    folder, _formats = dialog.chosen()
     dialog.close()
     w.export("session", str(w.history.selected_session()), folder, ["pdf", "csv", "json"])
     while not w.status.text().startswith(("Exported", "Export failed")):

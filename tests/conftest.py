@@ -45,6 +45,15 @@ def model_path() -> Path:
 
 
 @pytest.fixture
+def fast_model_path() -> Path:
+    """The shipped single-net model: float32 with its int8 twin beside it."""
+    from cafe_monitor.paths import FAST_MODEL
+
+    assert FAST_MODEL.is_file(), f"shipped model missing: {FAST_MODEL}"
+    return FAST_MODEL
+
+
+@pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 

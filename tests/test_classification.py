@@ -81,20 +81,26 @@ def test_provider_preference() -> None:
         "CPUExecutionProvider"]
 
 
-def test_precision_choice_and_unknown_precision(model_path: Path) -> None:
+def test_precision_choice_and_unknown_precision(fast_model_path: Path) -> None:
     from cafe_monitor.classification import int8_variant
 
-    if not int8_variant(model_path).is_file():
-        pytest.skip("no int8 twin shipped beside the model")
-    assert EmotionClassifier(model_path, cpu_only=True).quantized
-    assert not EmotionClassifier(model_path, cpu_only=True, precision="float32").quantized
-    assert EmotionClassifier(model_path, precision="int8").model_path == int8_variant(model_path)
+    assert EmotionClassifier(fast_model_path, cpu_only=True).quantized
+    assert not EmotionClassifier(fast_model_path, cpu_only=True, precision="float32").quantized
+    assert EmotionClassifier(fast_model_path, precision="int8").model_path == int8_variant(fast_model_path)
     with pytest.raises(ModelError, match="unknown precision"):
-        EmotionClassifier(model_path, precision="fp8")
+        EmotionClassifier(fast_model_path, precision="fp8")
 
 
-def test_shipped_int8_twin_agrees_with_float32(model_path: Path) -> None:
+def test_default_model_is_the_int8_ensemble(model_path: Path) -> None:
+    clf = EmotionClassifier(model_path, cpu_only=True)
+    assert clf.quantized and clf.model_path == model_path and "ensemble" in clf.card.data
+    assert EmotionClassifier(model_path, precision="int8").model_path == model_path
+    with pytest.raises(ModelError, match="int8 only.*emotion_cafenet.onnx"):
+        EmotionClassifier(model_path, precision="float32")
+
+
+def test_shipped_int8_twin_agrees_with_float32(fast_model_path: Path) -> None:
     faces = np.random.default_rng(2).integers(0, 256, (64, 48, 48), dtype=np.uint8)
-    fp32 = EmotionClassifier(model_path, precision="float32").classify(faces)
-    int8 = EmotionClassifier(model_path, precision="int8").classify(faces)
+    fp32 = EmotionClassifier(fast_model_path, precision="float32").classify(faces)
+    int8 = EmotionClassifier(fast_model_path, precision="int8").classify(faces)
     assert np.abs(fp32 - int8).max() < 0.2 and (fp32.argmax(1) == int8.argmax(1)).mean() >= 0.85

@@ -2,6 +2,10 @@
 
     python -m training.export --checkpoint runs/cafenet/best.pt --out models/emotion_cafenet.onnx \
         --report-private
+    python -m training.export --checkpoint runs/a/best.pt --checkpoint runs/b/best.pt --out ens.onnx
+
+Several checkpoints make one ensemble model (training.models.Ensemble: the mean of their
+probabilities, still read as logits), with each member's recipe on the card.
 
 The card holds everything needed to run the model without this code: class order,
 input name/shape, the preprocessing formula x = (pixel * scale - mean) / std, the output
@@ -23,7 +27,7 @@ from cafe_monitor import preprocessing
 from cafe_monitor.classification import sha256
 from training.data import CLASSES, default_data_dir, load_for_command
 from training.evaluate import evaluate, onnx_probabilities
-from training.models import load_checkpoint
+from training.models import Ensemble, load_checkpoint
 
 OPSET = 17
 
@@ -67,30 +71,48 @@ def write_card(path: Path, **fields: object) -> dict[str, object]:
     return card
 
 
+def recipe(checkpoint: Path, history: str | None) -> dict[str, object]:
+    """How a checkpoint was trained, for the card, from the run folder's config.json."""
+    config = checkpoint.parent / "config.json"
+    if not config.is_file():
+        return {}
+    fields = json.loads(config.read_text())
+    for local in ("out", "cache", "data", "device", "limit", "init", "teacher", "teacher_probs"):  # one machine's
+        fields.pop(local, None)
+    if history:
+        fields["history"] = history
+    return {"data": "FER2013 Training split, cleaned (training/data.py); epochs chosen on PublicTest; "
+                    "PrivateTest reported once", **fields}
+
+
+def load(checkpoints: list[Path], history: str | None) -> tuple[torch.nn.Module, dict[str, object]]:
+    """One checkpoint as itself, several as an Ensemble; with the card fields describing them."""
+    loaded = [load_checkpoint(c) for c in checkpoints]
+    described = [{"architecture": state["arch"], "parameters": sum(p.numel() for p in model.parameters()),
+                  "checkpoint_epoch": state.get("epoch"), "ema_weights": state.get("ema"),
+                  **({"training": r} if (r := recipe(c, history)) else {})}
+                 for c, (model, state) in zip(checkpoints, loaded, strict=True)]
+    if len(loaded) == 1:
+        return loaded[0][0], described[0]
+    ensemble = Ensemble([model for model, _ in loaded]).eval()
+    return ensemble, {"architecture": "ensemble of " + " + ".join(str(d["architecture"]) for d in described),
+                      "parameters": sum(p.numel() for p in ensemble.parameters()),
+                      "ensemble": {"combine": "mean of the members' softmax probabilities; output = its log",
+                                   "members": described}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, action="append", required=True,
+                   help="repeatable: several make one ensemble model")
     p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--report-private", action="store_true", help="also measure PrivateTest (final model only)")
     p.add_argument("--skip-eval", action="store_true", help="no FER2013 metrics (smoke tests)")
     p.add_argument("--history", help="how the weights came to be, for the card (e.g. earlier runs they continue)")
     args = p.parse_args(argv)
-    model, state = load_checkpoint(args.checkpoint)
+    model, fields = load(args.checkpoint, args.history)
     export_onnx(model, args.out)
-    fields: dict[str, object] = {"architecture": state["arch"],
-                                 "parameters": sum(p.numel() for p in model.parameters()),
-                                 "checkpoint_epoch": state.get("epoch"), "ema_weights": state.get("ema")}
-    run_dir = args.checkpoint.parent
-    if (run_dir / "config.json").is_file():
-        recipe = json.loads((run_dir / "config.json").read_text())
-        # paths on one machine
-        for local in ("out", "cache", "data", "device", "limit", "init", "teacher", "teacher_probs"):
-            recipe.pop(local, None)
-        if args.history:
-            recipe["history"] = args.history
-        fields["training"] = {"data": "FER2013 Training split, cleaned (training/data.py); epochs chosen on "
-                                      "PublicTest; PrivateTest reported once", **recipe}
     write_card(args.out, **fields)  # the evaluation below runs the model from its card
     probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
     if not args.skip_eval:

@@ -157,6 +157,21 @@ def build(name: str) -> nn.Module:
     return ARCHITECTURES[name]()
 
 
+class Ensemble(nn.Module):
+    """Several trained nets as one: the mean of their softmax probabilities, returned as its
+    log so that the output still reads as logits (softmax(log p) = p) and the runtime and
+    card contract stay the same. Averaging independently trained nets cancels part of each
+    one's errors; it costs the sum of their compute."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(0)
+        return torch.log(probs.clamp_min(1e-12))
+
+
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """A saved run (`best.pt`: architecture name + weights) as an eval-mode model on
     `device`, with the whole saved dict (epoch, EMA flag, ...)."""

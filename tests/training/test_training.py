@@ -216,3 +216,45 @@ def test_quantized_twin_is_chosen_on_cpu(tiny_fer: Path, tmp_path: Path) -> None
     assert auto.model_path == twin and auto.quantized and auto.engine == "CPU int8"
     assert exact.model_path == onnx_path and exact.engine == "CPU float32"
     assert np.allclose(auto.classify(faces).sum(1), 1, atol=1e-5)
+
+
+def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
+        tiny_fer: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime.quantization")
+    import onnx
+
+    from cafe_monitor.classification import EmotionClassifier, ModelError, int8_variant
+    from training import quantize
+    from training.evaluate import onnx_probabilities, torch_probabilities
+
+    runs = []
+    for seed in ("0", "1"):
+        run = tmp_path / f"run{seed}"
+        assert train.main(["--data", str(tiny_fer), "--out", str(run), "--arch", "cafenet_small", "--epochs", "1",
+                           "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40",
+                           "--seed", seed]) == 0
+        runs.append(run / "best.pt")
+    onnx_path = tmp_path / "ens.onnx"
+    assert export.main(["--checkpoint", str(runs[0]), "--checkpoint", str(runs[1]), "--out", str(onnx_path),
+                        "--skip-eval"]) == 0
+    card = json.loads(onnx_path.with_suffix(".card.json").read_text())
+    assert card["architecture"] == "ensemble of cafenet_small + cafenet_small"
+    assert [m["architecture"] for m in card["ensemble"]["members"]] == ["cafenet_small"] * 2
+    assert card["parity_max_abs_diff"] < 1e-4
+
+    faces = np.random.default_rng(3).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    mean = (torch_probabilities(runs[0], faces) + torch_probabilities(runs[1], faces)) / 2
+    assert np.abs(onnx_probabilities(onnx_path, faces) - mean).max() < 1e-4
+
+    assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
+    twin = int8_variant(onnx_path)
+    head = [n for n in onnx.load(str(twin)).graph.node if n.op_type in quantize.ENSEMBLE_HEAD]
+    graph_inputs = {i for n in onnx.load(str(twin)).graph.node if n.op_type == "QuantizeLinear" for i in n.input}
+    assert head and not any(o in graph_inputs for n in head for o in n.output)  # the averaging stays float
+
+    onnx_path.unlink()  # released int8 only, as models/emotion_ensemble.int8.onnx is
+    clf = EmotionClassifier(twin, cpu_only=True)
+    assert clf.model_path == twin and clf.engine == "CPU int8"
+    assert np.allclose(clf.classify(faces).sum(1), 1, atol=1e-5)
+    with pytest.raises(ModelError, match="int8 only"):
+        EmotionClassifier(twin, cpu_only=True, precision="float32")
