@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from training import data, export, teacher, train  # noqa: E402
+from training import data, ensemble, export, teacher, train  # noqa: E402
 
 
 def write_part(path: Path, usage: str, images: list[np.ndarray], labels: list[int]) -> None:
@@ -234,6 +234,15 @@ def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
                            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40",
                            "--seed", seed]) == 0
         runs.append(run / "best.pt")
+    table = tmp_path / "subsets.json"
+    assert ensemble.main([str(r) for r in runs] + ["--data", str(tiny_fer), "--json", str(table),
+                                                   "--plot", str(tmp_path / "subsets.png")]) == 0
+    assert (tmp_path / "subsets.png").stat().st_size > 0
+    rows = json.loads(table.read_text())["subsets"]
+    assert sorted(len(r["members"]) for r in rows) == [1, 1, 2]
+    assert next(r for r in rows if len(r["members"]) == 2)["mmacs"] == pytest.approx(
+        sum(r["mmacs"] for r in rows if len(r["members"]) == 1), abs=0.2)
+
     onnx_path = tmp_path / "ens.onnx"
     assert export.main(["--checkpoint", str(runs[0]), "--checkpoint", str(runs[1]), "--out", str(onnx_path),
                         "--skip-eval"]) == 0
@@ -258,3 +267,26 @@ def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
     assert np.allclose(clf.classify(faces).sum(1), 1, atol=1e-5)
     with pytest.raises(ModelError, match="int8 only"):
         EmotionClassifier(twin, cpu_only=True, precision="float32")
+
+
+def test_ensemble_subsets_average_probabilities_and_front_drops_dominated_choices() -> None:
+    labels = np.array([0, 1, 2, 0])
+    one_hot = np.eye(7, dtype=np.float32)
+    a = one_hot[[0, 1, 5, 5]] * 0.6 + 0.4 / 7  # right on faces 0 and 1
+    b = np.full((4, 7), 0.9 / 7, np.float32)  # unsure, leaning to 6, except a sure 2 on face 2
+    b[:, 6] += 0.1
+    b[2] = one_hot[2]
+    c = one_hot[[6, 6, 6, 0]] * 0.9 + 0.1 / 7  # right on face 3 only
+    probs = {"a": a, "b": b, "c": c}
+    rows = ensemble.subsets(probs, labels, {"a": 10_000_000, "b": 5_000_000, "c": 1_000_000}, max_members=2)
+    by_members = {"+".join(r["members"]): r for r in rows}
+    assert by_members["a"]["public_test"] == 0.5 and by_members["a+b"]["public_test"] == 0.75
+    assert by_members["a+b"]["mmacs"] == 15.0 and rows[0]["members"] == ["a", "b"]
+    # a (10 MMACs, 0.5) is dropped: b+c reaches 0.5 for 6
+    assert by_members["b+c"]["public_test"] == 0.5
+    assert ["+".join(r["members"]) for r in ensemble.front(rows)] == ["c", "b+c", "a+b"]
+
+
+def test_macs_per_face_counts_convolutions_and_dense_layers() -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 48 * 48, 7))
+    assert ensemble.macs_per_face(net) == 48 * 48 * 4 * 9 + 4 * 48 * 48 * 7
