@@ -69,6 +69,11 @@ class ModelCard:
         return str(self.data["output"]["kind"])
 
     @property
+    def quantized(self) -> bool:
+        """int8 (training/quantize.py): a format for CPU kernels."""
+        return "quantization" in self.data
+
+    @property
     def crop_margin(self) -> float:
         return float(self.data["preprocessing"].get("crop_margin", preprocessing.DEFAULT_MARGIN))
 
@@ -103,7 +108,7 @@ def select_providers(available: list[str], prefer_cpu: bool = False) -> list[str
     return [p for p in PROVIDER_PREFERENCE if p in available] or ["CPUExecutionProvider"]
 
 
-#: auto: the float32 model on a GPU, its int8 twin on a CPU (an int8-only model runs as it is).
+#: auto: the float32 model on a GPU, its int8 twin on a CPU. An int8 model always runs on the CPU.
 PRECISIONS = ("auto", "float32", "int8")
 
 
@@ -116,8 +121,9 @@ class EmotionClassifier:
     """48x48 faces -> 7 probabilities each, all faces of a frame in one batch.
 
     precision "auto" runs the float32 model on a GPU and its int8 twin (when one sits
-    beside it) on a CPU, where it is ~2.8x faster and picks the same class for ~99% of
-    faces (docs/benchmarks.md, the twin's card)."""
+    beside it) on a CPU, where it is ~3x faster and picks the same class for ~99% of
+    faces (docs/benchmarks.md, the twin's card). An int8 model, such as the int8-only
+    default ensemble, runs on the CPU even where a GPU is available."""
 
     def __init__(self, model_path: str | Path, *, cpu_only: bool = False, verify_checksum: bool = True,
                  precision: str = "auto") -> None:
@@ -133,6 +139,11 @@ class EmotionClassifier:
         twin = int8_variant(path) if precision == "auto" and int8_variant(path).is_file() else None
         if twin is not None and requested == ["CPUExecutionProvider"]:
             path = twin  # no GPU on offer: the float32 session would be thrown away
+        if requested != ["CPUExecutionProvider"] and path.is_file() and load_card(path).quantized:
+            # ONNX Runtime's CUDA provider has no per-channel int8 kernels: it would copy each
+            # tensor back to the host, slower than running the whole graph on the CPU.
+            log.info("%s is an int8 model: running it on the CPU", path.name)
+            requested = ["CPUExecutionProvider"]
         self._open(path, requested)
         if twin is not None and self.provider == "CPUExecutionProvider" and not self.quantized:
             self._open(twin, ["CPUExecutionProvider"])  # a GPU provider was listed but did not load
@@ -170,7 +181,7 @@ class EmotionClassifier:
         if len(inputs) != 1 or list(inputs[0].shape)[1:] != [1, 48, 48] or outputs[0].shape[-1] != len(CLASSES):
             raise ModelError(f"emotion model {path} has input {inputs[0].shape} / output "
                              f"{outputs[0].shape}; expected [N,1,48,48] -> [N,7]")
-        quantized = "quantization" in card.data
+        quantized = card.quantized
         if quantized and self._precision == "float32":
             raise ModelError(f"emotion model {path} is int8 only; precision \"float32\" needs a float32 model "
                              f"(e.g. classifier.model = \"{FAST_MODEL}\")")

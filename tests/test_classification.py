@@ -104,3 +104,17 @@ def test_shipped_int8_twin_agrees_with_float32(fast_model_path: Path) -> None:
     fp32 = EmotionClassifier(fast_model_path, precision="float32").classify(faces)
     int8 = EmotionClassifier(fast_model_path, precision="int8").classify(faces)
     assert np.abs(fp32 - int8).max() < 0.2 and (fp32.argmax(1) == int8.argmax(1)).mean() >= 0.85
+
+
+def test_int8_model_is_not_offered_to_a_gpu_provider(model_path: Path, fast_model_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import onnxruntime as ort
+
+    if ort.get_available_providers() == ["CPUExecutionProvider"]:
+        pytest.skip("this onnxruntime offers no GPU provider, so there is nothing to keep the model from")
+    caplog.set_level("INFO", logger="cafe_monitor.classification")
+    assert EmotionClassifier(model_path).provider == "CPUExecutionProvider"
+    assert "is an int8 model: running it on the CPU" in caplog.text and "unavailable" not in caplog.text
+    caplog.clear()
+    EmotionClassifier(fast_model_path, precision="float32")  # float32 is offered to the GPU provider first
+    assert "is an int8 model" not in caplog.text
