@@ -1,7 +1,9 @@
 """Soak: the full pipeline with storage on a looping clip, paced like a camera, for a
 given time; samples memory, fps, open files, threads and database size.
 
-    python benchmarks/soak.py --minutes 30 [--clip assets/demo_emotions.mp4] [--out docs/soak.csv]
+    python benchmarks/soak.py --minutes 30 [--clip assets/demo_emotions.mp4] [--out docs/soak.csv] \
+        [--plot docs/soak.png]
+    python benchmarks/soak.py --plot docs/soak.png --from-csv docs/soak.csv   # redraw only
 
 Memory must stay flat: the summary reports RSS growth after a warm-up (default the
 first 20% of the run) and exits 1 if it exceeds --max-growth (5%).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import platform
 import tempfile
 import threading
 import time
@@ -25,6 +28,33 @@ from cafe_monitor.session import LiveState, MonitorSession
 REPO = Path(__file__).resolve().parents[1]
 
 
+def plot(samples: list[dict[str, float]], path: Path, title: str) -> None:
+    """Memory, CPU and fps against time: flat lines are the result to look for."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [s["t_s"] / 60 for s in samples]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.9))
+    panels = (("rss_mb", "RSS (MB)", None), ("cpu_percent", "CPU (% of one core)", 100), ("fps", "processed fps", None))
+    for ax, (key, label, top) in zip(axes, panels, strict=True):
+        values = [s[key] for s in samples]
+        ax.plot(minutes, values)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("minutes")
+        ax.set_ylim(0, top or max(values) * 1.25)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def read_csv(path: Path) -> list[dict[str, float]]:
+    with path.open(newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=30.0)
@@ -33,7 +63,17 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=0.2, help="fraction of the run before memory is compared")
     p.add_argument("--max-growth", type=float, default=0.05)
     p.add_argument("--out", type=Path, help="CSV of the samples")
+    p.add_argument("--plot", type=Path, help="PNG of memory, CPU and fps over the run")
+    p.add_argument("--from-csv", type=Path, help="only draw --plot from an earlier run's CSV")
     args = p.parse_args()
+    title = (f"Soak: looping {args.clip.name} paced like a camera, storage on "
+             f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()})")
+    if args.from_csv:
+        if not args.plot:
+            p.error("--from-csv needs --plot")
+        samples = read_csv(args.from_csv)
+        plot(samples, args.plot, title.replace("Soak:", f"Soak: {samples[-1]['t_s'] / 60:.0f} min,"))
+        return 0
 
     folder = Path(tempfile.mkdtemp(prefix="cafe-soak-"))
     db = folder / "soak.db"
@@ -80,6 +120,8 @@ def main() -> int:
             w = csv.DictWriter(fh, fieldnames=list(samples[0]))
             w.writeheader()
             w.writerows(samples)
+    if args.plot:
+        plot(samples, args.plot, title.replace("Soak:", f"Soak: {args.minutes:.0f} min,"))
     after = [s for s in samples if s["t_s"] >= args.warmup * args.minutes * 60]
     base, end = after[0]["rss_mb"], max(s["rss_mb"] for s in after[-3:])
     growth = (end - base) / base

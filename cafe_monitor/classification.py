@@ -184,7 +184,7 @@ class EmotionClassifier:
         quantized = card.quantized
         if quantized and self._precision == "float32":
             raise ModelError(f"emotion model {path} is int8 only; precision \"float32\" needs a float32 model "
-                             f"(e.g. classifier.model = \"{FAST_MODEL}\")")
+                             f"(e.g. classifier.model = \"{FAST_MODEL.name}\")")
         self.model_path, self.card, self.session = path, card, session
         self.provider: str = session.get_providers()[0]
         self.quantized = quantized

@@ -117,9 +117,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     from cafe_monitor.classification import EmotionClassifier
-    from cafe_monitor.paths import DEFAULT_MODEL
+    from cafe_monitor.paths import resolve_model
 
-    clf = EmotionClassifier(args.model or DEFAULT_MODEL)
+    clf = EmotionClassifier(resolve_model(args.model))
     info = {"onnxruntime": ort.__version__, "available_providers": ort.get_available_providers(),
             "provider_in_use": clf.provider, "precision": clf.precision,
             "model": str(clf.model_path), "model_sha256": clf.card.sha256}

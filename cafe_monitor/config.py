@@ -3,7 +3,8 @@ that names it: a typo must not silently fall back to a default in a shop).
 
     [camera]   source = "0"       loop = false
     [detector] model = "full_range"   min_score = 0.5
-    [classifier] model = ""  (empty = the shipped model)   cpu_only = false   precision = "auto"
+    [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
+                 cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
     [region]   x1 = 0.0  y1 = 0.0  x2 = 1.0  y2 = 1.0   (fractions of the frame)
     [privacy]  blur_preview = false   retention_days = 30

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from cafe_monitor.classification import CLASSES, EmotionClassifier
-from cafe_monitor.paths import DEFAULT_MODEL
+from cafe_monitor.paths import resolve_model
 from cafe_monitor.preprocessing import Box, crop_face
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -181,7 +181,7 @@ def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path
 
 
 def main(args: argparse.Namespace) -> int:
-    classifier = EmotionClassifier(args.model or DEFAULT_MODEL)
+    classifier = EmotionClassifier(resolve_model(args.model))
     root = Path(args.images)
     ev = evaluate(root, classifier, crops=args.crops)
     summary = ev.summary(root)

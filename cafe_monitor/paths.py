@@ -20,6 +20,18 @@ DEFAULT_MODEL = MODELS_DIR / "emotion_ensemble.int8.onnx"
 FAST_MODEL = MODELS_DIR / "emotion_cafenet.onnx"
 
 
+def resolve_model(value: str | Path | None) -> Path:
+    """An emotion model setting as a file: empty is the default; a path as given; otherwise
+    the name of a shipped model (`classifier.model = "emotion_cafenet.onnx"` works from any
+    folder)."""
+    if not value:
+        return DEFAULT_MODEL
+    path = Path(value)
+    if not path.exists() and not path.is_absolute() and (MODELS_DIR / path).is_file():
+        return MODELS_DIR / path
+    return path
+
+
 def data_dir() -> Path:
     """The user's data folder (database, settings); created on first use."""
     path = Path(os.environ.get("CAFE_MONITOR_HOME") or platformdirs.user_data_dir("cafe-monitor", appauthor=False))

@@ -23,7 +23,7 @@ from cafe_monitor.capture import CameraState, CaptureThread, Frame
 from cafe_monitor.classification import CLASSES, EmotionClassifier
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
-from cafe_monitor.paths import DEFAULT_MODEL, data_dir, default_db_url
+from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
 from cafe_monitor.scoring import Score, score_visits
@@ -78,7 +78,7 @@ class SessionResult:
 
 
 def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
-    model_path = model or (Path(settings.classifier.model) if settings.classifier.model else DEFAULT_MODEL)
+    model_path = resolve_model(model or settings.classifier.model)
     classifier = EmotionClassifier(model_path, cpu_only=settings.classifier.cpu_only,
                                    precision=settings.classifier.precision)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
