@@ -93,7 +93,7 @@ def session_report(engine: storage.Engine, ref: str, cfg: ScoreConfig) -> Report
     return ReportData(
         title=f"Session {s.id} — {s.site} / {s.camera}",
         subtitle=f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} UTC · source {Path(s.source).name or s.source} · "
-                 f"{s.status}",
+                 f"model {s.model_name} · {s.status}",  # scores from different models differ
         start=start, end=end, score=score_visits([v.distribution() for v in visits], cfg),
         visits=_records(visits, cfg), timeline=_timeline(storage.session_timeline(engine, s.id)),
         sessions=[_session_info(s)], slug=f"session-{s.id}")
@@ -254,7 +254,7 @@ def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
     ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
     if data.timeline or data.visits:
-        ax.legend(fontsize=7, loc="lower left")  # type: ignore[attr-defined]
+        ax.legend(fontsize=7, loc="best")  # type: ignore[attr-defined]
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)  # type: ignore[attr-defined]
 
