@@ -66,13 +66,16 @@ def main() -> int:
     p.add_argument("--plot", type=Path, help="PNG of memory, CPU and fps over the run")
     p.add_argument("--from-csv", type=Path, help="only draw --plot from an earlier run's CSV")
     args = p.parse_args()
-    title = (f"Soak: looping {args.clip.name} paced like a camera, storage on "
-             f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()})")
+
+    def title(minutes: float) -> str:
+        return (f"Soak: {minutes:.0f} min, looping {args.clip.name} paced like a camera, storage on "
+                f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()}-core {platform.machine()})")
+
     if args.from_csv:
         if not args.plot:
             p.error("--from-csv needs --plot")
         samples = read_csv(args.from_csv)
-        plot(samples, args.plot, title.replace("Soak:", f"Soak: {samples[-1]['t_s'] / 60:.0f} min,"))
+        plot(samples, args.plot, title(samples[-1]["t_s"] / 60))
         return 0
 
     folder = Path(tempfile.mkdtemp(prefix="cafe-soak-"))
@@ -121,7 +124,7 @@ def main() -> int:
             w.writeheader()
             w.writerows(samples)
     if args.plot:
-        plot(samples, args.plot, title.replace("Soak:", f"Soak: {args.minutes:.0f} min,"))
+        plot(samples, args.plot, title(args.minutes))
     after = [s for s in samples if s["t_s"] >= args.warmup * args.minutes * 60]
     base, end = after[0]["rss_mb"], max(s["rss_mb"] for s in after[-3:])
     growth = (end - base) / base

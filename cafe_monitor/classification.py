@@ -132,7 +132,7 @@ class EmotionClassifier:
         path = Path(model_path)
         if precision == "int8" and not path.stem.endswith(".int8"):
             path = int8_variant(path)
-        self._verify_checksum, self._precision = verify_checksum, precision
+        self._verify_checksum = verify_checksum
         import onnxruntime as ort
 
         requested = select_providers(ort.get_available_providers(), cpu_only)
@@ -145,6 +145,9 @@ class EmotionClassifier:
             log.info("%s is an int8 model: running it on the CPU", path.name)
             requested = ["CPUExecutionProvider"]
         self._open(path, requested)
+        if self.quantized and precision == "float32":
+            raise ModelError(f"emotion model {path} is int8 only; precision \"float32\" needs a float32 model "
+                             f"(e.g. classifier.model = \"{FAST_MODEL.name}\")")
         if twin is not None and self.provider == "CPUExecutionProvider" and not self.quantized:
             self._open(twin, ["CPUExecutionProvider"])  # a GPU provider was listed but did not load
         if requested[0] != self.provider:
@@ -181,13 +184,9 @@ class EmotionClassifier:
         if len(inputs) != 1 or list(inputs[0].shape)[1:] != [1, 48, 48] or outputs[0].shape[-1] != len(CLASSES):
             raise ModelError(f"emotion model {path} has input {inputs[0].shape} / output "
                              f"{outputs[0].shape}; expected [N,1,48,48] -> [N,7]")
-        quantized = card.quantized
-        if quantized and self._precision == "float32":
-            raise ModelError(f"emotion model {path} is int8 only; precision \"float32\" needs a float32 model "
-                             f"(e.g. classifier.model = \"{FAST_MODEL.name}\")")
         self.model_path, self.card, self.session = path, card, session
         self.provider: str = session.get_providers()[0]
-        self.quantized = quantized
+        self.quantized = card.quantized
         self.input_name = inputs[0].name
         self.output_name = outputs[0].name
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from training.data import default_data_dir, load_for_command
-from training.evaluate import torch_probabilities
+from training.evaluate import model_probabilities
 from training.models import load_checkpoint
 
 
@@ -114,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if splits is None:
         return 2
     public = splits["PublicTest"]
-    names = {c.parent.name: c for c in args.checkpoints}
-    probs = {name: torch_probabilities(c, public.images) for name, c in names.items()}
-    costs = {name: macs_per_face(load_checkpoint(c)[0]) for name, c in names.items()}
+    probs, costs = {}, {}
+    for checkpoint in args.checkpoints:
+        name, model = checkpoint.parent.name, load_checkpoint(checkpoint)[0]
+        costs[name] = macs_per_face(model)  # on the CPU, before it moves to the evaluation device
+        probs[name] = model_probabilities(model, public.images)
     rows = subsets(probs, public.labels, costs, args.max_members)
     print(f"{'PublicTest':>10} {'MMACs':>7}  members (subsets no cheaper one beats)")
     for row in front(rows):

@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from training.data import CLASSES, SPLITS, default_data_dir, load_for_command
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def confusion(labels: npt.NDArray[np.int64], preds: npt.NDArray[np.int64],
@@ -80,17 +83,22 @@ def onnx_probabilities(model: Path, faces: npt.NDArray[np.uint8], flip: bool = F
     return out.astype(np.float32)
 
 
-def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
+def model_probabilities(model: nn.Module, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
+    """A loaded torch model (training.models.load_checkpoint) on the training device."""
     import torch
 
     from cafe_monitor.preprocessing import normalise
-    from training.models import load_checkpoint
     from training.train import pick_device, predict
 
     device = pick_device("auto")
-    model, _ = load_checkpoint(checkpoint, device)
-    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return predict(model, torch.from_numpy(normalise(faces)), device, flip_tta=flip).numpy()
+
+
+def torch_probabilities(checkpoint: Path, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:
+    from training.models import load_checkpoint
+
+    return model_probabilities(load_checkpoint(checkpoint)[0], faces, flip)
 
 
 def probabilities(source: Path, faces: npt.NDArray[np.uint8], flip: bool = False) -> npt.NDArray[np.float32]:

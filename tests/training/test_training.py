@@ -257,9 +257,10 @@ def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
 
     assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
     twin = int8_variant(onnx_path)
-    head = [n for n in onnx.load(str(twin)).graph.node if n.op_type in quantize.ENSEMBLE_HEAD]
-    graph_inputs = {i for n in onnx.load(str(twin)).graph.node if n.op_type == "QuantizeLinear" for i in n.input}
-    assert head and not any(o in graph_inputs for n in head for o in n.output)  # the averaging stays float
+    nodes = onnx.load(str(twin)).graph.node
+    head = [n for n in nodes if n.op_type in quantize.ENSEMBLE_HEAD]
+    quantized_inputs = {i for n in nodes if n.op_type == "QuantizeLinear" for i in n.input}
+    assert head and not any(o in quantized_inputs for n in head for o in n.output)  # the averaging stays float
 
     onnx_path.unlink()  # released int8 only, as models/emotion_ensemble.int8.onnx is
     clf = EmotionClassifier(twin, cpu_only=True)
