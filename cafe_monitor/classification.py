@@ -123,7 +123,7 @@ class EmotionClassifier:
     precision "auto" runs the float32 model on a GPU and its int8 twin (when one sits
     beside it) on a CPU, where it is ~3x faster and picks the same class for ~99% of
     faces (docs/benchmarks.md, the twin's card). An int8 model, such as the int8-only
-    default ensemble, runs on the CPU even where a GPU is available."""
+    default cascade, runs on the CPU even where a GPU is available."""
 
     def __init__(self, model_path: str | Path, *, cpu_only: bool = False, verify_checksum: bool = True,
                  precision: str = "auto") -> None:

@@ -91,9 +91,14 @@ def test_precision_choice_and_unknown_precision(fast_model_path: Path) -> None:
         EmotionClassifier(fast_model_path, precision="fp8")
 
 
-def test_default_model_is_the_int8_ensemble(model_path: Path) -> None:
+def test_default_model_is_the_int8_cascade_and_answers_each_face_alone(model_path: Path) -> None:
     clf = EmotionClassifier(model_path, cpu_only=True)
-    assert clf.quantized and clf.model_path == model_path and "ensemble" in clf.card.data
+    cascade = clf.card.data["ensemble"]
+    assert clf.quantized and clf.model_path == model_path and len(cascade["escalate_below"]) == 2
+    # Which faces go on to the later nets depends on each face, never on its batch-mates.
+    faces = np.random.default_rng(5).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    together = clf.classify(faces)
+    assert np.allclose(together, np.concatenate([clf.classify(f[None]) for f in faces]), atol=1e-5)
     assert EmotionClassifier(model_path, precision="int8").model_path == model_path
     with pytest.raises(ModelError, match="int8 only.*emotion_cafenet.onnx"):
         EmotionClassifier(model_path, precision="float32")

@@ -87,7 +87,7 @@ def test_headless_json_then_sessions_and_report(media: Path, tmp_path: Path) -> 
     rows = list(csv.DictReader((tmp_path / "r" / f"session-{out['session_id']}-visits.csv").open()))
     assert len(rows) == 1 and int(rows[0]["frames"]) == out["visits"][0]["frames"]
     report = json.loads((tmp_path / "r" / f"session-{out['session_id']}.json").read_text())
-    assert report["sessions"][0]["model"] == "emotion_ensemble.int8"  # the default, named in every report
+    assert report["sessions"][0]["model"] == "emotion_cascade.int8"  # the default, named in every report
 
     bad = cli("report", "--session", "last", "--db", db, "--out", "/proc/forbidden")
     assert_one_line_error(bad, "/proc/forbidden")

@@ -9,6 +9,16 @@ beside its cost in multiply-accumulates per face. It prints the subsets that no 
 subset beats (the accuracy/cost front) and writes all of them to --json. PrivateTest is
 never read here: export the pick with `training.export --checkpoint ... --checkpoint ...`,
 which reports it once.
+
+    python -m training.ensemble runs/{cafenet,cafenet_wide,cafenet_wide_kd}/best.pt \
+        --cascade cafenet,cafenet_wide,cafenet_wide_kd --json reports/cascade/thresholds.json
+
+`--cascade` (members in the order they are consulted, training.models.Cascade) instead
+scores every combination of per-stage thresholds (0.30 to 0.95 by 0.05) on PublicTest with
+the share of faces escalated past the first member and the mean cost per face, prints the
+combinations no cheaper one beats, and picks the cheapest that keeps the full ensemble's
+accuracy within --tolerance: the cascade that saves the most compute while losing nothing
+measurable. Export it with `training.export ... --escalate-below T1 T2 ...`.
 """
 
 from __future__ import annotations
@@ -71,6 +81,41 @@ def front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+def cascade(probs: list[npt.NDArray[np.float32]],
+            thresholds: tuple[float, ...]) -> tuple[npt.NDArray[np.float32], list[float]]:
+    """What training.models.Cascade answers, computed from its members' probabilities (first
+    member first), and the share of faces that reaches each member."""
+    total = probs[0].astype(np.float64)
+    answer, going, reached = total.copy(), np.ones(len(total), dtype=bool), [1.0]
+    for k, member in enumerate(probs[1:]):
+        going &= (total / (k + 1)).max(1) < thresholds[k]
+        total = total + member
+        answer[going] = total[going] / (k + 2)
+        reached.append(float(going.mean()))
+    return answer.astype(np.float32), reached
+
+
+def cascade_thresholds(probs: list[npt.NDArray[np.float32]], labels: npt.NDArray[np.int64], costs: list[int],
+                       grid: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+    """Accuracy, share of faces escalated past the first member, and mean cost per face of
+    every combination of per-stage thresholds from `grid`."""
+    rows = []
+    for thresholds in itertools.product(grid, repeat=len(probs) - 1):
+        answer, reached = cascade(probs, thresholds)
+        rows.append({"escalate_below": [round(float(t), 3) for t in thresholds],
+                     "public_test": round(float((answer.argmax(1) == labels).mean()), 4),
+                     "escalated": round(reached[1], 4),
+                     "mmacs": round(sum(c * r for c, r in zip(costs, reached, strict=True)) / 1e6, 1)})
+    return rows
+
+
+def cheapest_within(rows: list[dict[str, Any]], full: float, tolerance: float) -> dict[str, Any]:
+    """The cheapest thresholds whose accuracy is within `tolerance` of the full ensemble's
+    (the most accurate of them on a tie)."""
+    ok = [r for r in rows if r["public_test"] >= full - tolerance] or rows
+    return min(ok, key=lambda r: (r["mmacs"], -r["public_test"]))
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -109,7 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--json", type=Path, help="write every subset here")
     p.add_argument("--plot", type=Path, help="a PNG of accuracy against cost, the front marked")
+    p.add_argument("--cascade", help="comma-separated run names, first member first: its threshold table instead")
+    p.add_argument("--tolerance", type=float, default=0.001,
+                   help="--cascade picks the cheapest thresholds within this of the full ensemble (default 0.1 point)")
     args = p.parse_args(argv)
+    order = args.cascade.split(",") if args.cascade else []
+    names = {c.parent.name for c in args.checkpoints}
+    if missing := [n for n in order if n not in names]:
+        p.error(f"--cascade names {', '.join(missing)} not among the checkpoints' run folders")
     splits = load_for_command(args.data)
     if splits is None:
         return 2
@@ -119,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         name, model = checkpoint.parent.name, load_checkpoint(checkpoint)[0]
         costs[name] = macs_per_face(model)  # on the CPU, before it moves to the evaluation device
         probs[name] = model_probabilities(model, public.images)
+    if order:
+        return print_cascade([probs[n] for n in order], public.labels, [costs[n] for n in order], args)
     rows = subsets(probs, public.labels, costs, args.max_members)
     print(f"{'PublicTest':>10} {'MMACs':>7}  members (subsets no cheaper one beats)")
     for row in front(rows):
@@ -129,6 +183,27 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(table, indent=2) + "\n")
     if args.plot:
         plot(rows, args.plot)
+    return 0
+
+
+def print_cascade(probs: list[npt.NDArray[np.float32]], labels: npt.NDArray[np.int64], costs: list[int],
+                  args: argparse.Namespace) -> int:
+    rows = cascade_thresholds(probs, labels, costs, np.round(np.arange(0.3, 0.951, 0.05), 2))
+    full = round(float((np.mean(probs, axis=0).argmax(1) == labels).mean()), 4)
+    pick = cheapest_within(rows, full, args.tolerance)
+    print(f"{'thresholds':>12} {'PublicTest':>10} {'escalated':>9} {'MMACs':>6}  "
+          f"(no cheaper thresholds beat these; full ensemble {full:.2%})")
+    for row in front(rows):
+        mark = "  <- cheapest within tolerance" if row is pick else ""
+        print(f"{' '.join(f'{t:.2f}' for t in row['escalate_below']):>12} {row['public_test']:>10.2%} "
+              f"{row['escalated']:>9.1%} {row['mmacs']:>6.1f}{mark}")
+    if pick not in front(rows):
+        print(f"chosen (cheapest within tolerance): {pick}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        table = {"split": "PublicTest", "mode": "single_crop", "members": args.cascade.split(","),
+                 "tolerance": args.tolerance, "full_ensemble": full, "chosen": pick, "thresholds": rows}
+        args.json.write_text(json.dumps(table, indent=2) + "\n")
     return 0
 
 

@@ -5,7 +5,11 @@
     python -m training.export --checkpoint runs/a/best.pt --checkpoint runs/b/best.pt --out ens.onnx
 
 Several checkpoints make one ensemble model (training.models.Ensemble: the mean of their
-probabilities, still read as logits), with each member's recipe on the card.
+probabilities, still read as logits), with each member's recipe on the card. With
+`--escalate-below T1 [T2 ...]` (one threshold between each two members) they make a cascade
+instead (training.models.Cascade): members are consulted in the given order and a face stops
+as soon as its mean probability so far tops the stage's threshold;
+`python -m training.ensemble --cascade ...` chooses the thresholds on PublicTest.
 
 The card holds everything needed to run the model without this code: class order,
 input name/shape, the preprocessing formula x = (pixel * scale - mean) / std, the output
@@ -27,7 +31,7 @@ from cafe_monitor import preprocessing
 from cafe_monitor.classification import sha256
 from training.data import CLASSES, default_data_dir, load_for_command
 from training.evaluate import evaluate, onnx_probabilities
-from training.models import Ensemble, load_checkpoint
+from training.models import Cascade, Ensemble, load_checkpoint
 
 OPSET = 17
 
@@ -85,8 +89,10 @@ def recipe(checkpoint: Path, history: str | None) -> dict[str, object]:
                     "PrivateTest reported once", **fields}
 
 
-def load(checkpoints: list[Path], history: str | None) -> tuple[torch.nn.Module, dict[str, object]]:
-    """One checkpoint as itself, several as an Ensemble; with the card fields describing them."""
+def load(checkpoints: list[Path], history: str | None,
+         escalate_below: list[float] | None = None) -> tuple[torch.nn.Module, dict[str, object]]:
+    """One checkpoint as itself, several as an Ensemble (a Cascade given `escalate_below`);
+    with the card fields describing them."""
     loaded = [load_checkpoint(c) for c in checkpoints]
     described = [{"architecture": state["arch"], "parameters": sum(p.numel() for p in model.parameters()),
                   "checkpoint_epoch": state.get("epoch"), "ema_weights": state.get("ema"),
@@ -94,11 +100,20 @@ def load(checkpoints: list[Path], history: str | None) -> tuple[torch.nn.Module,
                  for c, (model, state) in zip(checkpoints, loaded, strict=True)]
     if len(loaded) == 1:
         return loaded[0][0], described[0]
-    ensemble = Ensemble([model for model, _ in loaded]).eval()
-    return ensemble, {"architecture": "ensemble of " + " + ".join(str(d["architecture"]) for d in described),
-                      "parameters": sum(p.numel() for p in ensemble.parameters()),
-                      "ensemble": {"combine": "mean of the members' softmax probabilities; output = its log",
-                                   "members": described}}
+    members = [model for model, _ in loaded]
+    combine = "mean of the members' softmax probabilities; output = its log"
+    kind = "ensemble"
+    ensemble = Ensemble(members)
+    if escalate_below is not None:
+        kind, ensemble = "cascade", Cascade(members, escalate_below)
+        combine = ("members consulted in order; after member k+1 a face whose mean softmax probability so far "
+                   "has a top value >= escalate_below[k] (graph initializer 'escalate_below_<k>') keeps that mean, "
+                   "the others go on; output = log of the mean where each face stopped")
+    return ensemble.eval(), {
+        "architecture": f"{kind} of " + " + ".join(str(d["architecture"]) for d in described),
+        "parameters": sum(p.numel() for p in ensemble.parameters()),
+        "ensemble": {"combine": combine, "members": described,
+                     **({"escalate_below": escalate_below} if escalate_below is not None else {})}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-private", action="store_true", help="also measure PrivateTest (final model only)")
     p.add_argument("--skip-eval", action="store_true", help="no FER2013 metrics (smoke tests)")
     p.add_argument("--history", help="how the weights came to be, for the card (e.g. earlier runs they continue)")
+    p.add_argument("--escalate-below", type=float, nargs="+", metavar="T",
+                   help="a cascade: one threshold between each two checkpoints (a face stops at the first "
+                        "stage where its mean top probability >= the stage's T)")
     args = p.parse_args(argv)
-    model, fields = load(args.checkpoint, args.history)
+    thresholds = args.escalate_below
+    if thresholds is not None and (len(thresholds) != len(args.checkpoint) - 1
+                                   or not all(0 < t <= 1 for t in thresholds)):
+        p.error("--escalate-below takes one threshold in (0, 1] between each two --checkpoint")
+    model, fields = load(args.checkpoint, args.history, args.escalate_below)
     export_onnx(model, args.out)
     write_card(args.out, **fields)  # the evaluation below runs the model from its card
     probe = np.random.default_rng(0).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)

@@ -218,15 +218,9 @@ def test_quantized_twin_is_chosen_on_cpu(tiny_fer: Path, tmp_path: Path) -> None
     assert np.allclose(auto.classify(faces).sum(1), 1, atol=1e-5)
 
 
-def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
-        tiny_fer: Path, tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime.quantization")
-    import onnx
-
-    from cafe_monitor.classification import EmotionClassifier, ModelError, int8_variant
-    from training import quantize
-    from training.evaluate import onnx_probabilities, torch_probabilities
-
+@pytest.fixture
+def tiny_runs(tiny_fer: Path, tmp_path: Path) -> list[Path]:
+    """Two one-epoch runs (different seeds) on the tiny folder: members for ensembles."""
     runs = []
     for seed in ("0", "1"):
         run = tmp_path / f"run{seed}"
@@ -234,6 +228,32 @@ def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
                            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40",
                            "--seed", seed]) == 0
         runs.append(run / "best.pt")
+    return runs
+
+
+def float_head(graph_path: Path) -> list[str]:
+    """Op types of the nodes outside the member nets, asserting that the only ones feeding a
+    QuantizeLinear are a cascade's selection of faces for its members (probabilities stay float)."""
+    import onnx
+
+    from training import quantize
+
+    nodes = onnx.load(str(graph_path)).graph.node
+    head = [n for n in nodes if not n.name.startswith(quantize.MEMBER_PREFIX)]
+    quantized_inputs = {i for n in nodes if n.op_type == "QuantizeLinear" for i in n.input}
+    assert {n.op_type for n in head if any(o in quantized_inputs for o in n.output)} <= {"Gather"}
+    return [n.op_type for n in head]
+
+
+def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
+        tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime.quantization")
+
+    from cafe_monitor.classification import EmotionClassifier, ModelError, int8_variant
+    from training import quantize
+    from training.evaluate import onnx_probabilities, torch_probabilities
+
+    runs = tiny_runs
     table = tmp_path / "subsets.json"
     assert ensemble.main([str(r) for r in runs] + ["--data", str(tiny_fer), "--json", str(table),
                                                    "--plot", str(tmp_path / "subsets.png")]) == 0
@@ -257,17 +277,108 @@ def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
 
     assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
     twin = int8_variant(onnx_path)
-    nodes = onnx.load(str(twin)).graph.node
-    head = [n for n in nodes if n.op_type in quantize.ENSEMBLE_HEAD]
-    quantized_inputs = {i for n in nodes if n.op_type == "QuantizeLinear" for i in n.input}
-    assert head and not any(o in quantized_inputs for n in head for o in n.output)  # the averaging stays float
+    assert {"Softmax", "ReduceMean", "Log"} <= set(float_head(twin))  # the averaging stays float
 
-    onnx_path.unlink()  # released int8 only, as models/emotion_ensemble.int8.onnx is
+    onnx_path.unlink()  # released int8 only, as the default model is
     clf = EmotionClassifier(twin, cpu_only=True)
     assert clf.model_path == twin and clf.engine == "CPU int8"
     assert np.allclose(clf.classify(faces).sum(1), 1, atol=1e-5)
     with pytest.raises(ModelError, match="int8 only"):
         EmotionClassifier(twin, cpu_only=True, precision="float32")
+
+
+class FixedLogits(torch.nn.Module):
+    """A stand-in member: face i (its first pixel holds i) gets row i of `logits`."""
+
+    def __init__(self, logits: list[list[float]]) -> None:
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits[x[:, 0, 0, 0].long()]
+
+
+def test_cascade_stops_each_face_at_the_first_stage_that_is_sure() -> None:
+    from training.models import Cascade, Ensemble
+
+    sure, unsure, blank = [8.0, 0, 0, 0, 0, 0, 0], [0.5, 0.4, 0, 0, 0, 0, 0], [0.0] * 7
+    first = FixedLogits([sure, unsure, unsure])  # top probability ~0.99 / ~0.2 / ~0.2
+    second = FixedLogits([blank, [0, 9.0, 0, 0, 0, 0, 0], blank])  # settles face 1 (mean top ~0.6)
+    third = FixedLogits([[0, 0, 3.0, 0, 0, 0, 0]] * 3)
+    members = [first, second, third]
+    faces = torch.zeros(3, 1, 48, 48)
+    faces[:, 0, 0, 0] = torch.arange(3)
+    with torch.no_grad():
+        probs = [torch.softmax(m(faces), 1) for m in members]
+        out = Cascade(members, [0.5, 0.5])(faces).exp()
+        assert torch.allclose(out[0], probs[0][0])  # sure at once
+        assert torch.allclose(out[1], (probs[0][1] + probs[1][1]) / 2)  # sure after two
+        assert torch.allclose(out[2], sum(p[2] for p in probs) / 3)  # never sure: the whole ensemble
+        assert torch.allclose(Cascade(members, [1.01, 1.01])(faces).exp(), Ensemble(members)(faces).exp())
+        assert torch.allclose(Cascade(members, [0.01, 0.01])(faces).exp(), probs[0])  # empty batches after
+        assert torch.allclose(Cascade(members, [0.5, 0.5])(faces[1:2]).exp(), out[1:2])  # alone = in a batch
+        # the numpy model the thresholds are chosen with computes the same
+        answer, reached = ensemble.cascade([p.numpy() for p in probs], (0.5, 0.5))
+        assert np.allclose(answer, out.numpy(), atol=1e-6) and reached == [1.0, 2 / 3, 1 / 3]
+    with pytest.raises(ValueError, match="one threshold between"):
+        Cascade(members, [0.5])
+
+
+def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
+        tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime.quantization")
+    from cafe_monitor.classification import EmotionClassifier, int8_variant
+    from training import quantize
+    from training.evaluate import onnx_probabilities, torch_probabilities
+
+    faces = np.random.default_rng(3).integers(0, 256, (16, 48, 48), dtype=np.uint8)
+    first, second = (torch_probabilities(r, faces) for r in tiny_runs)
+    threshold = float(np.median(first.max(1)))  # about half the faces escalate
+    unsure = first.max(1) < threshold
+    assert 0 < unsure.sum() < len(faces)
+    expected = np.where(unsure[:, None], (first + second) / 2, first)
+
+    table = tmp_path / "thresholds.json"
+    names = ",".join(r.parent.name for r in tiny_runs)
+    assert ensemble.main([str(r) for r in tiny_runs] + ["--data", str(tiny_fer), "--cascade", names,
+                                                        "--json", str(table)]) == 0
+    assert "cheapest within tolerance" in capsys.readouterr().out
+    chosen = json.loads(table.read_text())
+    assert chosen["chosen"] in chosen["thresholds"] and len(chosen["chosen"]["escalate_below"]) == 1
+
+    onnx_path = tmp_path / "cascade.onnx"
+    assert export.main([a for r in tiny_runs for a in ("--checkpoint", str(r))]
+                       + ["--escalate-below", str(threshold), "--out", str(onnx_path), "--skip-eval"]) == 0
+    card = json.loads(onnx_path.with_suffix(".card.json").read_text())
+    assert card["architecture"].startswith("cascade of") and card["ensemble"]["escalate_below"] == [threshold]
+    assert np.abs(onnx_probabilities(onnx_path, faces) - expected).max() < 1e-4
+    assert np.abs(onnx_probabilities(onnx_path, faces[unsure.argmax():][:1])
+                  - expected[unsure.argmax():][:1]).max() < 1e-4  # one unsure face alone
+
+    assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
+    twin = int8_variant(onnx_path)
+    assert quantize.read_threshold(twin) == pytest.approx([threshold])  # calibrated at 2.0, then restored
+    assert {"NonZero", "Less", "Softmax", "Log"} <= set(float_head(twin))
+    clf = EmotionClassifier(twin, cpu_only=True)
+    probs = clf.classify(faces)
+    assert np.allclose(probs.sum(1), 1, atol=1e-5) and (probs.argmax(1) == expected.argmax(1)).mean() >= 0.75
+    for p, args in ((["--escalate-below", "0.5"], [str(tiny_runs[0])]), (["--escalate-below", "1.5"], tiny_runs)):
+        with pytest.raises(SystemExit):
+            export.main([a for r in args for a in ("--checkpoint", str(r))] + p + ["--out", str(onnx_path)])
+
+
+def test_cascade_thresholds_trade_accuracy_for_cost_and_the_cheapest_within_tolerance_wins() -> None:
+    labels = np.array([0, 1, 2, 3])
+    one_hot = np.eye(7, dtype=np.float32)
+    first = one_hot[[0, 1, 0, 0]] * 0.5 + 0.5 / 7  # top ~0.57: right on faces 0 and 1
+    first[0] = one_hot[0] * 0.9 + 0.1 / 7  # face 0: sure (~0.91)
+    rest = one_hot[[1, 1, 2, 3]]  # sure and right on faces 1-3
+    rows = ensemble.cascade_thresholds([first, rest], labels, [10_000_000, 30_000_000], np.array([0.5, 0.8, 0.95]))
+    assert [r["escalated"] for r in rows] == [0.0, 0.75, 1.0]
+    assert [r["public_test"] for r in rows] == [0.5, 1.0, 0.75]  # escalating the sure face 0 breaks it
+    assert [r["mmacs"] for r in rows] == [10.0, 32.5, 40.0]
+    assert ensemble.cheapest_within(rows, full=1.0, tolerance=0.001)["escalate_below"] == [0.8]
+    assert ensemble.cheapest_within(rows, full=1.0, tolerance=0.5)["escalate_below"] == [0.5]
 
 
 def test_ensemble_subsets_average_probabilities_and_front_drops_dominated_choices() -> None:
