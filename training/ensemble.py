@@ -11,7 +11,7 @@ never read here: export the pick with `training.export --checkpoint ... --checkp
 which reports it once.
 
     python -m training.ensemble runs/{cafenet,cafenet_wide,cafenet_wide_kd}/best.pt \
-        --cascade cafenet,cafenet_wide,cafenet_wide_kd --json reports/cascade/thresholds.json
+        --cascade cafenet,cafenet_wide_kd,cafenet_wide --json reports/cascade/thresholds.json
 
 `--cascade` (members in the order they are consulted, training.models.Cascade) instead
 scores every combination of per-stage thresholds (0.30 to 0.95 by 0.05) on PublicTest with
@@ -116,13 +116,44 @@ def cheapest_within(rows: list[dict[str, Any]], full: float, tolerance: float) -
     return min(ok, key=lambda r: (r["mmacs"], -r["public_test"]))
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def axes() -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    return plt.subplots(figsize=(7, 4.5))
+
+
+def save(fig: Any, ax: Any, title: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel("cost per face (million multiply-accumulates)")
+    ax.set_ylabel("PublicTest accuracy, single crop (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_cascade(rows: list[dict[str, Any]], full: float, full_mmacs: float, pick: dict[str, Any],
+                 path: Path) -> None:
+    fig, ax = axes()
+    ax.scatter([r["mmacs"] for r in rows], [100 * r["public_test"] for r in rows], s=12, alpha=0.4,
+               label="a pair of thresholds")
+    best = front(rows)
+    ax.plot([r["mmacs"] for r in best], [100 * r["public_test"] for r in best], "k--", lw=1, label="front")
+    ax.scatter([full_mmacs], [100 * full], marker="^", s=60, color="tab:red", label="every face, every net")
+    ax.scatter([pick["mmacs"]], [100 * pick["public_test"]], marker="*", s=160, color="tab:green", zorder=3,
+               label="chosen: " + " / ".join(f"{t:.2f}" for t in pick["escalate_below"]))
+    save(fig, ax, "Cascade thresholds: accuracy against mean cost", path)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    fig, ax = axes()
     for k, marker in ((1, "o"), (2, "s"), (3, "^"), (4, "D")):
         some = [r for r in rows if len(r["members"]) == k]
         if some:
@@ -136,15 +167,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.annotate(" + ".join(r["members"]), (r["mmacs"], 100 * r["public_test"]), fontsize=7,
                     xytext=(-6 if right else 6, -4), textcoords="offset points", ha="right" if right else "left",
                     va="top")
-    ax.set_xlabel("cost per face (million multiply-accumulates)")
-    ax.set_ylabel("PublicTest accuracy, single crop (%)")
-    ax.set_title("Ensembles of trained nets: accuracy against cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, ax, "Ensembles of trained nets: accuracy against cost", path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-members", type=int, default=3)
     p.add_argument("--data", type=Path, default=default_data_dir())
     p.add_argument("--json", type=Path, help="write every subset here")
-    p.add_argument("--plot", type=Path, help="a PNG of accuracy against cost, the front marked")
+    p.add_argument("--plot", type=Path, help="a PNG of accuracy against cost, the front (and a cascade's pick) marked")
     p.add_argument("--cascade", help="comma-separated run names, first member first: its threshold table instead")
     p.add_argument("--tolerance", type=float, default=0.001,
                    help="--cascade picks the cheapest thresholds within this of the full ensemble (default 0.1 point)")
@@ -199,6 +222,8 @@ def print_cascade(probs: list[npt.NDArray[np.float32]], labels: npt.NDArray[np.i
               f"{row['escalated']:>9.1%} {row['mmacs']:>6.1f}{mark}")
     if pick not in front(rows):
         print(f"chosen (cheapest within tolerance): {pick}")
+    if args.plot:
+        plot_cascade(rows, full, sum(costs) / 1e6, pick, args.plot)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         table = {"split": "PublicTest", "mode": "single_crop", "members": args.cascade.split(","),

@@ -341,7 +341,8 @@ def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
     table = tmp_path / "thresholds.json"
     names = ",".join(r.parent.name for r in tiny_runs)
     assert ensemble.main([str(r) for r in tiny_runs] + ["--data", str(tiny_fer), "--cascade", names,
-                                                        "--json", str(table)]) == 0
+                                                        "--json", str(table), "--plot", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 0
     assert "cheapest within tolerance" in capsys.readouterr().out
     chosen = json.loads(table.read_text())
     assert chosen["chosen"] in chosen["thresholds"] and len(chosen["chosen"]["escalate_below"]) == 1
