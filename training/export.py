@@ -81,8 +81,18 @@ def recipe(checkpoint: Path, history: str | None) -> dict[str, object]:
     if not config.is_file():
         return {}
     fields = json.loads(config.read_text())
-    for local in ("out", "cache", "data", "device", "limit", "init", "teacher", "teacher_probs"):  # one machine's
+    for local in ("out", "cache", "data", "device", "limit"):  # one machine's paths and settings
         fields.pop(local, None)
+    # Which runs it learnt from or started at, by run folder (their paths were one machine's).
+    for source in ("init", "teacher", "teacher_probs"):
+        value = fields.pop(source, None)
+        runs = [Path(v).parent.name if Path(v).name == "best.pt" else Path(v).name
+                for v in (value if isinstance(value, list) else [value] if value else [])]
+        if runs:
+            fields[source] = runs
+    if "teacher" not in fields and "teacher_probs" not in fields:  # not distilled: the defaults said nothing
+        fields.pop("kd_weight", None)
+        fields.pop("kd_temp", None)
     if history:
         fields["history"] = history
     return {"data": "FER2013 Training split, cleaned (training/data.py); epochs chosen on PublicTest; "

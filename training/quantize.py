@@ -58,18 +58,18 @@ def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method:
 
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
-    threshold = read_threshold(model)
+    thresholds = read_thresholds(model)
     with tempfile.TemporaryDirectory() as tmp:
         source, prepared = model, Path(tmp) / "prepared.onnx"
-        if threshold is not None:
+        if thresholds is not None:
             # Calibrate a cascade with every face escalated: each member then sees all the
             # calibration faces (the escalated share varies per batch, which calibration
             # cannot stack), and its ranges are those of the full ensemble.
-            source = set_threshold(model, float("inf"), Path(tmp) / "escalate_all.onnx")
+            source = set_thresholds(model, float("inf"), Path(tmp) / "escalate_all.onnx")
         # Folds BatchNorm, infers shapes. Not for a cascade: its optimiser merges initializers
         # of equal value, which loses the thresholds' names (the exporter has folded BatchNorm
         # already), and its data-dependent batch (NonZero) defeats symbolic shape inference.
-        cascade = threshold is not None
+        cascade = thresholds is not None
         quant_pre_process(str(source), str(prepared), skip_optimization=cascade, skip_symbolic_shape=cascade)
         # An ensemble's head (softmax, mean, a cascade's selection) stays float: probabilities
         # on a uint8 grid of 1/255 lose the small differences the average is there to keep.
@@ -79,20 +79,20 @@ def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method:
         quantize_static(str(prepared), str(out), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=head)
-    if threshold is not None:
-        set_threshold(out, threshold, out)
-        if read_threshold(out) != threshold:
+    if thresholds is not None:
+        set_thresholds(out, thresholds, out)
+        if read_thresholds(out) != thresholds:
             raise RuntimeError(f"the cascade thresholds of {out} did not survive quantisation")
 
 
-def read_threshold(model: Path) -> list[float] | None:
+def read_thresholds(model: Path) -> list[float] | None:
     """A cascade's thresholds, stage by stage, or None for any other model."""
     found = {t.name: float(onnx.numpy_helper.to_array(t)) for t in onnx.load(str(model)).graph.initializer
              if t.name.startswith(THRESHOLD_PREFIX)}
     return [found[f"{THRESHOLD_PREFIX}{k}"] for k in range(len(found))] if found else None
 
 
-def set_threshold(model: Path, value: float | list[float], out: Path) -> Path:
+def set_thresholds(model: Path, value: float | list[float], out: Path) -> Path:
     """Write the model with its cascade thresholds set (one value: every stage)."""
     graph = onnx.load(str(model))
     for tensor in graph.graph.initializer:

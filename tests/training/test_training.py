@@ -245,6 +245,20 @@ def float_head(graph_path: Path) -> list[str]:
     return [n.op_type for n in head]
 
 
+def test_card_recipe_names_teachers_and_start_by_run_not_by_path(tmp_path: Path) -> None:
+    run = tmp_path / "student"
+    run.mkdir()
+    config = {"arch": "cafenet", "out": "/tmp/x/student", "data": "/data/fer", "kd_weight": 0.7, "kd_temp": 4.0,
+              "teacher": ["/tmp/runs/vgg/best.pt", "/tmp/runs/resnet18/best.pt"], "init": "/tmp/runs/a/best.pt",
+              "teacher_probs": None}
+    (run / "config.json").write_text(json.dumps(config))
+    card = export.recipe(run / "best.pt", history="lease 2")
+    assert card["teacher"] == ["vgg", "resnet18"] and card["init"] == ["a"] and card["kd_weight"] == 0.7
+    assert "out" not in card and "data" in card and "teacher_probs" not in card and card["history"] == "lease 2"
+    (run / "config.json").write_text(json.dumps({**config, "teacher": [], "init": None}))
+    assert not {"teacher", "init", "kd_weight", "kd_temp"} & set(export.recipe(run / "best.pt", None))
+
+
 def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
         tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime.quantization")
@@ -358,7 +372,7 @@ def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
 
     assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
     twin = int8_variant(onnx_path)
-    assert quantize.read_threshold(twin) == pytest.approx([threshold])  # calibrated at 2.0, then restored
+    assert quantize.read_thresholds(twin) == pytest.approx([threshold])  # calibrated at 2.0, then restored
     assert {"NonZero", "Less", "Softmax", "Log"} <= set(float_head(twin))
     clf = EmotionClassifier(twin, cpu_only=True)
     probs = clf.classify(faces)
