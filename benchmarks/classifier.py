@@ -58,7 +58,8 @@ def escalated_share(model: Path, x: npt.NDArray[np.float32]) -> float | None:
     alone = with_threshold(model, 0.0)
     if alone is None:
         return None
-    full, first = session(model, 2).run(None, {"faces": x})[0], session(alone, 2).run(None, {"faces": x})[0]
+    feed = {load_card(model).data["input"]["name"]: x}
+    full, first = session(model, 2).run(None, feed)[0], session(alone, 2).run(None, feed)[0]
     return float((np.abs(full - first).max(1) > 1e-6).mean())
 
 

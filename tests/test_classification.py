@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cafe_monitor.classification import CLASSES, EmotionClassifier, ModelError, select_providers
+from cafe_monitor.preprocessing import normalise
 
 
 @pytest.fixture
@@ -95,10 +96,26 @@ def test_default_model_is_the_int8_cascade_and_answers_each_face_alone(model_pat
     clf = EmotionClassifier(model_path, cpu_only=True)
     cascade = clf.card.data["ensemble"]
     assert clf.quantized and clf.model_path == model_path and len(cascade["escalate_below"]) == 2
-    # Which faces go on to the later nets depends on each face, never on its batch-mates.
-    faces = np.random.default_rng(5).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    # Which faces go on to the later nets depends on each face, never on its batch-mates. Noise
+    # faces stop at the first net; flat and gradient ones (checked below) go on.
+    noise = np.random.default_rng(5).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    plain = np.stack([np.zeros((48, 48)), np.full((48, 48), 255), np.tile(np.arange(48) * 5, (48, 1))])
+    faces = np.concatenate([noise, plain.astype(np.uint8)])
     together = clf.classify(faces)
     assert np.allclose(together, np.concatenate([clf.classify(f[None]) for f in faces]), atol=1e-5)
+
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    graph = onnx.load(str(model_path))
+    for tensor in graph.graph.initializer:
+        if tensor.name.startswith("escalate_below_"):  # no face may go past the first net
+            tensor.CopyFrom(onnx.numpy_helper.from_array(np.array(0, np.float32), tensor.name))
+    first = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    alone = first.run(None, {clf.card.data["input"]["name"]: normalise(faces)})[0]
+    alone = np.exp(alone) / np.exp(alone).sum(1, keepdims=True)
+    escalated = np.abs(alone - together).max(1) > 1e-4
+    assert escalated.tolist() == [False] * 5 + [True] * 3
     assert EmotionClassifier(model_path, precision="int8").model_path == model_path
     with pytest.raises(ModelError, match="int8 only.*emotion_cafenet.onnx"):
         EmotionClassifier(model_path, precision="float32")
