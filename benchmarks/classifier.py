@@ -26,22 +26,21 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 
 from cafe_monitor import preprocessing
 from cafe_monitor.classification import int8_variant, load_card
 from cafe_monitor.paths import DEFAULT_MODEL, FAST_MODEL
 
-THRESHOLD_PREFIX = "escalate_below_"  # a cascade's per-stage graph initializers (training.models.Cascade)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def with_threshold(model: Path, value: float) -> bytes | None:
     """The model's graph with every cascade threshold set to `value`; None if not a cascade."""
+    sys.path.insert(0, str(REPO))  # training/ sits beside the package, not installed with it
+    from training.quantize import set_thresholds
+
     graph = onnx.load(str(model))
-    found = [t for t in graph.graph.initializer if t.name.startswith(THRESHOLD_PREFIX)]
-    for tensor in found:
-        tensor.CopyFrom(numpy_helper.from_array(np.array(value, dtype=np.float32), tensor.name))
-    return graph.SerializeToString() if found else None
+    return graph.SerializeToString() if set_thresholds(graph, value) else None
 
 
 def session(model: Path | bytes, threads: int) -> ort.InferenceSession:
@@ -64,7 +63,7 @@ def escalated_share(model: Path, x: npt.NDArray[np.float32]) -> float | None:
 
 
 def benchmark_faces() -> tuple[npt.NDArray[np.uint8], str]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # training/ sits beside the package
+    sys.path.insert(0, str(REPO))
     from training.data import default_data_dir, load_fer2013
 
     folder = default_data_dir()

@@ -111,10 +111,10 @@ def load(checkpoints: list[Path], history: str | None,
     if len(loaded) == 1:
         return loaded[0][0], described[0]
     members = [model for model, _ in loaded]
-    combine = "mean of the members' softmax probabilities; output = its log"
-    kind = "ensemble"
-    ensemble = Ensemble(members)
-    if escalate_below is not None:
+    if escalate_below is None:
+        kind, ensemble = "ensemble", Ensemble(members)
+        combine = "mean of the members' softmax probabilities; output = its log"
+    else:
         kind, ensemble = "cascade", Cascade(members, escalate_below)
         combine = ("members consulted in order; after member k+1 a face whose mean softmax probability so far "
                    "has a top value >= escalate_below[k] (graph initializer 'escalate_below_<k>') keeps that mean, "

@@ -65,7 +65,9 @@ def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method:
             # Calibrate a cascade with every face escalated: each member then sees all the
             # calibration faces (the escalated share varies per batch, which calibration
             # cannot stack), and its ranges are those of the full ensemble.
-            source = set_thresholds(model, float("inf"), Path(tmp) / "escalate_all.onnx")
+            graph, source = onnx.load(str(model)), Path(tmp) / "escalate_all.onnx"
+            set_thresholds(graph, float("inf"))
+            onnx.save(graph, str(source))
         # Folds BatchNorm, infers shapes. Not for a cascade: its optimiser merges initializers
         # of equal value, which loses the thresholds' names (the exporter has folded BatchNorm
         # already), and its data-dependent batch (NonZero) defeats symbolic shape inference.
@@ -80,7 +82,9 @@ def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=head)
     if thresholds is not None:
-        set_thresholds(out, thresholds, out)
+        graph = onnx.load(str(out))
+        set_thresholds(graph, thresholds)
+        onnx.save(graph, str(out))
         if read_thresholds(out) != thresholds:
             raise RuntimeError(f"the cascade thresholds of {out} did not survive quantisation")
 
@@ -92,16 +96,16 @@ def read_thresholds(model: Path) -> list[float] | None:
     return [found[f"{THRESHOLD_PREFIX}{k}"] for k in range(len(found))] if found else None
 
 
-def set_thresholds(model: Path, value: float | list[float], out: Path) -> Path:
-    """Write the model with its cascade thresholds set (one value: every stage)."""
-    graph = onnx.load(str(model))
+def set_thresholds(graph: onnx.ModelProto, value: float | list[float]) -> bool:
+    """Set a cascade's thresholds in place (one value: every stage); False if it has none."""
+    found = False
     for tensor in graph.graph.initializer:
         if tensor.name.startswith(THRESHOLD_PREFIX):
             stage = int(tensor.name.removeprefix(THRESHOLD_PREFIX))
             t = value[stage] if isinstance(value, list) else value
             tensor.CopyFrom(onnx.numpy_helper.from_array(np.array(t, dtype=np.float32), tensor.name))
-    onnx.save(graph, str(out))
-    return out
+            found = True
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -372,7 +372,7 @@ def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
 
     assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
     twin = int8_variant(onnx_path)
-    assert quantize.read_thresholds(twin) == pytest.approx([threshold])  # calibrated at 2.0, then restored
+    assert quantize.read_thresholds(twin) == pytest.approx([threshold])  # calibrated at infinity, then restored
     assert {"NonZero", "Less", "Softmax", "Log"} <= set(float_head(twin))
     clf = EmotionClassifier(twin, cpu_only=True)
     probs = clf.classify(faces)
