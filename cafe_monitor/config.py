@@ -9,6 +9,7 @@ that names it: a typo must not silently fall back to a default in a shop).
     [region]   x1 = 0.0  y1 = 0.0  x2 = 1.0  y2 = 1.0   (fractions of the frame)
     [privacy]  blur_preview = false   retention_days = 30
     [storage]  url = ""  (empty = SQLite in the user data folder)  site = "main"  camera_name = "counter"
+               time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
     [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
     [score.valence]  happy = 1.0 ...
 """
@@ -23,6 +24,7 @@ from typing import Any, get_origin, get_type_hints
 import tomllib
 
 from cafe_monitor.classification import PRECISIONS
+from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
 from cafe_monitor.pipeline import QualityConfig, Region
 from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
@@ -62,6 +64,13 @@ class StorageSettings:
     url: str = ""
     site: str = "main"
     camera_name: str = "counter"
+    #: the site's IANA zone ("" = this computer's) and when its business day begins: every
+    #: hour and day a person sees is local (see cafe_monitor.localtime)
+    time_zone: str = ""
+    business_day_start: str = "04:00"
+
+    def clock(self) -> CafeClock:
+        return CafeClock.of(self.time_zone, self.business_day_start)
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,11 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("privacy.retention_days must be at least 1")
     if settings.tracker.min_frames < 1:
         raise ConfigError("tracker.min_frames must be at least 1")
+    for key, check in (("time_zone", zone), ("business_day_start", parse_day_start)):
+        try:
+            check(getattr(settings.storage, key))
+        except TimeZoneError as exc:
+            raise ConfigError(f"storage.{key}: {exc}") from exc
     try:
         settings.score.to_config().weights()
     except ValueError as exc:
