@@ -32,7 +32,7 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-        from cafe_monitor.storage import StorageError
+        from cafe_monitor.storage.database import StorageError
 
         raise StorageError(f"database schema {current!r} is newer than this program; update Café Monitor")
     if current != script.get_current_head():

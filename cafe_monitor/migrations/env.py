@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from cafe_monitor.storage import Base
+from cafe_monitor.storage.schema import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
