@@ -77,6 +77,16 @@ class ModelCard:
     def crop_margin(self) -> float:
         return float(self.data["preprocessing"].get("crop_margin", preprocessing.DEFAULT_MARGIN))
 
+    @property
+    def crop_shift(self) -> float:
+        """How far the crop's centre sits below the detector box's, as a fraction of its side."""
+        return float(self.data["preprocessing"].get("crop_shift", 0.0))
+
+    @property
+    def align_eyes(self) -> bool:
+        """Whether the model was chosen with faces turned upright from the eye keypoints."""
+        return bool(self.data["preprocessing"].get("align_eyes", False))
+
 
 def load_card(model_path: Path) -> ModelCard:
     path = card_path(model_path)

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--images", type=Path, required=True)
     ev.add_argument("--model", type=Path)
     ev.add_argument("--crops", action="store_true", help="photos are already-cropped faces: skip detection")
+    ev.add_argument("--pad", type=float, default=0.0, metavar="FRACTION",
+                    help="pad each photo by this fraction of its size (edge replicated) before detection, "
+                         "so tight face crops go through the live path (e.g. 0.5)")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", type=Path, help="write confusion-matrix PNG and per-photo CSV here")
     ev.set_defaults(func=cmd_evaluate)

@@ -18,7 +18,7 @@ import numpy as np
 from cafe_monitor.capture import Image
 from cafe_monitor.native_output import quiet_native_output
 from cafe_monitor.paths import MODELS_DIR
-from cafe_monitor.preprocessing import Box
+from cafe_monitor.preprocessing import Box, Point
 
 DETECTOR_MODELS = {
     "full_range": MODELS_DIR / "face_detection_full_range_sparse.tflite",
@@ -34,6 +34,8 @@ class DetectorError(RuntimeError):
 class Detection:
     box: Box
     score: float
+    #: BlazeFace's two eye keypoints in pixels (the crop turns the face upright from them).
+    eyes: tuple[Point, Point] | None = None
 
 
 class FaceDetector:
@@ -80,7 +82,10 @@ class FaceDetector:
             x2 = min(float(w), (bb.origin_x + bb.width) / scale)
             y2 = min(float(h), (bb.origin_y + bb.height) / scale)
             if x2 > x1 and y2 > y1:
-                out.append(Detection(Box(x1, y1, x2, y2), float(d.categories[0].score)))
+                keypoints = d.keypoints or []
+                eyes = ((keypoints[0].x * w, keypoints[0].y * h), (keypoints[1].x * w, keypoints[1].y * h)) \
+                    if len(keypoints) >= 2 else None
+                out.append(Detection(Box(x1, y1, x2, y2), float(d.categories[0].score), eyes))
         return out
 
     def close(self) -> None:

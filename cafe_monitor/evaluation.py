@@ -23,6 +23,7 @@ import numpy as np
 from cafe_monitor.classification import CLASSES, EmotionClassifier
 from cafe_monitor.paths import resolve_model
 from cafe_monitor.preprocessing import Box, crop_face
+from cafe_monitor.scoring import DEFAULT_VALENCE
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -49,11 +50,14 @@ class Evaluation:
                 continue
             per_class[c] = {"n": n, "recall": round(cm[i, i] / n, 4) if n else None,
                             "precision": round(cm[i, i] / cm[:, i].sum(), 4) if cm[:, i].sum() else None}
+        fidelity = score_fidelity(np.array([labels[f] for f in scored], dtype=int),
+                                  np.array([self.predictions[f] for f in scored]).reshape(-1, len(CLASSES)))
         return {
             "n": read,
             "detected": len(scored),
             "accuracy": round(correct / read, 4) if read else None,
             "accuracy_detected": round(correct / len(scored), 4) if scored else None,
+            **fidelity,
             "per_class": per_class,
             "confusion": {"classes": list(CLASSES), "matrix": cm.tolist()},
             "misclassified": [
@@ -64,6 +68,32 @@ class Evaluation:
             "no_face": [str(f.relative_to(root)) for f in self.no_face],
             "unreadable": [str(f.relative_to(root)) for f in self.unreadable],
         }
+
+
+def score_fidelity(labels: np.ndarray, probabilities: np.ndarray,
+                   valence: dict[str, float] = DEFAULT_VALENCE) -> dict[str, Any]:
+    """How far the README's score formula lands from the truth, class by class.
+
+    Accuracy hides what the owner sees: a model that reads calm faces as slightly sad drags
+    the score down without many top-1 errors. For the photos of each true class, the score is
+    50 x (1 + mean valence of their predicted distributions); its ideal is 50 x (1 + that
+    class's valence). `score_error` is the mean absolute gap over the classes present, and
+    `macro_recall` the mean recall over them (the class mix of a photo set is not a café's).
+    """
+    weights = np.array([valence[c] for c in CLASSES])
+    by_class: dict[str, dict[str, float | int]] = {}
+    recalls = []
+    for i, c in enumerate(CLASSES):
+        mine = probabilities[labels == i]
+        if len(mine) == 0:
+            continue
+        by_class[c] = {"n": len(mine), "score": round(float(50 * (1 + (mine @ weights).mean())), 2),
+                       "ideal": round(float(50 * (1 + weights[i])), 2)}
+        recalls.append(float((mine.argmax(1) == i).mean()))
+    gaps = [abs(float(v["score"]) - float(v["ideal"])) for v in by_class.values()]
+    return {"score_by_class": by_class,
+            "score_error": round(float(np.mean(gaps)), 2) if gaps else None,
+            "macro_recall": round(float(np.mean(recalls)), 4) if recalls else None}
 
 
 def labelled_files(root: Path) -> list[tuple[Path, int]]:
@@ -92,15 +122,25 @@ def read_image(path: Path) -> np.ndarray | None:
     return image
 
 
+def pad_photo(image: np.ndarray, fraction: float) -> np.ndarray:
+    """A tight face photo with `fraction` of its size added on every side (edge replicated):
+    MediaPipe needs some context around a face to find it, as a camera frame has."""
+    if fraction <= 0:
+        return image
+    h, w = image.shape[:2]
+    t, s = round(h * fraction), round(w * fraction)
+    return np.asarray(cv2.copyMakeBorder(image, t, t, s, s, cv2.BORDER_REPLICATE))
+
+
 def evaluate(root: Path, classifier: EmotionClassifier, crops: bool, detector_model: str = "full_range",
-             progress: bool = True) -> Evaluation:
+             progress: bool = True, pad: float = 0.0) -> Evaluation:
     ev = Evaluation(files=labelled_files(root))
     detector = None
     if not crops:
         from cafe_monitor.detection import FaceDetector
 
         detector = FaceDetector(detector_model)
-    margin = classifier.card.crop_margin
+    card = classifier.card
     batch: list[tuple[Path, np.ndarray]] = []
 
     def flush() -> None:
@@ -120,12 +160,14 @@ def evaluate(root: Path, classifier: EmotionClassifier, crops: bool, detector_mo
             if detector is None:
                 face = crop_face(image, Box(0, 0, w, h), margin=0.0)
             else:
+                image = pad_photo(image, pad)
                 found = detector.detect(image)
                 if not found:
                     ev.no_face.append(path)
                     continue
                 largest = max(found, key=lambda d: d.box.area)
-                face = crop_face(image, largest.box, margin)
+                face = crop_face(image, largest.box, card.crop_margin, shift=card.crop_shift,
+                                 eyes=largest.eyes if card.align_eyes else None)
             batch.append((path, face))
             if len(batch) >= 256:
                 flush()
@@ -153,6 +195,12 @@ def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path
             p = ev.predictions.get(f)
             w.writerow([str(f.relative_to(root)), CLASSES[y], CLASSES[int(np.argmax(p))] if p is not None else "",
                         p is not None, *([round(float(x), 4) for x in p] if p is not None else [""] * 7)])
+    scores_csv = out / "score_by_class.csv"
+    with scores_csv.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["class", "n", "score", "ideal", "gap"])
+        for c, row in summary["score_by_class"].items():
+            w.writerow([c, row["n"], row["score"], row["ideal"], round(row["score"] - row["ideal"], 2)])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,13 +225,35 @@ def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path
     png = out / "confusion.png"
     fig.savefig(png, dpi=110)
     plt.close(fig)
-    return [csv_path, png]
+    return [csv_path, png, scores_csv, _plot_scores(summary, out / "score_by_class.png")]
+
+
+def _plot_scores(summary: dict[str, Any], png: Path) -> Path:
+    """Score the formula gives each true class beside its ideal: the bias an owner would see."""
+    import matplotlib.pyplot as plt
+
+    rows = summary["score_by_class"]
+    names = list(rows)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.bar(x - 0.2, [rows[c]["ideal"] for c in names], 0.4, label="ideal", color="#bbbbbb")
+    ax.bar(x + 0.2, [rows[c]["score"] for c in names], 0.4, label="model", color="#2a7ab9")
+    ax.set_xticks(x, [f"{c}\nn={rows[c]['n']}" for c in names])
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("score (0-100)")
+    err = summary["score_error"]
+    ax.set_title("score by true class" + (f" (mean gap {err:.1f} points)" if err is not None else ""))
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
 
 
 def main(args: argparse.Namespace) -> int:
     classifier = EmotionClassifier(resolve_model(args.model))
     root = Path(args.images)
-    ev = evaluate(root, classifier, crops=args.crops)
+    ev = evaluate(root, classifier, crops=args.crops, pad=args.pad)
     summary = ev.summary(root)
     if args.out:
         write_outputs(ev, summary, root, Path(args.out))
@@ -195,10 +265,15 @@ def main(args: argparse.Namespace) -> int:
     if summary["accuracy"] is not None:
         print(f"accuracy: {summary['accuracy']:.2%} overall, "
               f"{summary['accuracy_detected'] or 0:.2%} among detected faces")
+    if summary["macro_recall"] is not None:
+        print(f"macro recall: {summary['macro_recall']:.2%}    score error: {summary['score_error']:.1f} points "
+              "(mean |score - ideal| over the true classes)")
     for c, m in summary["per_class"].items():
         rec = "-" if m["recall"] is None else f"{m['recall']:.1%}"
         prec = "-" if m["precision"] is None else f"{m['precision']:.1%}"
-        print(f"  {c:9} n={m['n']:<5} recall {rec:>6}  precision {prec:>6}")
+        fid = summary["score_by_class"].get(c)
+        score = f"  score {fid['score']:5.1f} (ideal {fid['ideal']:.0f})" if fid else ""
+        print(f"  {c:9} n={m['n']:<5} recall {rec:>6}  precision {prec:>6}{score}")
     for f in ev.unreadable:
         print(f"unreadable: {f}", file=sys.stderr)
     return 0

@@ -88,7 +88,8 @@ class Pipeline:
         self.tracker = tracker or VisitTracker(TrackerConfig())
         self.region = region
         self.quality = quality
-        self.margin = classifier.card.crop_margin
+        self.margin, self.shift = classifier.card.crop_margin, classifier.card.crop_shift
+        self.align_eyes = classifier.card.align_eyes
 
     def process(self, image: Image, timestamp: float, index: int = 0) -> FrameResult:
         t0 = time.perf_counter()
@@ -97,7 +98,8 @@ class Pipeline:
         h, w = image.shape[:2]
         kept = [d for d in detections
                 if self.region.contains(d.box, w, h) and min(d.box.width, d.box.height) >= self.quality.min_face_px]
-        crops = (np.stack([crop_face(image, d.box, self.margin) for d in kept]) if kept
+        crops = (np.stack([crop_face(image, d.box, self.margin, shift=self.shift,
+                                     eyes=d.eyes if self.align_eyes else None) for d in kept]) if kept
                  else np.zeros((0, 48, 48), np.uint8))
         t2 = time.perf_counter()
         probs = self.classifier.classify(crops)

@@ -59,22 +59,65 @@ def to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.cvtColor(image, code), dtype=np.uint8)
 
 
-def square_with_margin(box: Box, margin: float = DEFAULT_MARGIN) -> Box:
-    """Square box around the face centre, side = longer edge * (1 + 2 * margin)."""
+def square_with_margin(box: Box, margin: float = DEFAULT_MARGIN, shift: float = 0.0) -> Box:
+    """Square box around the face centre, side = longer edge * (1 + 2 * margin), moved
+    down by `shift` x side (negative: up), so a detector's framing can match FER2013's."""
     cx, cy = box.centre
     half = max(box.width, box.height) * (0.5 + margin)
+    cy += 2 * half * shift
     return Box(cx - half, cy - half, cx + half, cy + half)
 
 
-def crop_face(
-    image: npt.NDArray[np.uint8], box: Box, margin: float = DEFAULT_MARGIN
-) -> npt.NDArray[np.uint8]:
-    """Square crop with margin, grayscale, resized to 48x48 (uint8).
+Point = tuple[float, float]
 
-    Parts of the square outside the frame are filled by edge replication, so a face at
-    the border keeps its aspect ratio instead of being stretched.
+
+def eye_angle(eyes: tuple[Point, Point]) -> float:
+    """Degrees the line from the image-left eye to the image-right eye dips below horizontal:
+    the rotation that levels a tilted head."""
+    (xa, ya), (xb, yb) = sorted(eyes)
+    return float(np.degrees(np.arctan2(yb - ya, xb - xa)))
+
+
+#: Tilts smaller than this are left alone: rotating costs a resample, and detector keypoints
+#: jitter by about a degree from frame to frame.
+MIN_TILT_DEG = 2.0
+
+
+def crop_face(
+    image: npt.NDArray[np.uint8],
+    box: Box,
+    margin: float = DEFAULT_MARGIN,
+    *,
+    shift: float = 0.0,
+    eyes: tuple[Point, Point] | None = None,
+) -> npt.NDArray[np.uint8]:
+    """Square crop with margin, turned upright from the eyes when given, grayscale, 48x48.
+
+    FER2013's faces are upright, so a head tilted towards a shoulder reads worse unless it
+    is levelled first. Parts of the square outside the frame are filled by edge replication,
+    so a face at the border keeps its aspect ratio instead of being stretched.
     """
-    sq = square_with_margin(box, margin)
+    sq = square_with_margin(box, margin, shift)
+    angle = eye_angle(eyes) if eyes is not None else 0.0
+    if abs(angle) < MIN_TILT_DEG:
+        return _square_gray(image, sq, INPUT_SIZE)
+    # Cut (and shrink, with area averaging) a square big enough to hold the turned one,
+    # then turn it about its centre and keep the middle 48x48.
+    t = np.radians(angle)
+    grow = abs(np.cos(t)) + abs(np.sin(t))
+    cx, cy = sq.centre
+    half = sq.width * grow / 2
+    size = int(np.ceil(INPUT_SIZE * grow)) | 1
+    outer = _square_gray(image, Box(cx - half, cy - half, cx + half, cy + half), size)
+    rotation = np.asarray(cv2.getRotationMatrix2D((size / 2, size / 2), angle, size / (INPUT_SIZE * grow)),
+                          dtype=np.float64)
+    rotation[:, 2] += INPUT_SIZE / 2 - size / 2
+    turned = cv2.warpAffine(outer, rotation, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(turned, dtype=np.uint8)
+
+
+def _square_gray(image: npt.NDArray[np.uint8], sq: Box, out_size: int) -> npt.NDArray[np.uint8]:
     x1, y1 = round(sq.x1), round(sq.y1)
     side = max(1, round(sq.x2 - sq.x1))
     x2, y2 = x1 + side, y1 + side
@@ -83,12 +126,12 @@ def crop_face(
     pad_r, pad_b = max(0, x2 - w), max(0, y2 - h)
     region = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
     if region.size == 0:
-        return np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.uint8)
+        return np.zeros((out_size, out_size), dtype=np.uint8)
     crop = to_gray(np.ascontiguousarray(region))  # convert only the face, not the frame
     if pad_l or pad_t or pad_r or pad_b:
         crop = np.asarray(cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE), np.uint8)
-    interpolation = cv2.INTER_AREA if side > INPUT_SIZE else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(crop, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation), dtype=np.uint8)
+    interpolation = cv2.INTER_AREA if side > out_size else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(crop, (out_size, out_size), interpolation=interpolation), dtype=np.uint8)
 
 
 def normalise(faces: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:

@@ -58,3 +58,37 @@ def test_real_photos_go_through_detection(media: Path, tmp_path: Path) -> None:
 def test_missing_folder_is_one_line(tmp_path: Path) -> None:
     p = evaluate("--images", str(tmp_path / "none"))
     assert p.returncode == 2 and p.stderr.startswith("error: image folder not found")
+
+
+def test_score_fidelity_per_class_against_ideal() -> None:
+    from cafe_monitor.evaluation import score_fidelity
+
+    eye = np.eye(7)
+    # two neutral photos read as neutral and sad, one happy photo read as happy; no other class
+    labels = np.array([6, 6, 3])
+    probs = np.stack([eye[6], eye[4], eye[3]])
+    out = score_fidelity(labels, probs)
+    assert set(out["score_by_class"]) == {"neutral", "happy"}
+    neutral = out["score_by_class"]["neutral"]
+    assert neutral == {"n": 2, "score": 30.0, "ideal": 50.0}  # 50 * (1 + (0 - 0.8) / 2)
+    assert out["score_by_class"]["happy"]["score"] == 100.0
+    assert out["score_error"] == 10.0  # (|30 - 50| + 0) / 2
+    assert out["macro_recall"] == 0.75  # (1/2 + 1) / 2
+
+
+def test_json_and_out_carry_score_fidelity(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    (root / "neutral").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        cv2.imwrite(str(root / "neutral" / f"{k}.png"), rng.integers(0, 255, (48, 48), dtype=np.uint8))
+    p = evaluate("--images", str(root), "--json", "--crops", "--out", str(tmp_path / "o"))
+    out = json.loads(p.stdout)
+    assert set(out["score_by_class"]) == {"neutral"} and out["score_by_class"]["neutral"]["ideal"] == 50.0
+    assert out["score_error"] == round(abs(out["score_by_class"]["neutral"]["score"] - 50.0), 2)
+    assert out["macro_recall"] == out["per_class"]["neutral"]["recall"]
+    rows = (tmp_path / "o" / "score_by_class.csv").read_text().splitlines()
+    assert rows[0] == "class,n,score,ideal,gap" and rows[1].startswith("neutral,3,")
+    assert (tmp_path / "o" / "score_by_class.png").is_file()
+    text = evaluate("--images", str(root), "--crops").stdout
+    assert "score error" in text and "ideal 50" in text

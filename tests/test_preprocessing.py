@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from cafe_monitor.preprocessing import (
     STD,
     Box,
     crop_face,
+    eye_angle,
     normalise,
     square_with_margin,
     to_gray,
@@ -62,3 +64,28 @@ def test_training_imports_the_same_function() -> None:
     import training.train as train
 
     assert train.normalise is normalise
+
+
+def test_tilted_face_is_turned_upright_from_the_eyes() -> None:
+    img = np.full((300, 300), 128, np.uint8)
+    left, right = (100, 100), (200, 140)  # the eye line dips 21.8 degrees to the right
+    cv2.circle(img, left, 8, 0, -1)
+    cv2.circle(img, right, 8, 0, -1)
+    box = Box(75, 45, 225, 195)
+    assert eye_angle((right, left)) == pytest.approx(21.8, abs=0.1)
+
+    def eye_rows(crop: np.ndarray) -> tuple[float, float]:
+        ys, xs = np.nonzero(crop < 60)
+        return ys[xs < 24].mean(), ys[xs >= 24].mean()
+
+    tilted_l, tilted_r = eye_rows(crop_face(img, box, 0.0))
+    level_l, level_r = eye_rows(crop_face(img, box, 0.0, eyes=(right, left)))
+    assert tilted_r - tilted_l > 8  # without the eyes the tilt stays
+    assert abs(level_r - level_l) < 1.5
+    # a small tilt is left as it is (no resample)
+    np.testing.assert_array_equal(crop_face(img, box, 0.1, eyes=((100, 100), (200, 101))), crop_face(img, box, 0.1))
+
+
+def test_shift_moves_the_crop_down() -> None:
+    sq = square_with_margin(Box(0, 0, 100, 100), margin=0.0, shift=0.1)
+    assert sq.centre == pytest.approx((50, 60))
