@@ -10,7 +10,7 @@ as 300.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -64,13 +64,26 @@ def to_score(valence: float) -> float:
     return float(np.clip(50.0 * (1.0 + valence), 0.0, 100.0))
 
 
-def score_visits(distributions: Sequence[npt.ArrayLike] | npt.NDArray[np.float32],
-                 config: ScoreConfig = ScoreConfig()) -> Score:
+def score_visits(distributions: npt.ArrayLike, config: ScoreConfig = ScoreConfig()) -> Score:
+    """The README's score of a set of visits ([N,7] distributions), with its bootstrap interval."""
     d = np.asarray(distributions, dtype=np.float64).reshape(-1, len(CLASSES))
-    n = len(d)
+    if len(d) == 0:
+        return empty_score()
+    return score_valences(visit_valence(d, config), d.mean(axis=0), config)
+
+
+def empty_score() -> Score:
+    return Score(0, None, None, None, None, None, {c: 0.0 for c in CLASSES})
+
+
+def score_valences(valences: npt.ArrayLike, mean_distribution: npt.ArrayLike,
+                   config: ScoreConfig = ScoreConfig()) -> Score:
+    """The README's score from per-visit valences and their mean distribution (so a
+    query can fetch one number per visit and average the distributions in SQL)."""
+    v = np.asarray(valences, dtype=np.float64).reshape(-1)
+    n = len(v)
     if n == 0:
-        return Score(0, None, None, None, None, None, {c: 0.0 for c in CLASSES})
-    v = visit_valence(d, config)
+        return empty_score()
     mean = float(v.mean())
     rng = np.random.default_rng(config.seed)
     if n > 1:
@@ -87,5 +100,70 @@ def score_visits(distributions: Sequence[npt.ArrayLike] | npt.NDArray[np.float32
         high=round(to_score(hi), 2),
         satisfied=round(float((v >= config.satisfied_above).mean()), 4),
         dissatisfied=round(float((v <= config.dissatisfied_below).mean()), 4),
-        mean_distribution={c: round(float(x), 4) for c, x in zip(CLASSES, d.mean(axis=0), strict=True)},
+        mean_distribution={c: round(float(x), 4) for c, x in
+                           zip(CLASSES, np.asarray(mean_distribution, dtype=np.float64), strict=True)},
     )
+
+
+class LiveScore:
+    """The session score for the live gauge, at a cost that does not grow with the session.
+
+    Ended visits are folded into running sums once (count, sum and sum of squares of
+    valence, satisfied/dissatisfied counts, summed distributions); the few visits still
+    open are added on top at each reading. The interval is the normal approximation of
+    the bootstrap (mean +- 1.96 sd/sqrt(n), with the same prior_sd floor), so a reading
+    costs microseconds at 10,000 visits instead of a 2,000-resample bootstrap. The
+    stored and reported figures are not this: they are `score_visits` over all visits.
+    """
+
+    def __init__(self, config: ScoreConfig = ScoreConfig()) -> None:
+        self.config = config
+        self._w = config.weights()
+        self._n = 0
+        self._sum = 0.0
+        self._sq = 0.0
+        self._satisfied = 0
+        self._dissatisfied = 0
+        self._dist = np.zeros(len(CLASSES))
+
+    @property
+    def visits(self) -> int:
+        """Ended visits folded in so far."""
+        return self._n
+
+    def add(self, distributions: npt.ArrayLike) -> None:
+        """Fold in visits that have ended (each exactly once)."""
+        d = np.asarray(distributions, dtype=np.float64).reshape(-1, len(CLASSES))
+        if not len(d):
+            return
+        v = d @ self._w
+        self._n += len(v)
+        self._sum += float(v.sum())
+        self._sq += float(v @ v)
+        self._satisfied += int((v >= self.config.satisfied_above).sum())
+        self._dissatisfied += int((v <= self.config.dissatisfied_below).sum())
+        self._dist += d.sum(axis=0)
+
+    def score(self, open_distributions: npt.ArrayLike = ()) -> Score:
+        """The score of the ended visits plus the visits still open (not folded in)."""
+        d = np.asarray(open_distributions, dtype=np.float64).reshape(-1, len(CLASSES))
+        v = d @ self._w
+        n = self._n + len(v)
+        if n == 0:
+            return empty_score()
+        total, sq = self._sum + float(v.sum()), self._sq + float(v @ v)
+        mean = total / n
+        sd = float(np.sqrt(max(sq / n - mean * mean, 0.0)))  # population sd, as the bootstrap sees it
+        half = 1.96 * max(sd, self.config.prior_sd) / np.sqrt(n)
+        satisfied = self._satisfied + int((v >= self.config.satisfied_above).sum())
+        dissatisfied = self._dissatisfied + int((v <= self.config.dissatisfied_below).sum())
+        dist = (self._dist + d.sum(axis=0)) / n
+        return Score(
+            visits=n,
+            score=round(to_score(mean), 2),
+            low=round(to_score(mean - half), 2),
+            high=round(to_score(mean + half), 2),
+            satisfied=round(satisfied / n, 4),
+            dissatisfied=round(dissatisfied / n, 4),
+            mean_distribution={c: round(float(x), 4) for c, x in zip(CLASSES, dist, strict=True)},
+        )

@@ -26,7 +26,7 @@ from cafe_monitor.detection import FaceDetector
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
-from cafe_monitor.scoring import Score, score_visits
+from cafe_monitor.scoring import LiveScore, Score, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ class MonitorSession:
 
         last_timestamp: float | None = None
         live_score = score_visits([], score_cfg)
+        live = LiveScore(score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
         scored_at = -1.0
 
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
@@ -175,6 +176,7 @@ class MonitorSession:
             frames += 1
             last_timestamp = result.timestamp
             done.extend(result.ended_visits)
+            live.add([v.distribution for v in result.ended_visits])
             probabilities = [f.probabilities for f in result.faces]
             if self.writer is not None and aggregator is not None:
                 for v in result.ended_visits:
@@ -185,9 +187,9 @@ class MonitorSession:
             mix.add(result.timestamp, probabilities)
             if on_state is not None:
                 now = time.monotonic()
-                if result.ended_visits or now - scored_at >= 1.0:  # the bootstrap is too dear for every frame
-                    visits = done + self.pipeline.tracker.open_visits()
-                    live_score, scored_at = score_visits([v.distribution for v in visits], score_cfg), now
+                if result.ended_visits or now - scored_at >= 1.0:  # open visits' means drift slowly
+                    open_now = self.pipeline.tracker.open_visits()
+                    live_score, scored_at = live.score([v.distribution for v in open_now]), now
                 on_state(LiveState(
                     frame=Frame(result.image, result.index, result.timestamp), faces=result.faces,
                     score=live_score, camera=capture.state,

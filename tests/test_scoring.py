@@ -63,3 +63,56 @@ def test_readme_example() -> None:
     assert s.score == pytest.approx(56.67, abs=0.01)
     assert s.satisfied == pytest.approx(1 / 3, abs=1e-4) and s.dissatisfied == pytest.approx(1 / 3, abs=1e-4)
     assert s.high - s.low >= 2 * 28
+
+
+def test_score_valences_is_score_visits() -> None:
+    from cafe_monitor.scoring import score_valences
+
+    d = np.random.default_rng(4).dirichlet(np.ones(7), size=57)
+    assert score_valences(visit_valence(d), d.mean(axis=0)) == score_visits(d)
+
+
+def test_live_score_matches_the_reported_score_as_visits_end() -> None:
+    """Running sums give the same score and shares as the full formula, and an interval
+    within a point of the bootstrap, at every step of a session."""
+    from cafe_monitor.scoring import LiveScore
+
+    rng = np.random.default_rng(7)
+    visits = rng.dirichlet(np.full(7, 0.4), size=600)
+    live = LiveScore()
+    assert live.score().score is None
+    for i in range(0, 600, 50):
+        live.add(visits[i:i + 45])  # 45 ended, 5 still open
+        open_now = visits[i + 45:i + 50]
+        got, want = live.score(open_now), score_visits(visits[:i + 50])
+        assert got.visits == want.visits == i + 50
+        assert got.score == pytest.approx(want.score, abs=0.011)
+        assert got.satisfied == want.satisfied and got.dissatisfied == want.dissatisfied
+        assert got.mean_distribution == pytest.approx(want.mean_distribution, abs=1e-4)
+        assert got.low == pytest.approx(want.low, abs=1.0) and got.high == pytest.approx(want.high, abs=1.0)
+        live.add(open_now)  # they end
+    assert live.visits == 600
+
+
+def test_live_score_keeps_the_few_visits_floor() -> None:
+    from cafe_monitor.scoring import LiveScore
+
+    live = LiveScore()
+    live.add([one_hot("happy")] * 3)
+    s, exact = live.score(), score_visits([one_hot("happy")] * 3)
+    assert s.score == exact.score == 100.0
+    assert s.low == pytest.approx(exact.low, abs=0.01)  # both: the prior_sd floor, 1.96*0.5/sqrt(3)
+
+
+def test_live_score_cost_does_not_grow_with_the_session() -> None:
+    import time
+
+    from cafe_monitor.scoring import LiveScore
+
+    live = LiveScore()
+    live.add(np.random.default_rng(0).dirichlet(np.ones(7), size=10_000))
+    open_now = np.random.default_rng(1).dirichlet(np.ones(7), size=8)
+    t = time.perf_counter()
+    for _ in range(100):
+        live.score(open_now)
+    assert (time.perf_counter() - t) / 100 < 0.002  # vs ~700 ms for a bootstrap at 10k visits
