@@ -1,4 +1,5 @@
-"""`cafe-monitor` command line: run (dashboard or headless), sessions, report, evaluate, check.
+"""`cafe-monitor` command line: run (dashboard or headless), sessions, report, import, delete,
+evaluate, check.
 
 User errors (no camera, bad file, bad settings, locked database, unwritable folder)
 print one line and exit with status 2; tracebacks are for bugs only.
@@ -112,6 +113,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Load rescue files (rows a failing database could not take) into the database."""
+    from cafe_monitor import storage
+    from cafe_monitor.storage import rescue
+
+    engine = storage.open_database(_db_url(args, _settings(args)))
+    for path in args.files:
+        r = rescue.import_file(engine, path)
+        kept = path if path.name.endswith(rescue.IMPORTED_SUFFIX) else rescue.mark_imported(path)
+        print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {r.visits} visits and "
+              f"{r.seconds} seconds added; file kept as {kept.name}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete a session, or a business day (of one site), after asking."""
+    import datetime as dt
+
+    from cafe_monitor import storage
+    from cafe_monitor.storage import housekeeping
+
+    settings = _settings(args)
+    engine = storage.open_database(_db_url(args, settings))
+    if args.session is not None:
+        what, label = housekeeping.count_session(engine, args.session), f"session {args.session}"
+    else:
+        try:
+            day = dt.date.fromisoformat(args.day)
+        except ValueError:
+            raise ConfigError(f"--day must be YYYY-MM-DD, got {args.day!r}") from None
+        clock = settings.storage.clock()
+        start, end = clock.day_range(day)
+        what = housekeeping.count_between(engine, start, end, args.site)
+        label = f"business day {day} ({clock.name}){f' of site {args.site}' if args.site else ' of every site'}"
+    if not args.yes:
+        try:
+            answer = input(f"Delete {label}: {what}? This cannot be undone. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("nothing deleted")
+            return 1
+    removed = (housekeeping.delete_session(engine, args.session) if args.session is not None
+               else housekeeping.delete_between(engine, start, end, args.site))
+    print(f"deleted {label}: {removed}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Which inference provider this machine will use, and why."""
     import onnxruntime as ort
@@ -179,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", type=Path, help="write confusion-matrix PNG and per-photo CSV here")
     ev.set_defaults(func=cmd_evaluate)
+
+    imp = sub.add_parser("import", help="load unsaved-session-*.jsonl rescue files into the database")
+    imp.add_argument("files", type=Path, nargs="+")
+    imp.add_argument("--db")
+    imp.set_defaults(func=cmd_import)
+
+    d = sub.add_parser("delete", help="delete a session or a day (data-subject requests, mistakes)")
+    target = d.add_mutually_exclusive_group(required=True)
+    target.add_argument("--session", type=int, help="session id")
+    target.add_argument("--day", help="YYYY-MM-DD: the site's business day (its zone and day start)")
+    d.add_argument("--site", help="only this site (with --day)")
+    d.add_argument("--yes", action="store_true", help="do not ask")
+    d.add_argument("--db")
+    d.set_defaults(func=cmd_delete)
 
     c = sub.add_parser("check", help="show the inference provider and model in use")
     c.add_argument("--model", type=Path)

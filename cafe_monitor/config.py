@@ -7,7 +7,8 @@ that names it: a typo must not silently fall back to a default in a shop).
                  cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
     [region]   x1 = 0.0  y1 = 0.0  x2 = 1.0  y2 = 1.0   (fractions of the frame)
-    [privacy]  blur_preview = false   retention_days = 30
+    [privacy]  blur_preview = false   retention_days = 30  (per-second rows)
+               visit_retention_days = 0  (0 = keep visits and sessions; else delete them after N days)
     [storage]  url = ""  (empty = SQLite in the user data folder)  site = "main"  camera_name = "counter"
                time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
     [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
@@ -57,6 +58,8 @@ class ClassifierSettings:
 class PrivacySettings:
     blur_preview: bool = False
     retention_days: int = 30
+    #: visits (and sessions left empty) are deleted after this many days; 0 keeps them
+    visit_retention_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,8 @@ def validate(settings: Settings) -> Settings:
                           f"got {settings.classifier.precision!r}")
     if settings.privacy.retention_days < 1:
         raise ConfigError("privacy.retention_days must be at least 1")
+    if settings.privacy.visit_retention_days < 0:
+        raise ConfigError("privacy.visit_retention_days must be 0 (keep) or a number of days")
     if settings.tracker.min_frames < 1:
         raise ConfigError("tracker.min_frames must be at least 1")
     for key, check in (("time_zone", zone), ("business_day_start", parse_day_start)):

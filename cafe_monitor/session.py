@@ -31,6 +31,9 @@ from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
 
+#: open visits are handed to the writer this often (it commits about once a second)
+CHECKPOINT_SECONDS = 1.0
+
 
 @dataclass
 class LiveState:
@@ -149,8 +152,10 @@ class MonitorSession:
         origin = time.time() if not self.capture.live else 0.0
         aggregator: storage.TimelineAggregator | None = None
         if self.engine is not None:
-            storage.mark_interrupted(self.engine, self.settings.storage.site, self.settings.storage.camera_name)
-            storage.prune_timeline(self.engine, self.settings.privacy.retention_days)
+            site, privacy = self.settings.storage.site, self.settings.privacy
+            storage.mark_interrupted(self.engine, site, self.settings.storage.camera_name)  # or CounterBusyError
+            storage.prune(self.engine, site, timeline_days=privacy.retention_days,
+                          visit_days=privacy.visit_retention_days)
             self.session_id = storage.start_session(
                 self.engine, source=str(self.source), site=self.settings.storage.site,
                 camera=self.settings.storage.camera_name, model_name=classifier.card.name,
@@ -170,9 +175,10 @@ class MonitorSession:
         live_score = score_visits([], score_cfg)
         live = LiveScore(score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
         scored_at = -1.0
+        checkpointed_at = time.monotonic()
 
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal frames, last_timestamp, live_score, scored_at
+            nonlocal frames, last_timestamp, live_score, scored_at, checkpointed_at
             frames += 1
             last_timestamp = result.timestamp
             done.extend(result.ended_visits)
@@ -184,6 +190,10 @@ class MonitorSession:
                 bucket = aggregator.add(result.timestamp, probabilities)
                 if bucket is not None:
                     self.writer.add_bucket(bucket)
+                now = time.monotonic()
+                if now - checkpointed_at >= CHECKPOINT_SECONDS:  # a crash keeps open visits up to ~2 s back
+                    self.writer.checkpoint(self.pipeline.tracker.open_visits())
+                    checkpointed_at = now
             mix.add(result.timestamp, probabilities)
             if on_state is not None:
                 now = time.monotonic()

@@ -66,10 +66,28 @@ def test_migrations_are_idempotent(any_db_url: str) -> None:
 def test_interrupted_sessions_are_closed_on_next_start(db_url: str) -> None:
     engine = storage.open_database(db_url)
     sid = new_session(engine)
-    assert storage.mark_interrupted(engine, "other-shop", "counter") == 0  # another counter's session
-    assert storage.mark_interrupted(engine, "shop-1", "counter") == 1
+    later = dt.datetime.now(UTC) + dt.timedelta(minutes=5)  # its writer has not beaten for 5 min: a crash
+    assert storage.mark_interrupted(engine, "other-shop", "counter", now=later) == 0  # another counter's session
+    assert storage.mark_interrupted(engine, "shop-1", "counter", now=later) == 1
     s = storage.get_session(engine, sid)
     assert s is not None and s.status == "interrupted"
+
+
+def test_a_second_counter_with_the_same_names_is_refused(any_db_url: str) -> None:
+    """Two programs left on the default site/camera names must not close each other's session."""
+    engine = storage.open_database(any_db_url)
+    sid = new_session(engine)
+    w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05)
+    w.start()
+    try:
+        with pytest.raises(storage.CounterBusyError, match="site 'shop-1', camera 'counter'.*camera_name"):
+            storage.mark_interrupted(engine, "shop-1", "counter")
+        assert storage.mark_interrupted(engine, "shop-1", "till-2") == 0  # another camera name: fine
+        s = storage.get_session(engine, sid)
+        assert s is not None and s.status == "running"
+    finally:
+        w.close()
+    assert storage.get_session(engine, sid).status == "ended"
 
 
 def test_retention_prunes_timeline_keeps_visits(any_db_url: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from cafe_monitor.classification import CLASSES
@@ -54,11 +54,18 @@ class SessionRow(Base):
     frames: Mapped[int] = mapped_column(Integer, default=0)
     #: [[lost_at, back_at], ...] epoch seconds when the camera stopped delivering (schema 0002)
     camera_gaps: Mapped[list[list[float]] | None] = mapped_column(JSON, nullable=True)
+    #: last time the writer of a running session was alive (schema 0003): a fresh one is a
+    #: counter recording right now, a stale one a crash
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 
 class VisitRow(EmotionColumns, Base):
+    """One customer visit; written while it is open (checkpoints) and again when it ends."""
+
     __tablename__ = "visits"
+    #: a visit is one row, updated in place by its checkpoints (schema 0003)
+    __table_args__ = (Index("ix_visits_session_visit_no", "session_id", "visit_no", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     visit_no: Mapped[int] = mapped_column(Integer)

@@ -1,8 +1,9 @@
-"""The one database writer thread, and the per-second timeline aggregation it stores.
+"""The one database writer thread of a session.
 
-Exactly one thread writes (`SessionWriter`), committing in batches about once a second;
-rows that cannot be written (locked or failing database) are kept and retried, and
-dumped to a JSON-lines rescue file if the database never comes back.
+Exactly one thread writes (`SessionWriter`), committing in batches about once a second:
+open visits as checkpoints, ended visits, per-second timeline buckets. Rows that cannot
+be written (locked, failing or unreachable database) are kept and retried and, from the
+first failure on, appended to a JSON-lines rescue file that `cafe-monitor import` loads.
 """
 
 from __future__ import annotations
@@ -10,185 +11,225 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import session_scope
-from cafe_monitor.storage.schema import UTC, Base, SessionRow, TimelineRow, VisitRow
+from cafe_monitor.storage.rescue import RESCUE_PREFIX, probs, rescue_header, rescue_line, session_about
+from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow
+from cafe_monitor.storage.timeline import TimelineBucket
 from cafe_monitor.tracking import Visit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TimelineBucket:
-    at: dt.datetime
-    frames: int
-    faces: int
-    distribution: tuple[float, ...]  # mean over face observations (zeros when no faces)
-
-
-def _probs(values: Sequence[float] | np.ndarray) -> dict[str, float]:
-    return {f"p_{c}": float(v) for c, v in zip(CLASSES, values, strict=True)}
-
-
 def start_session(engine: Engine, *, source: str, site: str, camera: str, model_name: str,
                   model_sha256: str, provider: str, settings: dict[str, Any],
                   started_at: dt.datetime | None = None) -> int:
+    """A new 'running' session row; its source and settings are stored without credentials."""
     with session_scope(engine) as s:
-        row = SessionRow(started_at=started_at or dt.datetime.now(UTC), source=source, site=site, camera=camera,
-                         model_name=model_name, model_sha256=model_sha256, provider=provider,
-                         settings=settings, status="running")
+        row = SessionRow(started_at=started_at or dt.datetime.now(UTC), source=redact_url(source), site=site,
+                         camera=camera, model_name=model_name, model_sha256=model_sha256, provider=provider,
+                         settings=redact(settings), status="running", heartbeat_at=dt.datetime.now(UTC))
         s.add(row)
         s.commit()
         return row.id
 
 
+@dataclass(frozen=True)
+class _End:
+    """The last item a writer receives: how the session ended."""
+
+    status: str
+    ended_at: dt.datetime
+    camera_gaps: list[list[float]]
+
+
 class SessionWriter(threading.Thread):
-    """The one database writer: batches visits and timeline buckets, commits ~1/s."""
+    """The one database writer of a session: it alone owns the rows not yet stored.
+
+    Visits (open ones as checkpoints, then ended) and timeline buckets arrive through a
+    queue; about once a second they are committed in one transaction, a visit being one
+    row updated in place. While the database fails, every row not yet stored is also
+    appended to a rescue file (JSON lines, `cafe-monitor import` reads it back), so
+    even a crash during an outage loses at most the last second; once the database is
+    back the rows are stored and the file removed. `close()` hands the session's end to
+    the thread and waits: no second thread ever touches the pending rows.
+    """
+
+    HEARTBEAT_SECONDS = 5.0
 
     def __init__(self, engine: Engine, session_id: int, *, origin: float, flush_seconds: float = 1.0,
-                 rescue_dir: Path | None = None) -> None:
+                 rescue_dir: Path | None = None, about: dict[str, Any] | None = None) -> None:
         super().__init__(name="db-writer", daemon=True)
         self.engine = engine
         self.session_id = session_id
         self.origin = origin  # add to frame timestamps to get epoch seconds
         self.flush_seconds = flush_seconds
         self.rescue_dir = rescue_dir
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: list[object] = []
-        self._stopping = threading.Event()
+        self._queue: queue.SimpleQueue[Visit | TimelineBucket | _End] = queue.SimpleQueue()
+        self._visits: dict[int, Visit] = {}  # latest snapshot per visit number
+        self._buckets: list[TimelineBucket] = []
+        self._unrescued: list[Visit | TimelineBucket] = []  # pending rows not yet in the rescue file
+        self._heartbeat_at = 0.0
+        self._about = about if about is not None else self._session_about()  # read now, while it answers
         self.frames = 0
         self.last_error: str | None = None
         self.rescue_file: Path | None = None
-        self._gaps: list[list[float]] = []
 
     def to_datetime(self, timestamp: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.origin + timestamp, UTC)
 
     def add_visit(self, visit: Visit) -> None:
+        """A visit that ended (or its latest state: a later one for the same number replaces it)."""
         self._queue.put(visit)
+
+    def checkpoint(self, visits: Sequence[Visit]) -> None:
+        """Visits still open, as they stand now: stored so that a crash keeps them."""
+        for v in visits:
+            self._queue.put(v)
 
     def add_bucket(self, bucket: TimelineBucket) -> None:
         self._queue.put(bucket)
 
     def run(self) -> None:
-        while not self._stopping.is_set():
+        end: _End | None = None
+        while end is None:
             deadline = time.monotonic() + self.flush_seconds
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    self._pending.append(self._queue.get(timeout=left))
+                    item = self._queue.get(timeout=left)
                 except queue.Empty:
                     break
-                if self._stopping.is_set():
+                if isinstance(item, _End):
+                    end = item
                     break
-            self._flush()
+                self._take(item)
+            if end is None and not self._flush():
+                self._rescue()
+        for attempt in range(3):
+            if self._flush(end):
+                return
+            time.sleep(0.5 * (attempt + 1))
+        self._rescue(end)
 
     def close(self, status: str = "ended", ended_at: dt.datetime | None = None,
-              camera_gaps: Sequence[tuple[float, float]] = ()) -> None:
-        """Drain, write the session's end, and stop. Safe to call once."""
-        self._stopping.set()
-        self.join(timeout=10)
-        self._drain()
-        self._gaps = [[round(a, 3), round(b, 3)] for a, b in camera_gaps]
-        self._flush(final_status=status, ended_at=ended_at or dt.datetime.now(UTC))
-        if self._pending:
-            self._rescue()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self._pending.append(self._queue.get_nowait())
-            except queue.Empty:
-                return
-
-    def _flush(self, final_status: str | None = None, ended_at: dt.datetime | None = None) -> None:
-        if not self._pending and final_status is None:
+              camera_gaps: Sequence[tuple[float, float]] = (), timeout: float = 120.0) -> None:
+        """Hand over the session's end and wait until it is stored (or rescued). Call once."""
+        self._queue.put(_End(status, ended_at or dt.datetime.now(UTC),
+                             [[round(a, 3), round(b, 3)] for a, b in camera_gaps]))
+        if not self.is_alive() and self.ident is None:  # never started: do the work here
+            self.run()
             return
-        rows: list[Base] = []
-        for item in self._pending:
-            if isinstance(item, Visit):
-                rows.append(VisitRow(session_id=self.session_id, visit_no=item.id, frames=item.frames,
-                                     first_seen=self.to_datetime(item.first_seen),
-                                     last_seen=self.to_datetime(item.last_seen), **_probs(item.distribution)))
-            elif isinstance(item, TimelineBucket):
-                rows.append(TimelineRow(session_id=self.session_id, at=item.at, frames=item.frames,
-                                        faces=item.faces, **_probs(item.distribution)))
-        frames = sum(r.frames for r in rows if isinstance(r, TimelineRow))
-        for attempt in range(3 if final_status else 1):
-            try:
-                with session_scope(self.engine) as s:
-                    s.add_all(rows)
-                    row = s.get(SessionRow, self.session_id)
-                    if row is not None:
-                        row.frames += frames
-                        if final_status is not None:
-                            row.status, row.ended_at = final_status, ended_at
-                            row.camera_gaps = self._gaps or None
-                    s.commit()
-                self._pending.clear()
-                self.frames += frames
-                self.last_error = None
-                return
-            except SQLAlchemyError as exc:
-                self.last_error = str(getattr(exc, "orig", exc)).splitlines()[0]
-                log.warning("database write failed (%s); %d rows kept for retry", self.last_error,
-                            len(self._pending))
-                time.sleep(0.5 * (attempt + 1) if final_status else 0)
+        self.join(timeout)
+        if self.is_alive():
+            log.error("database writer still busy after %.0f s; unsaved rows are in %s", timeout,
+                      self.rescue_file or "no rescue file yet")
 
-    def _rescue(self) -> None:
-        folder = self.rescue_dir or Path.cwd()
-        path = folder / f"unsaved-session-{self.session_id}-{int(time.time())}.jsonl"
-        with path.open("w") as fh:
-            for item in self._pending:
-                if isinstance(item, Visit):
-                    fh.write(json.dumps({"visit": item.as_dict()}) + "\n")
-                elif isinstance(item, TimelineBucket):
-                    fh.write(json.dumps({"timeline": {"at": item.at.isoformat(), "frames": item.frames,
-                                                      "faces": item.faces,
-                                                      "distribution": list(item.distribution)}}) + "\n")
-        self.rescue_file = path
-        log.error("database unavailable: %d rows saved to %s", len(self._pending), path)
+    def _take(self, item: Visit | TimelineBucket) -> None:
+        if isinstance(item, Visit):
+            self._visits[item.id] = item
+        else:
+            self._buckets.append(item)
+        self._unrescued.append(item)
 
+    def _flush(self, end: _End | None = None) -> bool:
+        """Store the pending rows in one transaction; False (rows kept) if the database fails."""
+        now = time.monotonic()
+        if not self._visits and not self._buckets and end is None \
+                and now - self._heartbeat_at < self.HEARTBEAT_SECONDS:
+            return True
+        frames = sum(b.frames for b in self._buckets)
+        try:
+            with session_scope(self.engine) as s:
+                self._upsert_visits(s, self._visits.values())
+                s.add_all(TimelineRow(session_id=self.session_id, at=b.at, frames=b.frames, faces=b.faces,
+                                      **probs(b.distribution)) for b in self._buckets)
+                values: dict[str, Any] = {"frames": SessionRow.frames + frames, "heartbeat_at": dt.datetime.now(UTC)}
+                if end is not None:
+                    values.update(status=end.status, ended_at=end.ended_at, camera_gaps=end.camera_gaps or None)
+                s.execute(update(SessionRow).where(SessionRow.id == self.session_id).values(**values))
+                s.commit()
+        except SQLAlchemyError as exc:
+            self.last_error = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            log.warning("database write failed (%s); %d visits and %d seconds kept for retry", self.last_error,
+                        len(self._visits), len(self._buckets))
+            return False
+        self._visits.clear()
+        self._buckets.clear()
+        self._unrescued.clear()
+        self._heartbeat_at = now
+        self.frames += frames
+        if self.last_error is not None:
+            log.warning("database back: rows of the outage stored")
+        self.last_error = None
+        if self.rescue_file is not None:  # everything in it is stored now
+            self.rescue_file.unlink(missing_ok=True)
+            self.rescue_file = None
+        return True
 
-class TimelineAggregator:
-    """Per-frame face probabilities -> one TimelineBucket per second (pure, no I/O)."""
+    def _upsert_visits(self, s: Session, visits: Iterable[Visit]) -> None:
+        by_no = {v.id: v for v in visits}
+        if not by_no:
+            return
+        stored = {r.visit_no: r for r in s.scalars(select(VisitRow).where(
+            VisitRow.session_id == self.session_id, VisitRow.visit_no.in_(list(by_no))))}
+        for no, v in by_no.items():
+            fields = dict(frames=v.frames, first_seen=self.to_datetime(v.first_seen),
+                          last_seen=self.to_datetime(v.last_seen), **probs(v.distribution))
+            row = stored.get(no)
+            if row is None:
+                s.add(VisitRow(session_id=self.session_id, visit_no=no, **fields))
+            else:
+                for k, val in fields.items():
+                    setattr(row, k, val)
 
-    def __init__(self, to_datetime: Any, bucket_seconds: int = 1) -> None:
-        self.to_datetime = to_datetime
-        self.bucket_seconds = bucket_seconds
-        self._key: int | None = None
-        self._frames = 0
-        self._faces = 0
-        self._sum = [0.0] * len(CLASSES)
+    def _rescue(self, end: _End | None = None) -> None:
+        """Append the rows not yet in the rescue file (and the end, if given) to it."""
+        if not self._unrescued and end is None:
+            return
+        try:
+            if self.rescue_file is None:
+                folder = self.rescue_dir or Path.cwd()
+                folder.mkdir(parents=True, exist_ok=True)
+                self.rescue_file = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}.jsonl"
+                head = [rescue_header(self.session_id, self._about)]
+            else:
+                head = []
+            lines = head + [rescue_line(item, self.to_datetime) for item in self._unrescued]
+            if end is not None:
+                lines.append({"end": {"status": end.status, "ended_at": end.ended_at.isoformat(),
+                                      "camera_gaps": end.camera_gaps}})
+            with self.rescue_file.open("a") as fh:
+                fh.write("".join(json.dumps(line) + "\n" for line in lines))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            log.error("cannot write rescue file %s: %s", self.rescue_file, exc)
+            return
+        self._unrescued.clear()
+        if end is not None:
+            log.error("database unavailable: %d visits and %d seconds saved to %s; load them later with "
+                      "`cafe-monitor import %s`", len(self._visits), len(self._buckets), self.rescue_file,
+                      self.rescue_file)
 
-    def add(self, timestamp: float, probabilities: Sequence[Sequence[float] | np.ndarray]) -> TimelineBucket | None:
-        """Add one frame; returns the previous bucket when this frame starts a new one."""
-        key = int(timestamp // self.bucket_seconds)
-        done = self.flush() if self._key is not None and key != self._key else None
-        self._key = key
-        self._frames += 1
-        for p in probabilities:
-            self._faces += 1
-            for i, v in enumerate(p):
-                self._sum[i] += float(v)
-        return done
-
-    def flush(self) -> TimelineBucket | None:
-        if self._key is None or self._frames == 0:
-            return None
-        n = max(self._faces, 1)
-        bucket = TimelineBucket(self.to_datetime(self._key * self.bucket_seconds), self._frames, self._faces,
-                                tuple(round(s / n, 5) if self._faces else 0.0 for s in self._sum))
-        self._key, self._frames, self._faces, self._sum = None, 0, 0, [0.0] * len(CLASSES)
-        return bucket
+    def _session_about(self) -> dict[str, Any]:
+        """What identifies this session in another database (for the rescue file's header)."""
+        try:
+            with session_scope(self.engine) as s:
+                row = s.get(SessionRow, self.session_id)
+                return session_about(row) if row is not None else {}
+        except SQLAlchemyError:
+            return {}

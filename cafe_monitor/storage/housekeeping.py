@@ -1,0 +1,175 @@
+"""Writes made outside a session's writer: closing crashed sessions, retention, deletion.
+
+Every one is scoped to one site (and camera) so that counters of a chain sharing one
+database never touch each other's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, exists, func, select
+from sqlalchemy.engine import Engine
+
+from cafe_monitor.storage.database import StorageError, session_scope
+from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
+
+#: a running session whose writer was alive this recently belongs to a counter recording now
+#: (the writer beats every 5 s; an outage or a long stall is allowed for)
+LIVE_HEARTBEAT = dt.timedelta(seconds=30)
+
+
+class CounterBusyError(StorageError):
+    """Another counter with the same site and camera names is recording into this database."""
+
+
+def _live(row: SessionRow, now: dt.datetime) -> bool:
+    return row.status == "running" and row.heartbeat_at is not None and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT
+
+
+def mark_interrupted(engine: Engine, site: str, camera: str, now: dt.datetime | None = None) -> int:
+    """Close this counter's sessions left 'running' by a crash, at their last written second.
+
+    One counter (site + camera) runs one session at a time. If one of them is still
+    beating, another program is recording under the same names right now: refused with
+    CounterBusyError instead of cutting its session short."""
+    now = now or dt.datetime.now(UTC)
+    with session_scope(engine) as s:
+        running = s.scalars(select(SessionRow).where(SessionRow.status == "running", SessionRow.site == site,
+                                                     SessionRow.camera == camera)).all()
+        for row in running:
+            if _live(row, now):
+                ago = (now - as_utc(row.heartbeat_at or now)).total_seconds()
+                raise CounterBusyError(
+                    f"another counter is recording as site {site!r}, camera {camera!r} (session {row.id}, "
+                    f"alive {ago:.0f} s ago); give this one its own [storage] site or camera_name")
+        for row in running:
+            last = max((t for t in (
+                s.scalar(select(func.max(TimelineRow.at)).where(TimelineRow.session_id == row.id)),
+                s.scalar(select(func.max(VisitRow.last_seen)).where(VisitRow.session_id == row.id)),
+            ) if t is not None), key=as_utc, default=row.started_at)
+            row.status, row.ended_at = "interrupted", last
+        s.commit()
+        return len(running)
+
+
+def _n(result: Any) -> int:
+    """Rows a DELETE removed."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Removed:
+    sessions: int = 0
+    visits: int = 0
+    seconds: int = 0  # timeline rows
+
+    def __str__(self) -> str:
+        return f"{self.sessions} sessions, {self.visits} visits, {self.seconds} timeline seconds"
+
+
+def _site_sessions(site: str | None) -> Select[Any]:
+    q = select(SessionRow.id)
+    return q.where(SessionRow.site == site) if site is not None else q
+
+
+def prune(engine: Engine, site: str, *, timeline_days: int, visit_days: int = 0,
+          now: dt.datetime | None = None) -> Removed:
+    """Retention for one site: per-second rows older than `timeline_days` go; visits (and
+    the sessions left empty) older than `visit_days` go too when it is set (0 = keep)."""
+    now = now or dt.datetime.now(UTC)
+    mine = _site_sessions(site)
+    with session_scope(engine) as s:
+        cutoff = now - dt.timedelta(days=timeline_days)
+        seconds = _n(s.execute(delete(TimelineRow).where(TimelineRow.at < cutoff,
+                                                         TimelineRow.session_id.in_(mine))))
+        visits = sessions = 0
+        if visit_days > 0:
+            cutoff = now - dt.timedelta(days=visit_days)
+            visits = _n(s.execute(delete(VisitRow).where(VisitRow.last_seen < cutoff,
+                                                         VisitRow.session_id.in_(mine))))
+            sessions = _n(s.execute(delete(SessionRow).where(
+                SessionRow.site == site, SessionRow.status != "running",
+                func.coalesce(SessionRow.ended_at, SessionRow.started_at) < cutoff,
+                ~exists().where(VisitRow.session_id == SessionRow.id),
+                ~exists().where(TimelineRow.session_id == SessionRow.id))))
+        s.commit()
+    return Removed(sessions, visits, seconds)
+
+
+def prune_timeline(engine: Engine, retention_days: int, now: dt.datetime | None = None,
+                   site: str | None = None) -> int:
+    """Per-second rows older than the retention (of one site, or all); sessions and visits stay."""
+    cutoff = (now or dt.datetime.now(UTC)) - dt.timedelta(days=retention_days)
+    with session_scope(engine) as s:
+        n = _n(s.execute(delete(TimelineRow).where(TimelineRow.at < cutoff,
+                                                   TimelineRow.session_id.in_(_site_sessions(site)))))
+        s.commit()
+        return n
+
+
+def _refuse_live(row: SessionRow, now: dt.datetime) -> None:
+    if _live(row, now):
+        raise CounterBusyError(f"session {row.id} is recording right now; stop it first")
+
+
+def count_session(engine: Engine, session_id: int) -> Removed:
+    """What deleting a session would remove (for the confirmation question)."""
+    with session_scope(engine) as s:
+        if s.get(SessionRow, session_id) is None:
+            raise StorageError(f"no session {session_id} in this database")
+        return Removed(1, s.scalar(select(func.count()).where(VisitRow.session_id == session_id)) or 0,
+                       s.scalar(select(func.count()).where(TimelineRow.session_id == session_id)) or 0)
+
+
+def delete_session(engine: Engine, session_id: int, now: dt.datetime | None = None) -> Removed:
+    """A whole session with its visits and timeline (a data-subject request, a mistake)."""
+    removed = count_session(engine, session_id)
+    with session_scope(engine) as s:
+        row = s.get(SessionRow, session_id)
+        assert row is not None
+        _refuse_live(row, now or dt.datetime.now(UTC))
+        s.execute(delete(VisitRow).where(VisitRow.session_id == session_id))
+        s.execute(delete(TimelineRow).where(TimelineRow.session_id == session_id))
+        s.execute(delete(SessionRow).where(SessionRow.id == session_id))
+        s.commit()
+    return removed
+
+
+def _in_range(start: dt.datetime, end: dt.datetime,
+              site: str | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    mine = _site_sessions(site)
+    return ((VisitRow.first_seen >= start) & (VisitRow.first_seen < end) & VisitRow.session_id.in_(mine),
+            (TimelineRow.at >= start) & (TimelineRow.at < end) & TimelineRow.session_id.in_(mine))
+
+
+def count_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: str | None = None) -> Removed:
+    visits, seconds = _in_range(start, end, site)
+    with session_scope(engine) as s:
+        return Removed(0, s.scalar(select(func.count(VisitRow.id)).where(visits)) or 0,
+                       s.scalar(select(func.count(TimelineRow.id)).where(seconds)) or 0)
+
+
+def delete_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: str | None = None,
+                   now: dt.datetime | None = None) -> Removed:
+    """Every visit that began and every second recorded in [start, end) (of one site, or
+    all), then the sessions this leaves empty. A session recording right now is refused."""
+    now = now or dt.datetime.now(UTC)
+    visits, seconds = _in_range(start, end, site)
+    with session_scope(engine) as s:
+        q = select(SessionRow).where(SessionRow.id.in_(
+            select(VisitRow.session_id).where(visits).union(select(TimelineRow.session_id).where(seconds))))
+        touched = s.scalars(q).all()
+        for row in touched:
+            _refuse_live(row, now)
+        n_visits = _n(s.execute(delete(VisitRow).where(visits)))
+        n_seconds = _n(s.execute(delete(TimelineRow).where(seconds)))
+        ids = [r.id for r in touched]
+        n_sessions = _n(s.execute(delete(SessionRow).where(
+            SessionRow.id.in_(ids), SessionRow.status != "running",
+            ~exists().where(VisitRow.session_id == SessionRow.id),
+            ~exists().where(TimelineRow.session_id == SessionRow.id)))) if ids else 0
+        s.commit()
+    return Removed(n_sessions, n_visits, n_seconds)
