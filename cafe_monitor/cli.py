@@ -67,19 +67,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _counter(args: argparse.Namespace) -> Any:
+    from cafe_monitor.storage.queries import Counter
+
+    return Counter(site=args.site or None, camera=args.camera or None)
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from cafe_monitor import storage
-    from cafe_monitor.scoring import score_visits
+    from cafe_monitor import history, storage
+    from cafe_monitor.storage import queries
 
     settings = _settings(args)
     engine = storage.open_database(_db_url(args, settings))
+    clock = settings.storage.clock()
     rows: list[dict[str, Any]] = []
-    for s in storage.list_sessions(engine, args.limit, args.site):
-        visits = storage.session_visits(engine, s.id)
-        score = score_visits([v.distribution() for v in visits], settings.score.to_config())
-        end = s.ended_at or s.started_at
-        rows.append({"id": s.id, "start": s.started_at.isoformat(timespec="seconds"),
-                     "duration_s": round((end - s.started_at).total_seconds(), 1), "status": s.status,
+    listed = queries.recent_sessions(engine, args.limit, _counter(args))
+    for s, score in history.scored_sessions(engine, listed, settings.score.to_config()):  # two queries in all
+        rows.append({"id": s.id, "start": clock.local(s.started_at).isoformat(timespec="seconds"),
+                     "time_zone": clock.name, "business_day": clock.business_day(s.started_at).isoformat(),
+                     "duration_s": round(s.seconds, 1), "status": s.status,
                      "site": s.site, "camera": s.camera, "source": s.source, "visits": score.visits,
                      "score": score.score, "low": score.low, "high": score.high})
     if args.json:
@@ -88,7 +94,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print("no sessions yet")
         return 0
-    print(f"{'id':>5}  {'start (UTC)':19}  {'duration':>8}  {'visits':>6}  {'score':>13}  {'status':11}  site/camera")
+    print(f"times in {clock.name}")
+    print(f"{'id':>5}  {'start (local)':19}  {'duration':>8}  {'visits':>6}  {'score':>13}  {'status':11}  site/camera")
     for r in rows:
         sc = f"{r['score']:.0f} [{r['low']:.0f}-{r['high']:.0f}]" if r["score"] is not None else "-"
         mins, secs = divmod(int(r["duration_s"]), 60)
@@ -106,8 +113,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     bad = set(formats) - set(reports.FORMATS)
     if bad:
         raise ConfigError(f"unknown report format(s): {', '.join(sorted(bad))} (choose from pdf, csv, json)")
-    data = (reports.session_report(engine, args.session, settings.score.to_config()) if args.session
-            else reports.day_report(engine, args.day, settings.score.to_config(), site=args.site))
+    clock, counter = settings.storage.clock(), _counter(args)
+    data = (reports.session_report(engine, args.session, settings.score.to_config(), clock, counter) if args.session
+            else reports.day_report(engine, args.day, settings.score.to_config(), clock, counter))
     for path in reports.write(data, formats, args.out):
         print(path)
     return 0
@@ -204,17 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sessions", help="list recorded sessions")
     s.add_argument("--db")
     s.add_argument("--limit", type=int, default=50)
-    s.add_argument("--site")
+    s.add_argument("--site", help="only this site")
+    s.add_argument("--camera", help="only this camera")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sessions)
 
     rep = sub.add_parser("report", help="export a session or a day as PDF/CSV/JSON")
     which = rep.add_mutually_exclusive_group(required=True)
     which.add_argument("--session", help="session id, or 'last'")
-    which.add_argument("--day", help="YYYY-MM-DD (UTC)")
+    which.add_argument("--day", help="YYYY-MM-DD: a business day in the site's zone ([storage] time_zone, "
+                                     "business_day_start)")
     rep.add_argument("--format", default="pdf,csv", help="comma-separated: pdf,csv,json")
     rep.add_argument("--out", type=Path, default=Path("."), help="output folder")
-    rep.add_argument("--site", help="only this site (day reports)")
+    rep.add_argument("--site", help="only this site ('--session last': the site's latest)")
+    rep.add_argument("--camera", help="only this camera")
     rep.add_argument("--db")
     rep.set_defaults(func=cmd_report)
 

@@ -1,57 +1,126 @@
-"""Owner's history: scores by hour and by day, emotion mix, visits per hour. Pure
-aggregation over stored visits (the dashboard and tests call these; no Qt here)."""
+"""Owner's history: a business day's score, mix and visits by local hour, the daily
+trend, and the day's sessions with their scores. Pure aggregation over what the query
+module returns (the dashboard's loader thread, the CLI and tests call these; no Qt).
+
+Every hour and day here is the café's (`CafeClock`): a visit belongs to the local hour
+and business day it began in, and a daylight-saving day has 23 or 25 hourly buckets.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from cafe_monitor import storage
 from cafe_monitor.classification import CLASSES
-from cafe_monitor.scoring import Score, ScoreConfig, score_visits
-
-UTC = dt.timezone.utc
+from cafe_monitor.localtime import CafeClock
+from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score
+from cafe_monitor.storage import Engine
+from cafe_monitor.storage.queries import (
+    EVERY_COUNTER,
+    Counter,
+    SessionInfo,
+    VisitInfo,
+    period_means,
+    sessions_started,
+    visits_of,
+    visits_started,
+)
 
 
 @dataclass(frozen=True)
 class Bucket:
-    start: dt.datetime
+    """One local hour of a business day and the score of the visits that began in it."""
+
+    start: dt.datetime  # UTC
+    label: str  # the local clock hour it starts at, "00".."23"
     score: Score
 
 
-def by_hour(visits: Sequence[storage.VisitRow], day: dt.date, cfg: ScoreConfig) -> list[Bucket]:
-    """24 buckets for the day (UTC), each scored from the visits that started in it."""
-    groups: list[list[list[float]]] = [[] for _ in range(24)]
+@dataclass(frozen=True)
+class DayMean:
+    """A business day's visit count and mean score (no interval: the trend line only)."""
+
+    day: dt.date
+    start: dt.datetime  # UTC
+    visits: int
+    score: float | None
+
+
+def by_hour(visits: Sequence[VisitInfo], day: dt.date, clock: CafeClock, cfg: ScoreConfig) -> list[Bucket]:
+    """The day's real hours (24, or 23/25 on a daylight-saving day), each scored from the
+    visits that began in it; visits outside the business day are ignored."""
+    slots = clock.hours(day)
+    groups: list[list[tuple[float, ...]]] = [[] for _ in slots]
     for v in visits:
-        t = storage.as_utc(v.first_seen)
-        if t.date() == day:
-            groups[t.hour].append(v.distribution())
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return [Bucket(start + dt.timedelta(hours=h), score_visits(g, cfg)) for h, g in enumerate(groups)]
+        i = clock.hour_index(v.first_seen, day)
+        if i is not None:
+            groups[i].append(v.distribution)
+    return [Bucket(s.start, s.label, score_visits(g, cfg)) for s, g in zip(slots, groups, strict=True)]
 
 
-def day_visits(engine: storage.Engine, day: dt.date, site: str | None = None) -> list[storage.VisitRow]:
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return storage.visits_between(engine, start, start + dt.timedelta(days=1), site)
-
-
-def by_day(engine: storage.Engine, last_day: dt.date, days: int, cfg: ScoreConfig,
-           site: str | None = None) -> list[Bucket]:
-    """Daily scores for the `days` days ending on `last_day` (inclusive)."""
+def by_day(engine: Engine, last_day: dt.date, days: int, clock: CafeClock, cfg: ScoreConfig,
+           counter: Counter = EVERY_COUNTER) -> list[DayMean]:
+    """Mean score of each of the `days` business days ending on `last_day`, averaged by the
+    database in one query (mean valence = valence of the mean distribution)."""
     first = last_day - dt.timedelta(days=days - 1)
-    start = dt.datetime(first.year, first.month, first.day, tzinfo=UTC)
-    visits = storage.visits_between(engine, start, start + dt.timedelta(days=days), site)
-    groups: dict[dt.date, list[list[float]]] = {first + dt.timedelta(days=i): [] for i in range(days)}
+    weights = cfg.weights()
+    means = period_means(engine, clock.days_range(first, days), counter)
+    return [DayMean(first + dt.timedelta(days=i), m.start, m.visits,
+                    round(to_score(float(np.dot(weights, m.mean_distribution))), 2) if m.visits else None)
+            for i, m in enumerate(means)]
+
+
+def day_visits(engine: Engine, day: dt.date, clock: CafeClock, counter: Counter = EVERY_COUNTER) -> list[VisitInfo]:
+    return visits_started(engine, *clock.day_range(day), counter)
+
+
+def session_scores(visits: Sequence[VisitInfo], cfg: ScoreConfig) -> dict[int, Score]:
+    """Each session's score from one list holding every session's visits."""
+    groups: dict[int, list[tuple[float, ...]]] = defaultdict(list)
     for v in visits:
-        d = storage.as_utc(v.first_seen).date()
-        if d in groups:
-            groups[d].append(v.distribution())
-    return [Bucket(dt.datetime(d.year, d.month, d.day, tzinfo=UTC), score_visits(g, cfg)) for d, g in groups.items()]
+        groups[v.session_id].append(v.distribution)
+    return {sid: score_visits(g, cfg) for sid, g in groups.items()}
+
+
+def scored_sessions(engine: Engine, sessions: Sequence[SessionInfo],
+                    cfg: ScoreConfig) -> list[tuple[SessionInfo, Score]]:
+    """Sessions with their scores: one query for all their visits, not one per session."""
+    scores = session_scores(visits_of(engine, [s.id for s in sessions]), cfg)
+    empty = score_visits([], cfg)
+    return [(s, scores.get(s.id, empty)) for s in sessions]
 
 
 def mix_matrix(buckets: Sequence[Bucket]) -> np.ndarray:
     """[len(buckets), 7] mean emotion distribution per bucket (zeros when empty)."""
     return np.array([[b.score.mean_distribution.get(c, 0.0) for c in CLASSES] for b in buckets])
+
+
+@dataclass(frozen=True)
+class DayView:
+    """Everything the History tab draws for one choice of day and counters."""
+
+    day: dt.date
+    zone: str
+    counter: Counter
+    total: Score
+    hours: list[Bucket]
+    trend: list[DayMean]
+    sessions: list[tuple[SessionInfo, Score]]
+    compare_day: dt.date | None = None
+    compare_hours: list[Bucket] = field(default_factory=list)
+
+
+def load_day(engine: Engine, day: dt.date, clock: CafeClock, cfg: ScoreConfig, counter: Counter = EVERY_COUNTER,
+             compare_day: dt.date | None = None, trend_days: int = 28) -> DayView:
+    """One History view: a handful of queries whatever the number of sessions."""
+    visits = day_visits(engine, day, clock, counter)
+    compare = (by_hour(day_visits(engine, compare_day, clock, counter), compare_day, clock, cfg)
+               if compare_day is not None else [])
+    sessions = scored_sessions(engine, sessions_started(engine, *clock.day_range(day), counter), cfg)
+    return DayView(day=day, zone=clock.name, counter=counter, total=score_visits([v.distribution for v in visits], cfg),
+                   hours=by_hour(visits, day, clock, cfg), trend=by_day(engine, day, trend_days, clock, cfg, counter),
+                   sessions=sessions, compare_day=compare_day, compare_hours=compare)

@@ -17,9 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from cafe_monitor import storage
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
+from cafe_monitor.storage import Engine
+from cafe_monitor.storage.queries import (
+    EVERY_COUNTER,
+    Counter,
+    SessionInfo,
+    TimelinePoint,
+    VisitInfo,
+    find_session,
+    sessions_started,
+    timeline_in,
+    timeline_of,
+    visits_of,
+    visits_started,
+)
 
 FORMATS = ("pdf", "csv", "json")
 EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
@@ -34,7 +48,7 @@ class ReportError(RuntimeError):
 class VisitRecord:
     session_id: int
     visit_no: int
-    first_seen: dt.datetime
+    first_seen: dt.datetime  # in the café's zone
     last_seen: dt.datetime
     frames: int
     distribution: list[float]
@@ -43,7 +57,7 @@ class VisitRecord:
 
 @dataclass
 class TimelineRecord:
-    at: dt.datetime
+    at: dt.datetime  # in the café's zone
     frames: int
     faces: int
     distribution: list[float]
@@ -51,6 +65,8 @@ class TimelineRecord:
 
 @dataclass
 class ReportData:
+    """A report's numbers, every time already in the café's zone (`clock`)."""
+
     title: str
     subtitle: str
     start: dt.datetime
@@ -58,62 +74,77 @@ class ReportData:
     score: Score
     visits: list[VisitRecord]
     timeline: list[TimelineRecord]
+    clock: CafeClock
     sessions: list[dict[str, object]] = field(default_factory=list)
     slug: str = "report"
+    day: dt.date | None = None  # the business day of a day report
+
+    @property
+    def zone(self) -> str:
+        return self.clock.name
 
 
-def _records(visits: Sequence[storage.VisitRow], cfg: ScoreConfig) -> list[VisitRecord]:
+def _records(visits: Sequence[VisitInfo], cfg: ScoreConfig, clock: CafeClock) -> list[VisitRecord]:
     if not visits:
         return []
-    vals = visit_valence([v.distribution() for v in visits], cfg)
-    return [VisitRecord(v.session_id, v.visit_no, storage.as_utc(v.first_seen), storage.as_utc(v.last_seen),
-                        v.frames, v.distribution(), float(val)) for v, val in zip(visits, vals, strict=True)]
+    vals = visit_valence([v.distribution for v in visits], cfg)
+    return [VisitRecord(v.session_id, v.visit_no, clock.local(v.first_seen), clock.local(v.last_seen), v.frames,
+                        list(v.distribution), float(val)) for v, val in zip(visits, vals, strict=True)]
 
 
-def _timeline(rows: Sequence[storage.TimelineRow]) -> list[TimelineRecord]:
-    return [TimelineRecord(storage.as_utc(r.at), r.frames, r.faces, r.distribution()) for r in rows]
+def _timeline(points: Sequence[TimelinePoint], clock: CafeClock) -> list[TimelineRecord]:
+    return [TimelineRecord(clock.local(p.at), p.frames, p.faces, list(p.distribution)) for p in points]
 
 
-def _session_info(s: storage.SessionRow) -> dict[str, object]:
-    return {"id": s.id, "started_at": storage.as_utc(s.started_at).isoformat(), "ended_at":
-            storage.as_utc(s.ended_at).isoformat() if s.ended_at else None, "status": s.status,
-            "source": s.source,
-            "site": s.site, "camera": s.camera, "model": s.model_name, "model_sha256": s.model_sha256,
-            "provider": s.provider, "frames": s.frames}
+def _session_info(s: SessionInfo, clock: CafeClock) -> dict[str, object]:
+    return {"id": s.id, "started_at": clock.local(s.started_at).isoformat(),
+            "ended_at": clock.local(s.ended_at).isoformat() if s.ended_at else None, "status": s.status,
+            "source": s.source, "site": s.site, "camera": s.camera, "model": s.model_name,
+            "model_sha256": s.model_sha256, "provider": s.provider, "frames": s.frames}
 
 
-def session_report(engine: storage.Engine, ref: str, cfg: ScoreConfig) -> ReportData:
+def session_report(engine: Engine, ref: str, cfg: ScoreConfig, clock: CafeClock | None = None,
+                   counter: Counter = EVERY_COUNTER) -> ReportData:
+    """One session ('last' = the latest of the chosen counters), in the café's local time."""
+    clock = clock or CafeClock.of()
     if ref != "last" and not ref.isdigit():
         raise ReportError(f"--session takes a session id or 'last', not {ref!r}")
-    s = storage.get_session(engine, ref)
+    s = find_session(engine, ref, counter)
     if s is None:
-        raise ReportError("no sessions recorded yet" if ref == "last" else f"no session with id {ref}")
-    visits = storage.session_visits(engine, s.id)
-    start, end = storage.as_utc(s.started_at), storage.as_utc(s.ended_at or s.started_at)
+        where = "" if counter == EVERY_COUNTER else f" at {counter.describe()}"
+        raise ReportError(f"no sessions recorded yet{where}" if ref == "last" else f"no session with id {ref}{where}")
+    visits = visits_of(engine, [s.id])
+    start, end = clock.local(s.started_at), clock.local(s.ended_at or s.started_at)
     return ReportData(
         title=f"Session {s.id} — {s.site} / {s.camera}",
-        subtitle=f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} UTC · source {Path(s.source).name or s.source} · "
+        subtitle=f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({clock.name}) · source {Path(s.source).name or s.source} · "
                  f"model {s.model_name} · {s.status}",  # scores from different models differ
-        start=start, end=end, score=score_visits([v.distribution() for v in visits], cfg),
-        visits=_records(visits, cfg), timeline=_timeline(storage.session_timeline(engine, s.id)),
-        sessions=[_session_info(s)], slug=f"session-{s.id}")
+        start=start, end=end, score=score_visits([v.distribution for v in visits], cfg),
+        visits=_records(visits, cfg, clock), timeline=_timeline(timeline_of(engine, s.id), clock), clock=clock,
+        sessions=[_session_info(s, clock)], slug=f"session-{s.id}")
 
 
-def day_report(engine: storage.Engine, day: str, cfg: ScoreConfig, site: str | None = None) -> ReportData:
+def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | None = None,
+               counter: Counter = EVERY_COUNTER) -> ReportData:
+    """One business day (the café's zone, from its day start) of the chosen counters."""
+    clock = clock or CafeClock.of()
     try:
         date = dt.date.fromisoformat(day)
     except ValueError as exc:
         raise ReportError(f"--day takes YYYY-MM-DD, not {day!r}") from exc
-    start = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
-    end = start + dt.timedelta(days=1)
-    visits = storage.visits_between(engine, start, end, site)
-    sessions = storage.sessions_between(engine, start, end)
+    start, end = clock.day_range(date)
+    visits = visits_started(engine, start, end, counter)
+    sessions = sessions_started(engine, start, end, counter)
+    local_start, local_end = clock.local(start), clock.local(end)
+    where = "" if counter == EVERY_COUNTER else f" — {counter.describe()}"
+    slug = "-".join(["day", date.isoformat(), *(x for x in (counter.site, counter.camera) if x)])
     return ReportData(
-        title=f"Day report — {date:%A %d %B %Y}" + (f" — {site}" if site else ""),
-        subtitle=f"{len(sessions)} session(s), all cameras" + (f" at {site}" if site else " and sites") + " (UTC)",
-        start=start, end=end, score=score_visits([v.distribution() for v in visits], cfg),
-        visits=_records(visits, cfg), timeline=_timeline(storage.timeline_between(engine, start, end, site)),
-        sessions=[_session_info(s) for s in sessions], slug=f"day-{date.isoformat()}" + (f"-{site}" if site else ""))
+        title=f"Day report — {date:%A %d %B %Y}{where}",
+        subtitle=f"{len(sessions)} session(s), {counter.describe()} · business day {local_start:%d %b %H:%M}–"
+                 f"{local_end:%d %b %H:%M} ({clock.name})",
+        start=local_start, end=local_end, score=score_visits([v.distribution for v in visits], cfg),
+        visits=_records(visits, cfg, clock), timeline=_timeline(timeline_in(engine, start, end, counter), clock),
+        clock=clock, sessions=[_session_info(s, clock) for s in sessions], slug=slug, day=date)
 
 
 # --- writers -------------------------------------------------------------------
@@ -144,31 +175,51 @@ def _atomic(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
+def _wall(t: dt.datetime) -> str:
+    """Local wall-clock time as spreadsheets read it (the zone is in its own column)."""
+    return f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def _seconds(a: dt.datetime, b: dt.datetime) -> float:
+    """Elapsed seconds (in UTC: two local times of one zone subtract as wall clocks in Python)."""
+    return (b.astimezone(dt.timezone.utc) - a.astimezone(dt.timezone.utc)).total_seconds()
+
+
+def _utc_iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).isoformat()
+
+
 def write_csv(data: ReportData, out: Path) -> list[Path]:
+    """Local times first (with the business day and the zone), UTC beside them for machines."""
     visits_path, timeline_path = out / f"{data.slug}-visits.csv", out / f"{data.slug}-timeline.csv"
     tmp = _atomic(visits_path)
     with tmp.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["session_id", "visit", "first_seen_utc", "last_seen_utc", "seconds", "frames",
+        w.writerow(["session_id", "visit", "business_day", "first_seen_local", "last_seen_local", "time_zone",
+                    "first_seen_utc", "last_seen_utc", "seconds", "frames",
                     *[f"p_{c}" for c in CLASSES], "valence", "visit_score"])
         for v in data.visits:
-            w.writerow([v.session_id, v.visit_no, v.first_seen.isoformat(), v.last_seen.isoformat(),
-                        round((v.last_seen - v.first_seen).total_seconds(), 2), v.frames,
+            w.writerow([v.session_id, v.visit_no, data.clock.business_day(v.first_seen).isoformat(),
+                        _wall(v.first_seen), _wall(v.last_seen), data.zone, _utc_iso(v.first_seen),
+                        _utc_iso(v.last_seen), round(_seconds(v.first_seen, v.last_seen), 2), v.frames,
                         *[round(p, 4) for p in v.distribution], round(v.valence, 4), round(to_score(v.valence), 1)])
     tmp.replace(visits_path)
     tmp = _atomic(timeline_path)
     with tmp.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["at_utc", "frames", "faces", *[f"p_{c}" for c in CLASSES]])
+        w.writerow(["at_local", "time_zone", "at_utc", "frames", "faces", *[f"p_{c}" for c in CLASSES]])
         for t in data.timeline:
-            w.writerow([t.at.isoformat(), t.frames, t.faces, *[round(p, 4) for p in t.distribution]])
+            w.writerow([_wall(t.at), data.zone, _utc_iso(t.at), t.frames, t.faces,
+                        *[round(p, 4) for p in t.distribution]])
     tmp.replace(timeline_path)
     return [visits_path, timeline_path]
 
 
 def write_json(data: ReportData, path: Path) -> Path:
     doc = {
-        "title": data.title, "start": data.start.isoformat(), "end": data.end.isoformat(),
+        "title": data.title, "time_zone": data.zone,
+        "business_day": data.day.isoformat() if data.day else None,
+        "start": data.start.isoformat(), "end": data.end.isoformat(),  # local, with their UTC offset
         "summary": data.score.as_dict(), "sessions": data.sessions,
         "visits": [{"session_id": v.session_id, "visit": v.visit_no, "first_seen": v.first_seen.isoformat(),
                     "last_seen": v.last_seen.isoformat(), "frames": v.frames, "valence": round(v.valence, 4),
@@ -219,9 +270,10 @@ def write_pdf(data: ReportData, path: Path) -> Path:
         ax3 = fig.add_axes((0.58, 0.33, 0.37, 0.18))
         _plot_visits_per_hour(ax3, data)
         _visit_table(fig, data)
-        fig.text(0.07, 0.03, "Café Monitor stores numbers only (emotion probabilities, counts, times), never images "
-                 "of customers.\nScore = mean visit valence mapped to 0–100, each visit counted once; the interval "
-                 "is a 95% bootstrap over visits (README).", fontsize=7, color="#777777")
+        fig.text(0.07, 0.03, f"Times are local ({data.zone}). Café Monitor stores numbers only (emotion "
+                 "probabilities, counts, times), never images of customers.\nScore = mean visit valence mapped to "
+                 "0–100, each visit counted once; the interval is a 95% bootstrap over visits (README).",
+                 fontsize=7, color="#777777")
         pdf.savefig(fig)
         plt.close(fig)
     tmp.replace(path)
@@ -250,9 +302,10 @@ def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
     ax.set_ylim(0, 100)  # type: ignore[attr-defined]
     ax.set_ylabel("score (0–100)")  # type: ignore[attr-defined]
     ax.axhline(50, color="#dddddd", lw=0.8, zorder=0)  # type: ignore[attr-defined]
-    locator = mdates.AutoDateLocator()  # type: ignore[attr-defined]
+    ax.set_xlabel(f"local time ({data.zone})", fontsize=8)  # type: ignore[attr-defined]
+    locator = mdates.AutoDateLocator(tz=data.clock.tz)  # type: ignore[attr-defined]
     ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=data.clock.tz))  # type: ignore[attr-defined]
     if data.timeline or data.visits:
         ax.legend(fontsize=7, loc="best")  # type: ignore[attr-defined]
     else:
@@ -269,19 +322,32 @@ def _plot_mix(ax: object, score: Score) -> None:
         ax.text(v + 0.01, i, f"{v:.0%}", va="center", fontsize=8)  # type: ignore[attr-defined]
 
 
-def visits_per_hour(visits: Sequence[VisitRecord]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for v in visits:
-        counts[v.first_seen.hour] = counts.get(v.first_seen.hour, 0) + 1
-    return counts
+def visits_per_hour(data: ReportData) -> list[tuple[str, int]]:
+    """(local hour label, visits) in the order of the day. A day report has the business
+    day's real hours (23-25, from the day start); a session report the hours it spans."""
+    if data.day is not None:
+        slots = data.clock.hours(data.day)
+        counts = [0] * len(slots)
+        for v in data.visits:
+            i = data.clock.hour_index(v.first_seen, data.day)
+            if i is not None:
+                counts[i] += 1
+        busy = [i for i, n in enumerate(counts) if n] or [0]
+        first, last = min(busy), max(busy)
+        return [(slots[i].label, counts[i]) for i in range(first, last + 1)]
+    by_hour: dict[dt.datetime, int] = {}
+    for v in data.visits:
+        key = v.first_seen.replace(minute=0, second=0, microsecond=0)
+        by_hour[key] = by_hour.get(key, 0) + 1
+    return [(f"{k:%H}", n) for k, n in sorted(by_hour.items())]
 
 
 def _plot_visits_per_hour(ax: object, data: ReportData) -> None:
-    counts = visits_per_hour(data.visits)
-    hours = list(range(min(counts, default=8), max(counts, default=18) + 1))
-    ax.bar(hours, [counts.get(h, 0) for h in hours], color="#1f77b4")  # type: ignore[attr-defined]
-    ax.set_xticks(hours, [f"{h:02d}" for h in hours], fontsize=7)  # type: ignore[attr-defined]
-    ax.set_title("Visits per hour (UTC)", fontsize=11, loc="left")  # type: ignore[attr-defined]
+    rows = visits_per_hour(data)
+    x = list(range(len(rows)))
+    ax.bar(x, [n for _, n in rows], color="#1f77b4")  # type: ignore[attr-defined]
+    ax.set_xticks(x, [label for label, _ in rows], fontsize=7)  # type: ignore[attr-defined]
+    ax.set_title(f"Visits per hour ({data.zone})", fontsize=11, loc="left")  # type: ignore[attr-defined]
     ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[attr-defined]
 
 
@@ -296,9 +362,9 @@ def _visit_table(fig: object, data: ReportData, rows: int = 12) -> None:
     for v in data.visits[:rows]:
         top = CLASSES[int(np.argmax(v.distribution))]
         cells.append([str(v.session_id), str(v.visit_no), f"{v.first_seen:%H:%M:%S}",
-                      f"{(v.last_seen - v.first_seen).total_seconds():.0f} s", top,
+                      f"{_seconds(v.first_seen, v.last_seen):.0f} s", top,
                       f"{max(v.distribution):.0%}", f"{to_score(v.valence):.0f}"])
-    table = ax.table(cellText=cells, colLabels=["session", "visit", "start", "length", "main expression",
+    table = ax.table(cellText=cells, colLabels=["session", "visit", "start (local)", "length", "main expression",
                                                 "share", "visit score"], loc="upper left", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)

@@ -1,37 +1,24 @@
-"""Reading (and the small maintenance writes made at start): sessions, visits, timeline."""
+"""Reading: sessions, visits, timeline.
+
+The UI, the CLI and reports use the dataclass readers at the bottom (`Counter`,
+`SessionInfo`, `VisitInfo`, `TimelinePoint`, `period_means`); the ORM-row readers above
+them are kept for the storage tests and maintenance code.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
+from cafe_monitor.classification import CLASSES
+from cafe_monitor.localtime import as_utc
 from cafe_monitor.storage.database import session_scope
-from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow
-
-
-def mark_interrupted(engine: Engine, site: str, camera: str) -> int:
-    """Sessions of this counter left 'running' by a crash are closed at their last written
-    second. One counter (site + camera) runs one session at a time; other counters
-    sharing the database may be running right now and are left alone."""
-    with session_scope(engine) as s:
-        stale = s.scalars(select(SessionRow).where(SessionRow.status == "running", SessionRow.site == site,
-                                                   SessionRow.camera == camera)).all()
-        for row in stale:
-            last = s.scalar(select(func.max(TimelineRow.at)).where(TimelineRow.session_id == row.id))
-            row.status, row.ended_at = "interrupted", last or row.started_at
-        s.commit()
-        return len(stale)
-
-
-def prune_timeline(engine: Engine, retention_days: int, now: dt.datetime | None = None) -> int:
-    """Delete per-second rows older than the retention; sessions and visits stay."""
-    cutoff = (now or dt.datetime.now(UTC)) - dt.timedelta(days=retention_days)
-    with session_scope(engine) as s:
-        result = s.execute(delete(TimelineRow).where(TimelineRow.at < cutoff))
-        s.commit()
-        return int(getattr(result, "rowcount", 0) or 0)
+from cafe_monitor.storage.schema import SessionRow, TimelineRow, VisitRow
 
 
 def list_sessions(engine: Engine, limit: int = 50, site: str | None = None) -> list[SessionRow]:
@@ -85,3 +72,207 @@ def sessions_between(engine: Engine, start: dt.datetime, end: dt.datetime) -> li
     with session_scope(engine) as s:
         return list(s.scalars(select(SessionRow).where(SessionRow.started_at >= start, SessionRow.started_at < end)
                               .order_by(SessionRow.started_at)).all())
+
+
+# --- the read side: plain dataclasses for the UI, CLI and reports -----------------
+#
+# Nothing below returns an ORM row: callers get frozen dataclasses with UTC-aware
+# times, so no lazy load can fire on another thread or after the database session has
+# closed. Every reader takes the same site/camera filter, and none loops a query per
+# session: a day's sessions and all their visits are two queries, a month's daily
+# figures one (the per-day averaging is done by the database).
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Which counters to read: a site, a camera, both or neither (= every counter)."""
+
+    site: str | None = None
+    camera: str | None = None
+
+    def where(self, q: Any, *, join_from: Any = None) -> Any:
+        """`q` (a select) narrowed to these counters; join_from: the column holding a session id."""
+        if not self.site and not self.camera:
+            return q
+        if join_from is not None:
+            q = q.join(SessionRow, SessionRow.id == join_from)
+        if self.site:
+            q = q.where(SessionRow.site == self.site)
+        if self.camera:
+            q = q.where(SessionRow.camera == self.camera)
+        return q
+
+    def describe(self) -> str:
+        return " / ".join(x for x in (self.site, self.camera) if x) or "all sites and cameras"
+
+
+EVERY_COUNTER = Counter()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    started_at: dt.datetime  # UTC
+    ended_at: dt.datetime | None
+    status: str
+    source: str
+    site: str
+    camera: str
+    model_name: str
+    model_sha256: str
+    provider: str
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return ((self.ended_at or self.started_at) - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class VisitInfo:
+    session_id: int
+    visit_no: int
+    first_seen: dt.datetime  # UTC
+    last_seen: dt.datetime
+    frames: int
+    distribution: tuple[float, ...]  # 7 probabilities, CLASSES order
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    at: dt.datetime  # UTC
+    frames: int
+    faces: int
+    distribution: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PeriodMeans:
+    """A period's visit count and mean emotion distribution, averaged by the database."""
+
+    start: dt.datetime
+    end: dt.datetime
+    visits: int
+    mean_distribution: tuple[float, ...]  # zeros without visits
+
+
+_SESSION_COLUMNS = (SessionRow.id, SessionRow.started_at, SessionRow.ended_at, SessionRow.status, SessionRow.source,
+                    SessionRow.site, SessionRow.camera, SessionRow.model_name, SessionRow.model_sha256,
+                    SessionRow.provider, SessionRow.frames)
+
+
+def _p(table: Any) -> list[Any]:
+    return [getattr(table, f"p_{c}") for c in CLASSES]
+
+
+def _session(r: Any) -> SessionInfo:
+    return SessionInfo(r[0], as_utc(r[1]), as_utc(r[2]) if r[2] is not None else None, *r[3:])
+
+
+def _visit(r: Any) -> VisitInfo:
+    return VisitInfo(r[0], r[1], as_utc(r[2]), as_utc(r[3]), r[4], tuple(float(x) for x in r[5:]))
+
+
+def _point(r: Any) -> TimelinePoint:
+    return TimelinePoint(as_utc(r[0]), r[1], r[2], tuple(float(x) for x in r[3:]))
+
+
+def sites(engine: Engine) -> list[str]:
+    with engine.connect() as c:
+        return sorted(c.scalars(select(SessionRow.site).distinct()).all())
+
+
+def cameras(engine: Engine, site: str | None = None) -> list[str]:
+    q = select(SessionRow.camera).distinct()
+    if site:
+        q = q.where(SessionRow.site == site)
+    with engine.connect() as c:
+        return sorted(c.scalars(q).all())
+
+
+def recent_sessions(engine: Engine, limit: int = 50, counter: Counter = EVERY_COUNTER) -> list[SessionInfo]:
+    q = counter.where(select(*_SESSION_COLUMNS)).order_by(SessionRow.started_at.desc(), SessionRow.id.desc())
+    with engine.connect() as c:
+        return [_session(r) for r in c.execute(q.limit(limit))]
+
+
+def find_session(engine: Engine, ref: str | int, counter: Counter = EVERY_COUNTER) -> SessionInfo | None:
+    """A session by id, or 'last' (the latest of the chosen counters)."""
+    if ref == "last":
+        found = recent_sessions(engine, 1, counter)
+        return found[0] if found else None
+    with engine.connect() as c:
+        row = c.execute(counter.where(select(*_SESSION_COLUMNS)).where(SessionRow.id == int(ref))).first()
+    return _session(row) if row is not None else None
+
+
+def sessions_started(engine: Engine, start: dt.datetime, end: dt.datetime,
+                     counter: Counter = EVERY_COUNTER) -> list[SessionInfo]:
+    q = counter.where(select(*_SESSION_COLUMNS)).where(SessionRow.started_at >= _utc(start),
+                                                        SessionRow.started_at < _utc(end))
+    with engine.connect() as c:
+        return [_session(r) for r in c.execute(q.order_by(SessionRow.started_at, SessionRow.id))]
+
+
+_VISIT_COLUMNS = (VisitRow.session_id, VisitRow.visit_no, VisitRow.first_seen, VisitRow.last_seen, VisitRow.frames,
+                  *_p(VisitRow))
+
+
+def visits_started(engine: Engine, start: dt.datetime, end: dt.datetime,
+                   counter: Counter = EVERY_COUNTER) -> list[VisitInfo]:
+    """Visits that began in [start, end) (a visit belongs to the hour and day it began)."""
+    q = counter.where(select(*_VISIT_COLUMNS), join_from=VisitRow.session_id)
+    q = q.where(VisitRow.first_seen >= _utc(start), VisitRow.first_seen < _utc(end))
+    with engine.connect() as c:
+        return [_visit(r) for r in c.execute(q.order_by(VisitRow.first_seen, VisitRow.id))]
+
+
+def visits_of(engine: Engine, session_ids: Sequence[int]) -> list[VisitInfo]:
+    """Every visit of these sessions in one query (ordered by session, then time)."""
+    if not session_ids:
+        return []
+    q = select(*_VISIT_COLUMNS).where(VisitRow.session_id.in_(list(session_ids)))
+    with engine.connect() as c:
+        return [_visit(r) for r in c.execute(q.order_by(VisitRow.session_id, VisitRow.first_seen, VisitRow.id))]
+
+
+_POINT_COLUMNS = (TimelineRow.at, TimelineRow.frames, TimelineRow.faces, *_p(TimelineRow))
+
+
+def timeline_in(engine: Engine, start: dt.datetime, end: dt.datetime,
+                counter: Counter = EVERY_COUNTER) -> list[TimelinePoint]:
+    q = counter.where(select(*_POINT_COLUMNS), join_from=TimelineRow.session_id)
+    q = q.where(TimelineRow.at >= _utc(start), TimelineRow.at < _utc(end))
+    with engine.connect() as c:
+        return [_point(r) for r in c.execute(q.order_by(TimelineRow.at))]
+
+
+def timeline_of(engine: Engine, session_id: int) -> list[TimelinePoint]:
+    q = select(*_POINT_COLUMNS).where(TimelineRow.session_id == session_id).order_by(TimelineRow.at)
+    with engine.connect() as c:
+        return [_point(r) for r in c.execute(q)]
+
+
+def period_means(engine: Engine, periods: Sequence[tuple[dt.datetime, dt.datetime]],
+                 counter: Counter = EVERY_COUNTER) -> list[PeriodMeans]:
+    """Visit count and mean distribution for each of consecutive [start, end) periods, in
+    one grouped query. Periods are given in UTC by the caller (a business day is 23-25
+    hours), so the database needs no time-zone support: a CASE picks the period."""
+    if not periods:
+        return []
+    bounds = [(_utc(s), _utc(e)) for s, e in periods]
+    which = case(*[(VisitRow.first_seen < e, i) for i, (_s, e) in enumerate(bounds)], else_=-1).label("period")
+    rows = counter.where(select(which, *_p(VisitRow)), join_from=VisitRow.session_id)
+    inner = rows.where(VisitRow.first_seen >= bounds[0][0], VisitRow.first_seen < bounds[-1][1]).subquery()
+    cols = [inner.c[f"p_{c}"] for c in CLASSES]
+    q = select(inner.c.period, func.count(), *[func.avg(col) for col in cols]).group_by(inner.c.period)
+    with engine.connect() as c:
+        found = {int(r[0]): (int(r[1]), tuple(float(x) for x in r[2:])) for r in c.execute(q)}
+    zeros = (0.0,) * len(CLASSES)
+    return [PeriodMeans(s, e, *found.get(i, (0, zeros))) for i, (s, e) in enumerate(bounds)]
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """Bound parameters in UTC: SQLite compares the stored UTC text, so a local-aware
+    time would silently compare its wall clock."""
+    return as_utc(t)

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
 
         self.live = LiveView()
         self.live.blur = settings.privacy.blur_preview
-        self.history = HistoryView(self.engine, settings.score.to_config())
+        self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.history, "History")
@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
             self.live.blur = self.settings.privacy.blur_preview
             self.blur_action.setChecked(self.live.blur)
             self.history.score_config = self.settings.score.to_config()
+            self.history.clock = self.settings.storage.clock()
             if self.settings.storage.url != old_url:
                 self._engine = None
             self._persist()
@@ -256,7 +257,8 @@ class MainWindow(QMainWindow):
             progress.close()
             QMessageBox.warning(self, "Export failed", str(exc))
             return
-        job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config())
+        job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config(),
+                        self.settings.storage.clock(), self.history.selected_counter())  # the site/camera shown
         job.done.connect(progress.close)
         job.done.connect(self._exported)
         job.failed.connect(progress.close)

@@ -27,7 +27,9 @@ from PyQt6.QtWidgets import (
 
 from cafe_monitor import config, reports, storage
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig
+from cafe_monitor.storage.queries import Counter
 
 
 class ExportJob(QObject):
@@ -37,9 +39,10 @@ class ExportJob(QObject):
     failed = pyqtSignal(str)
 
     def __init__(self, engine: storage.Engine, kind: str, ref: str, formats: list[str], out: Path,
-                 score_config: ScoreConfig) -> None:
+                 score_config: ScoreConfig, clock: CafeClock | None = None, counter: Counter = Counter()) -> None:
         super().__init__()
         self.args = (engine, kind, ref, formats, out, score_config)
+        self.clock, self.counter = clock, counter
         self.worker: threading.Thread | None = None
 
     def start(self) -> None:
@@ -49,8 +52,8 @@ class ExportJob(QObject):
     def _run(self) -> None:
         engine, kind, ref, formats, out, cfg = self.args
         try:
-            data = (reports.session_report(engine, ref, cfg) if kind == "session"
-                    else reports.day_report(engine, ref, cfg))
+            data = (reports.session_report(engine, ref, cfg, self.clock) if kind == "session"
+                    else reports.day_report(engine, ref, cfg, self.clock, self.counter))
             self.done.emit([str(p) for p in reports.write(data, formats, out)])
         except (reports.ReportError, storage.StorageError, OSError) as exc:
             self.failed.emit(str(exc))

@@ -1,9 +1,16 @@
-"""After hours: a day's score/mix/visits by hour, the daily trend, compare two days,
-sessions list and a session's timeline."""
+"""After hours: a business day's score/mix/visits by local hour, the daily trend,
+compare two days, the day's sessions and a session's timeline, for a site and camera.
+
+Every read runs in a `Loader` thread; the widgets are drawn when the figures arrive, so
+switching days on a year of data never freezes the window. Hours and days are the
+café's (`CafeClock`), and every chart names the zone.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -23,12 +30,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cafe_monitor import history, storage
+from cafe_monitor import history
 from cafe_monitor.classification import CLASSES
-from cafe_monitor.scoring import ScoreConfig, score_visits, to_score, visit_valence
+from cafe_monitor.localtime import CafeClock
+from cafe_monitor.scoring import ScoreConfig, to_score, visit_valence
+from cafe_monitor.storage import Engine
+from cafe_monitor.storage.queries import Counter, TimelinePoint, VisitInfo, cameras, sites, timeline_of, visits_of
 from cafe_monitor.ui.live import EMOTION_QCOLOURS
-
-UTC = dt.timezone.utc
+from cafe_monitor.ui.worker import Loader
 
 
 def _plot(title: str, date_axis: bool = False) -> pg.PlotWidget:
@@ -41,22 +50,46 @@ def _plot(title: str, date_axis: bool = False) -> pg.PlotWidget:
     return w
 
 
-class HistoryView(QWidget):
-    export_requested = pyqtSignal(str, str)  # ("session", id) or ("day", YYYY-MM-DD)
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """What one History load brings back to the GUI thread."""
 
-    def __init__(self, engine_factory: object, score_config: ScoreConfig) -> None:
+    view: history.DayView
+    sites: list[str]
+    cameras: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionTimeline:
+    session_id: int
+    timeline: list[TimelinePoint]
+    visits: list[VisitInfo]
+
+
+class HistoryView(QWidget):
+    export_requested = pyqtSignal(str, str)  # ("session", id) or ("day", YYYY-MM-DD); counters: selected_counter()
+
+    def __init__(self, engine_factory: Callable[[], Engine], score_config: ScoreConfig,
+                 clock: CafeClock | None = None) -> None:
         super().__init__()
         self.engine_factory = engine_factory
         self.score_config = score_config
-        self.day = QDateEdit(QDate.currentDate())
+        self.clock = clock or CafeClock.of()
+        self.loader = Loader("history")
+        self.session_loader = Loader("history-session")
+        self.shown: history.DayView | None = None
+        today = self.clock.business_day(dt.datetime.now(dt.timezone.utc))
+        self.day = QDateEdit(QDate(today.year, today.month, today.day))
         self.day.setCalendarPopup(True)
         self.day.setDisplayFormat("ddd yyyy-MM-dd")
         self.compare = QCheckBox("Compare with")
-        self.compare_day = QDateEdit(QDate.currentDate().addDays(-7))
+        self.compare_day = QDateEdit(self.day.date().addDays(-7))
         self.compare_day.setCalendarPopup(True)
         self.compare_day.setDisplayFormat("ddd yyyy-MM-dd")
         self.site = QComboBox()
         self.site.addItem("All sites", None)
+        self.camera = QComboBox()
+        self.camera.addItem("All cameras", None)
         refresh = QPushButton("Refresh")
         export_day = QPushButton("Export day…")
         self.export_session = QPushButton("Export session…")
@@ -65,26 +98,27 @@ class HistoryView(QWidget):
         self.summary.setStyleSheet("font-size:14px; padding:4px;")
 
         top = QHBoxLayout()
-        for w in (QLabel("Day:"), self.day, self.compare, self.compare_day, QLabel("Site:"), self.site, refresh):
+        for w in (QLabel("Day:"), self.day, self.compare, self.compare_day, QLabel("Site:"), self.site,
+                  QLabel("Camera:"), self.camera, refresh):
             top.addWidget(w)
         top.addStretch(1)
         top.addWidget(export_day)
         top.addWidget(self.export_session)
 
-        self.hourly = _plot("Score by hour (UTC)")
+        self.hourly = _plot("Score by hour")
         self.hourly.setYRange(0, 100)
         self.hourly.addLegend(offset=(10, 5))
         self.mix = _plot("Emotion mix by hour")
         self.mix.setYRange(0, 1)
         self.mix.addLegend(offset=(5, 5), colCount=4, labelTextSize="8pt")
         self.visits = _plot("Visits per hour")
-        self.trend = _plot("Daily score, last 4 weeks", date_axis=True)
+        self.trend = _plot("Daily score, last 4 weeks")
         self.trend.setYRange(0, 100)
         self.session_plot = _plot("Session timeline (double-click a session)", date_axis=True)
         self.session_plot.setYRange(0, 100)
 
         self.sessions = QTableWidget(0, 7)
-        self.sessions.setHorizontalHeaderLabels(["id", "start (UTC)", "duration", "visits", "score", "status",
+        self.sessions.setHorizontalHeaderLabels(["id", "start", "duration", "visits", "score", "status",
                                                  "site / camera"])
         self.sessions.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.sessions.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -103,26 +137,31 @@ class HistoryView(QWidget):
         layout.addWidget(self.summary)
         layout.addLayout(grid, 1)
 
+        self.loader.loaded.connect(self._show)
+        self.loader.failed.connect(self._failed)
+        self.session_loader.loaded.connect(self._show_session)
+        self.session_loader.failed.connect(self._failed)
         refresh.clicked.connect(self.refresh)
         self.day.dateChanged.connect(self.refresh)
         self.compare.toggled.connect(self.refresh)
         self.compare_day.dateChanged.connect(self.refresh)
         self.site.currentIndexChanged.connect(self.refresh)
+        self.camera.currentIndexChanged.connect(self.refresh)
         self.sessions.itemSelectionChanged.connect(
             lambda: self.export_session.setEnabled(bool(self.selected_session())))
         self.sessions.cellDoubleClicked.connect(lambda row, _c: self.open_session(self._session_id(row)))
         export_day.clicked.connect(lambda: self.export_requested.emit("day", self.selected_day().isoformat()))
         self.export_session.clicked.connect(lambda: self.export_requested.emit("session", str(self.selected_session())))
 
-    # -- data ---------------------------------------------------------------------
-    def engine(self) -> storage.Engine:
-        return self.engine_factory()  # type: ignore[operator]
-
+    # -- choices ------------------------------------------------------------------
     def selected_day(self) -> dt.date:
         return self.day.date().toPyDate()
 
     def selected_site(self) -> str | None:
         return self.site.currentData()
+
+    def selected_counter(self) -> Counter:
+        return Counter(site=self.site.currentData(), camera=self.camera.currentData())
 
     def _session_id(self, row: int) -> int | None:
         item = self.sessions.item(row, 0)
@@ -132,51 +171,75 @@ class HistoryView(QWidget):
         rows = self.sessions.selectionModel().selectedRows()  # type: ignore[union-attr]
         return self._session_id(rows[0].row()) if rows else None
 
+    # -- loading (worker thread) ------------------------------------------------------
     def refresh(self) -> None:
-        engine = self.engine()
-        self._refresh_sites(engine)
-        day, site, cfg = self.selected_day(), self.selected_site(), self.score_config
-        visits = history.day_visits(engine, day, site)
-        hours = history.by_hour(visits, day, cfg)
-        total = score_visits([v.distribution() for v in visits], cfg)
+        """Ask for the chosen day's figures; they are drawn when they arrive."""
+        day, counter, cfg, clock = self.selected_day(), self.selected_counter(), self.score_config, self.clock
+        other = self.compare_day.date().toPyDate() if self.compare.isChecked() else None
+        factory = self.engine_factory
+
+        def load() -> Loaded:
+            engine = factory()
+            view = history.load_day(engine, day, clock, cfg, counter, compare_day=other)
+            return Loaded(view, sites(engine), cameras(engine, counter.site))
+
+        self.summary.setText(f"{day:%A %d %B %Y}: loading…")
+        self.loader.load(load)
+
+    @property
+    def loading(self) -> bool:
+        return self.loader.busy or self.session_loader.busy
+
+    def _failed(self, message: str) -> None:
+        self.summary.setText(f"<span style='color:#b00020'>Could not read the history: {message}</span>")
+
+    # -- drawing (GUI thread) -----------------------------------------------------
+    def _show(self, loaded: Loaded) -> None:
+        view = loaded.view
+        self.shown = view
+        self._fill_choices(self.site, loaded.sites)
+        self._fill_choices(self.camera, loaded.cameras)
+        total, zone = view.total, view.zone
+        where = "" if view.counter == Counter() else f" · {view.counter.describe()}"
         if total.score is None:
-            self.summary.setText(f"{day:%A %d %B %Y}: no visits recorded.")
+            self.summary.setText(f"{view.day:%A %d %B %Y}{where}: no visits recorded.")
         else:
             self.summary.setText(
-                f"{day:%A %d %B %Y}: score <b>{total.score:.0f}</b> (95% {total.low:.0f}–{total.high:.0f}) from "
-                f"{total.visits} visits · satisfied {total.satisfied:.0%} · dissatisfied {total.dissatisfied:.0%}")
-        x = np.arange(24)
+                f"{view.day:%A %d %B %Y}{where}: score <b>{total.score:.0f}</b> (95% {total.low:.0f}–"
+                f"{total.high:.0f}) from {total.visits} visits · satisfied {total.satisfied:.0%} · dissatisfied "
+                f"{total.dissatisfied:.0%}")
+        labels = [b.label for b in view.hours]
+        ticks = [[(i, label) for i, label in enumerate(labels) if i % 2 == 0]]
+        x = np.arange(len(view.hours))
+        span = (-0.5, len(view.hours) - 0.5)
+        comparing = view.compare_day is not None
         self.hourly.clear()
         self.hourly.addLegend(offset=(10, 5))
-        self._score_bars(self.hourly, x, hours, "#2ca02c", f"{day:%a %d %b}", -0.2 if self.compare.isChecked() else 0)
-        if self.compare.isChecked():
-            other = self.compare_day.date().toPyDate()
-            other_hours = history.by_hour(history.day_visits(engine, other, site), other, cfg)
-            self._score_bars(self.hourly, x, other_hours, "#9e9e9e", f"{other:%a %d %b}", 0.2)
-        self._mix_bars(hours)
+        self.hourly.setTitle(f"Score by hour ({zone})", color="#333", size="10pt")
+        self._score_bars(self.hourly, x, view.hours, "#2ca02c", f"{view.day:%a %d %b}", -0.2 if comparing else 0)
+        if view.compare_day is not None:
+            other = view.compare_hours
+            self._score_bars(self.hourly, np.arange(len(other)), other, "#9e9e9e", f"{view.compare_day:%a %d %b}", 0.2)
+        self._mix_bars(view.hours)
         self.visits.clear()
-        busy = [h for h in range(24) if hours[h].score.visits]
-        self.visits.addItem(pg.BarGraphItem(x=busy, height=[hours[h].score.visits for h in busy], width=0.8,
+        self.visits.setTitle(f"Visits per hour ({zone})", color="#333", size="10pt")
+        busy = [i for i, b in enumerate(view.hours) if b.score.visits]
+        self.visits.addItem(pg.BarGraphItem(x=busy, height=[view.hours[i].score.visits for i in busy], width=0.8,
                                             brush="#1f77b4"))
-        self.visits.setXRange(-0.5, 23.5)
-        days = history.by_day(engine, day, 28, cfg, site)
-        self.trend.clear()
-        self.trend.setXRange(days[0].start.timestamp(), days[-1].start.timestamp() + 86400)
-        pts = [(b.start.timestamp(), b.score.score) for b in days if b.score.score is not None]
-        if pts:
-            t, s = zip(*pts, strict=True)
-            self.trend.plot(list(t), list(s), pen=pg.mkPen("#2ca02c", width=2), symbol="o", symbolSize=6,
-                            symbolBrush="#2ca02c")
-        self._fill_sessions(engine, day)
+        for plot in (self.hourly, self.mix, self.visits):
+            plot.getAxis("bottom").setTicks(ticks)
+            plot.setXRange(*span, padding=0)
+        self._draw_trend(view)
+        self._fill_sessions(view)
 
-    def _refresh_sites(self, engine: storage.Engine) -> None:
-        sites = sorted({s.site for s in storage.list_sessions(engine, 500)})
-        known = {self.site.itemData(i) for i in range(self.site.count())}
-        self.site.blockSignals(True)
-        for s in sites:
-            if s not in known:
-                self.site.addItem(s, s)
-        self.site.blockSignals(False)
+    @staticmethod
+    def _fill_choices(box: QComboBox, names: list[str]) -> None:
+        known = {box.itemData(i) for i in range(box.count())}
+        box.blockSignals(True)
+        for name in names:
+            if name not in known:
+                box.addItem(name, name)
+        box.blockSignals(False)
 
     @staticmethod
     def _score_bars(plot: pg.PlotWidget, x: np.ndarray, buckets: list[history.Bucket], colour: str, name: str,
@@ -185,32 +248,40 @@ class HistoryView(QWidget):
         heights = [buckets[i].score.score or 0.0 for i in keep]
         item = pg.BarGraphItem(x=x[keep] + shift, height=heights, width=0.4 if shift else 0.8, brush=colour, name=name)
         plot.addItem(item)
-        plot.setXRange(-0.5, 23.5)
 
     def _mix_bars(self, hours: list[history.Bucket]) -> None:
         self.mix.clear()
         self.mix.addLegend(offset=(5, 5), colCount=4, labelTextSize="8pt")
+        self.mix.setTitle(f"Emotion mix by hour ({self.shown.zone if self.shown else self.clock.name})",
+                          color="#333", size="10pt")
         m = history.mix_matrix(hours)
-        busy = np.array([h for h in range(24) if hours[h].score.visits], dtype=int)
+        busy = np.array([i for i, b in enumerate(hours) if b.score.visits], dtype=int)
         bottom = np.zeros(len(busy))
         for i, c in enumerate(CLASSES):
             self.mix.addItem(pg.BarGraphItem(x=busy, y0=bottom.copy(), height=m[busy, i], width=0.8,
                                              brush=EMOTION_QCOLOURS[c], name=c))
             bottom += m[busy, i]
-        self.mix.setXRange(-0.5, 23.5)
 
-    def _fill_sessions(self, engine: storage.Engine, day: dt.date) -> None:
-        start = dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
-        rows = storage.sessions_between(engine, start, start + dt.timedelta(days=1))
-        site = self.selected_site()
-        rows = [r for r in rows if site is None or r.site == site]
-        self.sessions.setRowCount(len(rows))
-        for i, s in enumerate(rows):
-            visits = storage.session_visits(engine, s.id)
-            sc = score_visits([v.distribution() for v in visits], self.score_config)
-            began, ended = storage.as_utc(s.started_at), storage.as_utc(s.ended_at or s.started_at)
-            secs = int((ended - began).total_seconds())
-            cells = [str(s.id), f"{began:%H:%M:%S}", f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s",
+    def _draw_trend(self, view: history.DayView) -> None:
+        self.trend.clear()
+        self.trend.setTitle(f"Daily score, last {len(view.trend)} business days ({view.zone})", color="#333",
+                            size="10pt")
+        ticks = [(i, f"{d.day:%d %b}") for i, d in enumerate(view.trend) if (len(view.trend) - 1 - i) % 7 == 0]
+        self.trend.getAxis("bottom").setTicks([ticks])
+        self.trend.setXRange(-0.5, len(view.trend) - 0.5, padding=0)
+        pts = [(i, d.score) for i, d in enumerate(view.trend) if d.score is not None]
+        if pts:
+            x, y = zip(*pts, strict=True)
+            self.trend.plot(list(x), list(y), pen=pg.mkPen("#2ca02c", width=2), symbol="o", symbolSize=6,
+                            symbolBrush="#2ca02c")
+
+    def _fill_sessions(self, view: history.DayView) -> None:
+        self.sessions.setHorizontalHeaderItem(1, QTableWidgetItem(f"start ({view.zone})"))
+        self.sessions.setRowCount(len(view.sessions))
+        for i, (s, sc) in enumerate(view.sessions):
+            secs = int(s.seconds)
+            cells = [str(s.id), f"{self.clock.local(s.started_at):%H:%M:%S}",
+                     f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s",
                      str(sc.visits), "-" if sc.score is None else f"{sc.score:.0f} ({sc.low:.0f}–{sc.high:.0f})",
                      s.status, f"{s.site} / {s.camera}"]
             for j, text in enumerate(cells):
@@ -220,22 +291,35 @@ class HistoryView(QWidget):
                 self.sessions.setItem(i, j, item)
         self.sessions.resizeColumnsToContents()
 
+    # -- one session ----------------------------------------------------------------
     def open_session(self, session_id: int | None) -> None:
         if session_id is None:
             return
-        engine = self.engine()
+        factory = self.engine_factory
+
+        def load() -> SessionTimeline:
+            engine = factory()
+            return SessionTimeline(session_id, [p for p in timeline_of(engine, session_id) if p.faces],
+                                   visits_of(engine, [session_id]))
+
+        self.session_plot.setTitle(f"Session {session_id}: loading…", color="#333", size="10pt")
+        self.session_loader.load(load)
+
+    def _show_session(self, loaded: SessionTimeline) -> None:
         self.session_plot.clear()
-        self.session_plot.setTitle(f"Session {session_id}: faces in view (grey), score by visit (green)",
-                                   color="#333", size="10pt")
-        tl = [r for r in storage.session_timeline(engine, session_id) if r.faces]
-        if tl:
-            t = [storage.as_utc(r.at).timestamp() for r in tl]
-            vals = visit_valence([r.distribution() for r in tl], self.score_config)
+        self.session_plot.setTitle(f"Session {loaded.session_id}: faces in view (grey), score by visit (green), "
+                                   f"{self.clock.name}", color="#333", size="10pt")
+        times = [p.at for p in loaded.timeline] or [v.last_seen for v in loaded.visits]
+        if times:  # the axis shows the café's wall clock, whatever the computer's zone
+            offset = self.clock.local(times[0]).utcoffset() or dt.timedelta(0)
+            self.session_plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=-int(offset.total_seconds()))})
+        if loaded.timeline:
+            t = [p.at.timestamp() for p in loaded.timeline]
+            vals = visit_valence([p.distribution for p in loaded.timeline], self.score_config)
             self.session_plot.plot(t, [to_score(v) for v in vals], pen=pg.mkPen("#aaaaaa", width=1))
-        visits = storage.session_visits(engine, session_id)
-        if visits:
-            vals = visit_valence([v.distribution() for v in visits], self.score_config)
+        if loaded.visits:
+            vals = visit_valence([v.distribution for v in loaded.visits], self.score_config)
             cum = np.cumsum(vals) / np.arange(1, len(vals) + 1)
-            t = [storage.as_utc(v.last_seen).timestamp() for v in visits]
+            t = [v.last_seen.timestamp() for v in loaded.visits]
             self.session_plot.plot(t, [to_score(c) for c in cum], pen=pg.mkPen("#2ca02c", width=2), symbol="o",
                                    symbolSize=6, symbolBrush="#2ca02c")

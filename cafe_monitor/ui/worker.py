@@ -1,4 +1,5 @@
-"""Runs a MonitorSession off the GUI thread and hands the newest LiveState over.
+"""Work off the GUI thread: a MonitorSession (handing the newest LiveState over) and
+history reads (`Loader`).
 
 Only one state is ever pending: if the GUI is slower than the pipeline, older states
 are replaced, not queued, so the window shows the present and never falls behind.
@@ -7,10 +8,13 @@ are replaced, not queued, so the window shows the present and never falls behind
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
+from sqlalchemy.exc import SQLAlchemyError
 
 from cafe_monitor.capture import SourceError
 from cafe_monitor.classification import ModelError
@@ -19,6 +23,8 @@ from cafe_monitor.detection import DetectorError
 from cafe_monitor.pipeline import Region
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult
 from cafe_monitor.storage import StorageError
+
+log = logging.getLogger(__name__)
 
 
 class MonitorWorker(QObject):
@@ -99,3 +105,56 @@ class MonitorWorker(QObject):
         finally:
             if session is not None:
                 session.pipeline.close()
+
+
+class Loader(QObject):
+    """Runs a read (a history view, a session's timeline) off the GUI thread.
+
+    Each `load` gets a number; only the newest one's result is delivered, so picking
+    days quickly never shows an older day's figures after a newer one's, and the window
+    keeps responding while the database works."""
+
+    loaded = pyqtSignal(object)  # the function's result
+    failed = pyqtSignal(str)  # a user-facing one-line message
+
+    def __init__(self, name: str = "loader") -> None:
+        super().__init__()
+        self.name = name
+        self._latest = 0
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._running > 0
+
+    def load(self, fn: Callable[[], object]) -> int:
+        with self._lock:
+            self._latest += 1
+            ticket = self._latest
+            self._running += 1
+        threading.Thread(target=self._run, args=(ticket, fn), name=self.name, daemon=True).start()
+        return ticket
+
+    def _run(self, ticket: int, fn: Callable[[], object]) -> None:
+        try:
+            result: object = fn()
+            error = None
+        except (StorageError, OSError) as exc:
+            result, error = None, str(exc)
+        except SQLAlchemyError as exc:
+            result, error = None, f"database error: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+        except Exception as exc:  # a bug: say so in the window rather than lose the thread silently
+            log.exception("%s failed", self.name)
+            result, error = None, f"unexpected error: {exc!r}"
+        finally:
+            with self._lock:
+                self._running -= 1
+                current = ticket == self._latest
+        if not current:
+            return
+        if error is not None:
+            self.failed.emit(error)
+        else:
+            self.loaded.emit(result)

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtCore import QDate, QPoint, Qt
 
 from cafe_monitor import storage
 from cafe_monitor.config import Settings
@@ -57,8 +57,8 @@ def test_start_and_stop_on_a_video(qtbot, window: MainWindow, synthetic_clip: Pa
     assert storage.get_session(window.engine(), "last").status == "ended"
 
 
-def test_real_clip_draws_moods_and_scores(qtbot, window: MainWindow, media: Path) -> None:  # type: ignore[no-untyped-def]
-    window.start(str(media / "intel_face-demographics-walking-and-pause.gif"))
+def test_real_clip_draws_moods_and_scores(qtbot, window: MainWindow, customers_gif: Path) -> None:  # type: ignore[no-untyped-def]
+    window.start(str(customers_gif))
     qtbot.waitUntil(lambda: window.last_result is not None, timeout=30000)
     assert len(window.last_result.visits) == 3
     assert window.live.gauge.number.text() != "–"
@@ -87,10 +87,16 @@ def test_region_of_interest_drawn_and_persisted(qtbot, window: MainWindow) -> No
     assert window.live.region.is_full
 
 
-def seed(url: str) -> int:
+def seed(url: str, site: str = "main") -> int:
+    """A session of 12 visits from noon to 2 p.m. (the default clock's zone) yesterday:
+    inside one business day whenever the test runs."""
+    from cafe_monitor.localtime import CafeClock
+
     engine = storage.open_database(url)
-    day = dt.datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
-    sid = storage.start_session(engine, source="0", site="main", camera="counter", model_name="m",
+    clock = CafeClock.of()
+    yesterday = clock.business_day(dt.datetime.now(UTC)) - dt.timedelta(days=1)
+    day = dt.datetime.combine(yesterday, dt.time(12), tzinfo=clock.tz).astimezone(UTC)
+    sid = storage.start_session(engine, source="0", site=site, camera="counter", model_name="m",
                                 model_sha256="0" * 64, provider="CPUExecutionProvider", settings={},
                                 started_at=day)
     w = storage.SessionWriter(engine, sid, origin=day.timestamp(), flush_seconds=0.05)
@@ -104,14 +110,61 @@ def seed(url: str) -> int:
     return sid
 
 
+def _show_day_of(window: MainWindow, qtbot, started: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    day = window.history.clock.business_day(started)
+    window.history.day.setDate(QDate(day.year, day.month, day.day))
+    window.history.refresh()
+    qtbot.waitUntil(lambda: not window.history.loading and "loading" not in window.history.summary.text(),
+                    timeout=10000)
+
+
 def test_history_shows_seeded_day(qtbot, window: MainWindow, db_url: str) -> None:  # type: ignore[no-untyped-def]
     sid = seed(db_url)
     window.tabs.setCurrentIndex(1)
-    window.history.refresh()
+    _show_day_of(window, qtbot, storage.get_session(window.engine(), sid).started_at)
     assert window.history.sessions.rowCount() == 1
     assert "12 visits" in window.history.summary.text()
+    zone = window.history.clock.name
+    assert zone in window.history.hourly.getPlotItem().titleLabel.text  # the café's zone is named
+    assert zone in window.history.sessions.horizontalHeaderItem(1).text()
     window.history.open_session(sid)
-    assert "Session" in window.history.session_plot.getPlotItem().titleLabel.text
+    qtbot.waitUntil(lambda: "loading" not in window.history.session_plot.getPlotItem().titleLabel.text,
+                    timeout=10000)
+    assert f"Session {sid}: faces" in window.history.session_plot.getPlotItem().titleLabel.text
+
+
+def test_history_loads_off_the_gui_thread_and_filters_by_site(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
+                                                              db_url: str, monkeypatch) -> None:
+    """A slow database never blocks the window: refresh() returns at once and the figures
+    arrive later; choosing a site shows only that site's sessions."""
+    import threading
+    import time
+
+    from cafe_monitor import history
+
+    seed(db_url, "north")
+    sid = seed(db_url, "south")
+    started = storage.get_session(window.engine(), sid).started_at
+    window.tabs.setCurrentIndex(1)
+    _show_day_of(window, qtbot, started)
+    assert window.history.sessions.rowCount() == 2
+    real, gate, threads = history.load_day, threading.Event(), []
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread())
+        gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(history, "load_day", slow)
+    t = time.perf_counter()
+    window.history.site.setCurrentIndex(window.history.site.findData("south"))  # triggers a load
+    assert time.perf_counter() - t < 0.5 and window.history.loading
+    assert "loading" in window.history.summary.text()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.history.loading and window.history.sessions.rowCount() == 1, timeout=10000)
+    assert threads and threads[0] is not threading.main_thread()
+    assert window.history.sessions.item(0, 6).text() == "south / counter"
+    assert "south" in window.history.summary.text()
 
 
 def test_export_session_and_unwritable_path(qtbot, window: MainWindow, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -139,8 +192,8 @@ def test_settings_dialog_validates(qtbot, window: MainWindow) -> None:  # type: 
     assert "cannot" in d.error.text()
 
 
-def test_region_drawn_while_starting_applies_to_the_session(qtbot, window: MainWindow, media: Path) -> None:  # type: ignore[no-untyped-def]
-    photo = media / "azure_faces_family6.jpg"
+def test_region_drawn_while_starting_applies_to_the_session(qtbot, window: MainWindow, group_photo: Path) -> None:  # type: ignore[no-untyped-def]
+    photo = group_photo
     window.start(str(photo))
     window.set_region(Region(0.0, 0.0, 0.5, 1.0))  # before the models have loaded
     qtbot.waitUntil(lambda: window.last_result is not None, timeout=30000)
