@@ -29,7 +29,7 @@ from cafe_monitor.storage.queries import (
     VisitInfo,
     find_session,
     sessions_started,
-    timeline_in,
+    timeline_minutes,
     timeline_of,
     visits_of,
     visits_started,
@@ -78,6 +78,7 @@ class ReportData:
     sessions: list[dict[str, object]] = field(default_factory=list)
     slug: str = "report"
     day: dt.date | None = None  # the business day of a day report
+    timeline_step: str = "second"  # a day report's timeline is summed by the minute
 
     @property
     def zone(self) -> str:
@@ -143,8 +144,8 @@ def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | No
         subtitle=f"{len(sessions)} session(s), {counter.describe()} · business day {local_start:%d %b %H:%M}–"
                  f"{local_end:%d %b %H:%M} ({clock.name})",
         start=local_start, end=local_end, score=score_visits([v.distribution for v in visits], cfg),
-        visits=_records(visits, cfg, clock), timeline=_timeline(timeline_in(engine, start, end, counter), clock),
-        clock=clock, sessions=[_session_info(s, clock) for s in sessions], slug=slug, day=date)
+        visits=_records(visits, cfg, clock), timeline=_timeline(timeline_minutes(engine, start, end, counter), clock),
+        clock=clock, sessions=[_session_info(s, clock) for s in sessions], slug=slug, day=date, timeline_step="minute")
 
 
 # --- writers -------------------------------------------------------------------
@@ -220,6 +221,7 @@ def write_json(data: ReportData, path: Path) -> Path:
         "title": data.title, "time_zone": data.zone,
         "business_day": data.day.isoformat() if data.day else None,
         "start": data.start.isoformat(), "end": data.end.isoformat(),  # local, with their UTC offset
+        "timeline_step": data.timeline_step,
         "summary": data.score.as_dict(), "sessions": data.sessions,
         "visits": [{"session_id": v.session_id, "visit": v.visit_no, "first_seen": v.first_seen.isoformat(),
                     "last_seen": v.last_seen.isoformat(), "frames": v.frames, "valence": round(v.valence, 4),
@@ -292,7 +294,7 @@ def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
             k = max(1, min(15, len(vals) // 10))
             smooth = np.convolve(vals, np.ones(k) / k, mode="same")
             ax.plot(at, [to_score(v) for v in smooth], color="#bbbbbb", lw=1,  # type: ignore[attr-defined]
-                    label="faces in view (per second)")
+                    label=f"faces in view (per {data.timeline_step})")
     if data.visits:
         cum = np.cumsum([v.valence for v in data.visits]) / np.arange(1, len(data.visits) + 1)
         ax.step([v.last_seen for v in data.visits], [to_score(c) for c in cum], where="post",  # type: ignore[attr-defined]

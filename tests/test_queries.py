@@ -144,3 +144,21 @@ def test_session_scores_are_the_readme_formula(engine: storage.Engine) -> None:
     [(info, score)] = history.scored_sessions(engine, day, CFG)
     assert info.id == sid and info.seconds == 3600
     assert score == score_visits([one_hot(e) for e in emotions], CFG)
+
+
+def test_timeline_is_summed_by_the_minute_in_the_database(engine: storage.Engine) -> None:
+    sid = add_session(engine, utc(2026, 6, 3, 8), [])
+    with storage.session_scope(engine) as s:
+        for k, (faces, emotion) in enumerate([(1, "happy"), (3, "sad"), (0, "neutral"), (2, "happy")]):
+            p = {f"p_{c}": x * (faces > 0) for c, x in zip(CLASSES, one_hot(emotion), strict=True)}
+            s.add(storage.TimelineRow(session_id=sid, at=utc(2026, 6, 3, 9, 0, 58) + dt.timedelta(seconds=k),
+                                      frames=25, faces=faces, **p))
+        s.commit()
+    minutes = queries.timeline_minutes(engine, utc(2026, 6, 3), utc(2026, 6, 4), Counter(site="main"))
+    assert [m.at for m in minutes] == [utc(2026, 6, 3, 9, 0), utc(2026, 6, 3, 9, 1)]
+    assert [(m.frames, m.faces) for m in minutes] == [(50, 4), (50, 2)]
+    happy, sad = CLASSES.index("happy"), CLASSES.index("sad")
+    assert minutes[0].distribution[happy] == pytest.approx(0.25) and minutes[0].distribution[sad] == pytest.approx(0.75)
+    assert minutes[1].distribution[happy] == pytest.approx(1.0)  # the faceless second weighs nothing
+    assert queries.timeline_minutes(engine, utc(2026, 6, 3), utc(2026, 6, 4), Counter(site="elsewhere")) == []
+    assert queries._minutes_in_python(queries.timeline_of(engine, sid)) == minutes

@@ -276,3 +276,47 @@ def _utc(t: dt.datetime) -> dt.datetime:
     """Bound parameters in UTC: SQLite compares the stored UTC text, so a local-aware
     time would silently compare its wall clock."""
     return as_utc(t)
+
+
+def timeline_minutes(engine: Engine, start: dt.datetime, end: dt.datetime,
+                     counter: Counter = EVERY_COUNTER) -> list[TimelinePoint]:
+    """The timeline in [start, end) summed by the minute in the database: frames and
+    faces added up, the distribution averaged over the faces. A day report reads ~900
+    rows a counter instead of ~54,000 seconds. (Every zone's offset is whole minutes, so
+    UTC minutes are local minutes.)"""
+    if engine.dialect.name == "sqlite":  # DateTime is stored as 'YYYY-MM-DD HH:MM:SS.ffffff' text
+        minute: Any = func.substr(TimelineRow.at, 1, 16)
+    elif engine.dialect.name == "postgresql":
+        minute = func.date_trunc("minute", TimelineRow.at)
+    else:
+        return _minutes_in_python(timeline_in(engine, start, end, counter))
+    weighted = [(getattr(TimelineRow, f"p_{c}") * TimelineRow.faces).label(f"p_{c}") for c in CLASSES]
+    rows = counter.where(select(minute.label("minute"), TimelineRow.frames, TimelineRow.faces, *weighted),
+                         join_from=TimelineRow.session_id)
+    inner = rows.where(TimelineRow.at >= _utc(start), TimelineRow.at < _utc(end)).subquery()
+    q = (select(inner.c.minute, func.sum(inner.c.frames), func.sum(inner.c.faces),
+                *[func.sum(inner.c[f"p_{c}"]) for c in CLASSES])
+         .group_by(inner.c.minute).order_by(inner.c.minute))
+    out = []
+    with engine.connect() as c:
+        for r in c.execute(q):
+            at = r[0] if isinstance(r[0], dt.datetime) else dt.datetime.strptime(r[0], "%Y-%m-%d %H:%M")
+            faces = int(r[2] or 0)
+            dist = tuple(float(x or 0.0) / faces if faces else 0.0 for x in r[3:])
+            out.append(TimelinePoint(as_utc(at), int(r[1] or 0), faces, dist))
+    return out
+
+
+def _minutes_in_python(points: Sequence[TimelinePoint]) -> list[TimelinePoint]:
+    out: list[TimelinePoint] = []
+    sums: dict[dt.datetime, list[float]] = {}
+    for p in points:
+        s = sums.setdefault(p.at.replace(second=0, microsecond=0), [0.0] * (2 + len(CLASSES)))
+        s[0] += p.frames
+        s[1] += p.faces
+        for i, x in enumerate(p.distribution):
+            s[2 + i] += x * p.faces
+    for at, s in sorted(sums.items()):
+        faces = int(s[1])
+        out.append(TimelinePoint(at, int(s[0]), faces, tuple(x / faces if faces else 0.0 for x in s[2:])))
+    return out
