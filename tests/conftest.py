@@ -10,8 +10,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "assets"
 SHARED = REPO.parent / "shared"
-MEDIA = SHARED / "media"
 FER = SHARED / "data" / "fer2013"
 
 
@@ -22,11 +22,75 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.delenv("CAFE_MONITOR_DB", raising=False)
 
 
-@pytest.fixture
-def media() -> Path:
-    if not MEDIA.is_dir():
-        pytest.skip(f"real face media not available ({MEDIA} missing)")
-    return MEDIA
+# --- real face media: the demo clips shipped in assets/ (licences in assets/LICENSES.md), and
+# --- stills, a group photo and a face-then-empty clip cut from them, so a fresh clone runs
+# --- every end-to-end test (only FER2013 ones need ../shared)
+
+@pytest.fixture(scope="session")
+def emotions_clip() -> Path:
+    """One woman acting sad, shocked, surprised, happy: 640x360, 472 frames at 25 fps."""
+    return ASSETS / "demo_emotions.mp4"
+
+
+@pytest.fixture(scope="session")
+def customers_gif() -> Path:
+    """Three adults walk to the camera and stand: three visits."""
+    return ASSETS / "demo_three_customers.gif"
+
+
+def clip_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames, i = {}, 0
+    while len(frames) < len(indices):
+        ok, image = cap.read()
+        assert ok, f"{path} has fewer than {max(indices) + 1} frames"
+        if i in indices:
+            frames[i] = image
+        i += 1
+    cap.release()
+    return [frames[i] for i in indices]
+
+
+@pytest.fixture(scope="session")
+def still_faces(emotions_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four photos of one face (frames of the emotions clip, as PNG)."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("stills")
+    paths = []
+    for i, image in zip((20, 150, 300, 440), clip_frames(emotions_clip, [20, 150, 300, 440]), strict=True):
+        paths.append(folder / f"face-{i}.png")
+        cv2.imwrite(str(paths[-1]), image)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def group_photo(emotions_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six faces in one frame: six frames of the clip in 3 rows of 2 (1280x1080), three
+    faces in the left half, three in the right."""
+    import cv2
+
+    tiles = clip_frames(emotions_clip, [10, 90, 170, 250, 330, 410])
+    mosaic = np.vstack([np.hstack(tiles[r * 2 : r * 2 + 2]) for r in range(3)])
+    path = tmp_path_factory.mktemp("group") / "six_faces.jpg"
+    cv2.imwrite(str(path), mosaic)
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_then_empty_clip(emotions_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 s of the face, then 3 s of an empty (grey) frame: 25 fps, 150 frames, MJPG."""
+    import cv2
+
+    faces = clip_frames(emotions_clip, list(range(200, 275)))
+    path = tmp_path_factory.mktemp("clip") / "face_then_empty.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (640, 360))
+    for image in faces + [np.full((360, 640, 3), 128, np.uint8)] * 75:
+        out.write(image)
+    out.release()
+    return path
 
 
 @pytest.fixture

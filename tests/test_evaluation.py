@@ -41,14 +41,14 @@ def test_synthetic_folder_unreadable_noface_gray_colour(tmp_path: Path) -> None:
 
 
 @pytest.mark.media
-def test_real_photos_go_through_detection(media: Path, tmp_path: Path) -> None:
+def test_real_photos_go_through_detection(still_faces: list[Path], group_photo: Path, tmp_path: Path) -> None:
     root = tmp_path / "photos"
     (root / "happy").mkdir(parents=True)
     (root / "neutral").mkdir()
-    for name in ("skimage_astronaut.png", "azure_faces_family6.jpg"):
-        shutil.copy(media / name, root / "happy" / name)
-    for name in ("webmorph_lisa1.jpg", "webmorph_zoom_30cm.jpg"):
-        shutil.copy(media / name, root / "neutral" / name)
+    for photo in (still_faces[0], group_photo):
+        shutil.copy(photo, root / "happy" / photo.name)
+    for photo in still_faces[1:3]:
+        shutil.copy(photo, root / "neutral" / photo.name)
     out = json.loads(evaluate("--images", str(root), "--json").stdout)
     assert out["n"] == 4 and out["detected"] == 4
     assert 0.0 <= out["accuracy"] <= 1.0

@@ -85,12 +85,12 @@ def test_hours_without_faces_do_not_grow_state() -> None:
         pipeline.close()
 
 
-def test_empty_and_truncated_videos(tmp_path: Path, media: Path) -> None:
+def test_empty_and_truncated_videos(tmp_path: Path, emotions_clip: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     assert_one_line_error(cli("run", "--headless", "--no-store", "--source", str(empty)), "empty.mp4")
     truncated = tmp_path / "truncated.mp4"
-    data = (media / "pexels_wolfgang-langer_woman-emotions.mp4").read_bytes()
+    data = emotions_clip.read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
     p = cli("run", "--headless", "--no-store", "--json", "--source", str(truncated))
     # either refused with one line or read up to where the file stops: never a traceback

@@ -1,4 +1,4 @@
-"""The real pipeline (MediaPipe + shipped ONNX model + tracker) on real face media."""
+"""The real pipeline (MediaPipe + shipped ONNX model + tracker) on real face media (assets/)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def run_clip(path: Path, region: Region = Region()) -> tuple[list[FrameResult], 
     return results, stats, visits
 
 
-def test_emotions_clip_one_visit_faces_everywhere_moods_change(media: Path) -> None:
-    results, stats, visits = run_clip(media / "pexels_wolfgang-langer_woman-emotions.mp4")
+def test_emotions_clip_one_visit_faces_everywhere_moods_change(emotions_clip: Path) -> None:
+    results, stats, visits = run_clip(emotions_clip)
     assert stats.frames == 472
     assert stats.frames_with_faces / stats.frames >= 0.95
     assert len(visits) == 1 and visits[0].frames >= 0.95 * 472
@@ -42,26 +42,26 @@ def test_emotions_clip_one_visit_faces_everywhere_moods_change(media: Path) -> N
     assert probs[:, CLASSES.index("happy")].std() > 0.1
 
 
-def test_walking_gif_three_visits(media: Path) -> None:
-    _, _, visits = run_clip(media / "intel_face-demographics-walking-and-pause.gif")
+def test_walking_gif_three_visits(customers_gif: Path) -> None:
+    _, _, visits = run_clip(customers_gif)
     assert len(visits) == 3
 
 
-def test_family_photo_six_faces_in_one_frame(media: Path) -> None:
-    results, _, _ = run_clip(media / "azure_faces_family6.jpg")
+def test_group_photo_six_faces_in_one_frame(group_photo: Path) -> None:
+    results, _, _ = run_clip(group_photo)
     assert len(results) == 1 and len(results[0].faces) == 6
 
 
-def test_region_of_interest_excludes_faces(media: Path) -> None:
+def test_region_of_interest_excludes_faces(group_photo: Path) -> None:
     left_half = Region(0.0, 0.0, 0.5, 1.0)
-    results, _, _ = run_clip(media / "azure_faces_family6.jpg", region=left_half)
-    width = cv2.imread(str(media / "azure_faces_family6.jpg")).shape[1]
-    assert 0 < len(results[0].faces) < 6
+    results, _, _ = run_clip(group_photo, region=left_half)
+    width = cv2.imread(str(group_photo)).shape[1]
+    assert len(results[0].faces) == 3  # the left column of the mosaic
     assert all(f.box.centre[0] <= width / 2 for f in results[0].faces)
 
 
-def test_no_face_frames_make_no_visits(media: Path) -> None:
-    results, stats, visits = run_clip(media / "pyfeat_face_then_noface.mov")
-    assert stats.frames == 169
-    assert any(not r.faces for r in results[-40:])  # the cartoon end has no real face
-    assert 1 <= len(visits) <= 2
+def test_no_face_frames_make_no_visits(face_then_empty_clip: Path) -> None:
+    results, stats, visits = run_clip(face_then_empty_clip)
+    assert stats.frames == 150
+    assert all(r.faces for r in results[5:70]) and not any(r.faces for r in results[-70:])
+    assert len(visits) == 1 and visits[0].last_seen < 3.1  # the visit ends with the face

@@ -7,6 +7,8 @@ database never touch each other's rows.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +27,30 @@ class CounterBusyError(StorageError):
     """Another counter with the same site and camera names is recording into this database."""
 
 
+def this_recorder() -> str:
+    """Who records a session: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(recorder: str | None) -> bool:
+    """The session was recorded on this computer by a process that no longer exists."""
+    host, _, pid = (recorder or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, someone else's
+        return False
+    return False
+
+
 def _live(row: SessionRow, now: dt.datetime) -> bool:
-    return row.status == "running" and row.heartbeat_at is not None and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT
+    """A counter is recording this session right now: its writer beat recently and, if it
+    ran on this computer, its process is still there (a restart after a crash is not refused)."""
+    return (row.status == "running" and row.heartbeat_at is not None
+            and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT and not _dead_here(row.recorder))
 
 
 def mark_interrupted(engine: Engine, site: str, camera: str, now: dt.datetime | None = None) -> int:

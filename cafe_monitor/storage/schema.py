@@ -57,6 +57,8 @@ class SessionRow(Base):
     #: last time the writer of a running session was alive (schema 0003): a fresh one is a
     #: counter recording right now, a stale one a crash
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: "host:pid" of the program recording it (schema 0004): on the same host a dead pid is a crash
+    recorder: Mapped[str | None] = mapped_column(String(200), nullable=True)
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import session_scope
+from cafe_monitor.storage.housekeeping import this_recorder
 from cafe_monitor.storage.rescue import RESCUE_PREFIX, probs, rescue_header, rescue_line, session_about
 from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow
 from cafe_monitor.storage.timeline import TimelineBucket
@@ -42,7 +43,8 @@ def start_session(engine: Engine, *, source: str, site: str, camera: str, model_
     with session_scope(engine) as s:
         row = SessionRow(started_at=started_at or dt.datetime.now(UTC), source=redact_url(source), site=site,
                          camera=camera, model_name=model_name, model_sha256=model_sha256, provider=provider,
-                         settings=redact(settings), status="running", heartbeat_at=dt.datetime.now(UTC))
+                         settings=redact(settings), status="running", heartbeat_at=dt.datetime.now(UTC),
+                         recorder=this_recorder())
         s.add(row)
         s.commit()
         return row.id

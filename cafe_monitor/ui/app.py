@@ -82,6 +82,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.status = QLabel("Ready")
         self.statusBar().addWidget(self.status, 1)  # type: ignore[union-attr]
+        self.unsaved = QLabel()  # rows a failing database could not take, waiting in rescue files
+        self.unsaved.setStyleSheet("color: #b00020; font-weight: bold")
+        self.statusBar().addPermanentWidget(self.unsaved)  # type: ignore[union-attr]
+        self.check_unsaved()
 
         bar = QToolBar("Main")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -129,6 +133,18 @@ class MainWindow(QMainWindow):
         if self._engine is None:
             self._engine = storage.open_database(self.db_url())
         return self._engine
+
+    def check_unsaved(self) -> None:
+        """Say so while rescue files wait to be imported (at start and after each session)."""
+        from cafe_monitor.storage.rescue import pending_files
+
+        files = pending_files(data_dir())
+        self.unsaved.setVisible(bool(files))
+        if files:
+            self.unsaved.setText(f"⚠ {len(files)} unsaved session file(s)")
+            self.unsaved.setToolTip("The database was unavailable; these rows are kept in\n"
+                                    + "\n".join(str(f) for f in files)
+                                    + "\nLoad them with: cafe-monitor import FILE")
 
     def _refresh_history(self) -> None:
         try:
@@ -194,6 +210,7 @@ class MainWindow(QMainWindow):
         self.status.setText("Not running")
 
     def _session_ended(self) -> None:
+        self.check_unsaved()
         self.start_action.setEnabled(True)
         self.open_action.setEnabled(True)
         self.stop_action.setEnabled(False)
