@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cafe_monitor.redact import redact_url
+
 
 class StorageError(RuntimeError):
     """The database cannot be opened, is locked, damaged or of an unknown schema."""
@@ -68,13 +70,13 @@ def _safe(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return redact_url(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return "<invalid URL>"
 
 
 def _explain(url: str, exc: OperationalError) -> str:
-    msg = str(exc.orig) if exc.orig is not None else str(exc)
+    msg = redact_url(str(exc.orig) if exc.orig is not None else str(exc))
     if "locked" in msg:
         return f"database {_safe(url)} is locked by another program; close it and retry"
     return f"cannot open database {_safe(url)}: {msg.splitlines()[0]}"

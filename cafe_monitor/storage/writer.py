@@ -165,7 +165,7 @@ class SessionWriter(threading.Thread):
                 s.execute(update(SessionRow).where(SessionRow.id == self.session_id).values(**values))
                 s.commit()
         except SQLAlchemyError as exc:
-            self.last_error = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            self.last_error = redact_url(str(getattr(exc, "orig", None) or exc).splitlines()[0])
             log.warning("database write failed (%s); %d visits and %d seconds kept for retry", self.last_error,
                         len(self._visits), len(self._buckets))
             return False

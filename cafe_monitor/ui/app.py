@@ -26,6 +26,7 @@ from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
 from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.pipeline import Region
+from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.history import HistoryView
@@ -175,7 +176,7 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(False)
         self.open_action.setEnabled(False)
         self.stop_action.setEnabled(True)
-        self.status.setText(f"Starting {source}…")
+        self.status.setText(f"Starting {redact_url(source)}…")
 
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
