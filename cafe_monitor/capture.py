@@ -139,7 +139,7 @@ class CaptureThread(threading.Thread):
     ) -> None:
         super().__init__(name="capture", daemon=True)
         self.source = parse_source(source)
-        self.name = redact_url(str(self.source))  # for messages and logs: never a stream password
+        self.shown = redact_url(str(self.source))  # the source as messages and logs show it: no password
         self.live = is_live(self.source)
         self.loop = loop
         self.realtime = realtime
@@ -168,7 +168,7 @@ class CaptureThread(threading.Thread):
         if self._reader is None:
             self.state = CameraState.FAILED
             kind = "camera" if isinstance(self.source, int) else "source"
-            raise SourceError(redact_url(f"cannot open {kind} {self.name!r}: {self.error}"))
+            raise SourceError(redact_url(f"cannot open {kind} {self.shown!r}: {self.error}"))
 
     def stop(self) -> None:
         self._halt.set()
@@ -224,7 +224,7 @@ class CaptureThread(threading.Thread):
                 self._reader = self._open()
                 if self._reader is not None:
                     self.reconnects += 1
-                    log.warning("camera %r reopened", self.name)
+                    log.warning("camera %r reopened", self.shown)
                     same_count, self._last_frame_at = 0, self.clock()
                 continue
             ok, image = self._read_with_stall_check()
@@ -237,7 +237,7 @@ class CaptureThread(threading.Thread):
                             continue
                     self.state = CameraState.ENDED
                     return
-                log.warning("camera %r stopped delivering frames; reconnecting", self.name)
+                log.warning("camera %r stopped delivering frames; reconnecting", self.shown)
                 self._drop_reader()
                 continue
             now = self.clock()
@@ -247,7 +247,7 @@ class CaptureThread(threading.Thread):
                 last_digest = digest
                 if same_count >= self.watchdog.frozen_frames:
                     log.warning("camera %r is frozen (same frame %d times); reconnecting",
-                                self.name, same_count)
+                                self.shown, same_count)
                     self._drop_reader()
                     continue
             if lost_at is not None:
@@ -285,7 +285,7 @@ class CaptureThread(threading.Thread):
         t.start()
         t.join(self.watchdog.stall_seconds)
         if not result:
-            log.warning("camera %r read() blocked for %.1fs", self.name, self.watchdog.stall_seconds)
+            log.warning("camera %r read() blocked for %.1fs", self.shown, self.watchdog.stall_seconds)
             return False, None
         return result[0]
 
