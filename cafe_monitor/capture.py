@@ -139,7 +139,8 @@ class CaptureThread(threading.Thread):
     ) -> None:
         super().__init__(name="capture", daemon=True)
         self.source = parse_source(source)
-        self.shown = redact_url(str(self.source))  # the source as messages and logs show it: no password
+        #: the source as messages and logs show it: no stream password
+        self.shown: str | int = self.source if isinstance(self.source, int) else redact_url(self.source)
         self.live = is_live(self.source)
         self.loop = loop
         self.realtime = realtime

@@ -3,17 +3,20 @@
 Alembic rather than hand-written ALTERs: it records the version in the database,
 runs each step in a transaction on PostgreSQL, and handles SQLite's limited ALTER
 through batch mode. A database newer than this program is refused instead of touched.
+Counters of a chain that start together take turns (a PostgreSQL advisory lock).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,7 +29,40 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+#: pg_advisory_lock key held while migrating: "cafe" in ASCII
+MIGRATION_LOCK = 0x63616665
+LOCK_WAIT_S = 120.0
+
+
 def upgrade(engine: Engine) -> None:
+    """Bring the schema to head. On PostgreSQL under an advisory lock: of two counters
+    starting together one migrates, the other waits and then finds nothing to do."""
+    if engine.dialect.name != "postgresql":
+        _upgrade(engine)
+        return
+    with engine.connect() as lock:
+        _wait_for_lock(lock)
+        try:
+            _upgrade(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
+
+
+def _wait_for_lock(conn: Connection) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK}).scalar():
+        conn.commit()  # no transaction left open while waiting
+        if time.monotonic() > deadline:
+            from cafe_monitor.storage.database import StorageError
+
+            raise StorageError(f"another program has been upgrading this database's schema for over "
+                               f"{LOCK_WAIT_S:.0f} s; retry when it is done")
+        time.sleep(0.2)
+    conn.commit()
+
+
+def _upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine)
     script = ScriptDirectory.from_config(cfg)
     with engine.connect() as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,34 @@ class StorageError(RuntimeError):
     """The database cannot be opened, is locked, damaged or of an unknown schema."""
 
 
+#: a database that does not answer must end in an error (and the writer's rows in the rescue
+#: file), never in a counter frozen on a socket: PostgreSQL gets these unless the URL sets its own
+CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_S = 30
+SQLITE_BUSY_TIMEOUT_S = 5
+
+
+def _connect_args(url: URL) -> dict[str, Any]:
+    """Timeouts for the driver: connect, per statement, and TCP keepalives so a dead network
+    (cable out, VPN down) is noticed by the client too, not only by the server."""
+    if url.get_backend_name() == "sqlite":
+        return {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in {"psycopg", "psycopg2"}:
+        return {}
+    given = set(url.query)
+    wanted: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+        "keepalives_count": 3, "tcp_user_timeout": (CONNECT_TIMEOUT_S + STATEMENT_TIMEOUT_S) * 1000,
+        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_S * 1000} -c lock_timeout={STATEMENT_TIMEOUT_S * 1000}",
+    }
+    return {k: v for k, v in wanted.items() if k not in given}
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -39,7 +62,7 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=_connect_args(make_url(url)))
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StorageError(f"cannot use database URL {_safe(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -67,8 +90,6 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
 
 def _safe(url: str) -> str:
     """URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
     try:
         return redact_url(make_url(url).render_as_string(hide_password=True))
     except Exception:

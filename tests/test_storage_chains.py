@@ -1,0 +1,173 @@
+"""Chains of shops on one database: retention per site, migrations one at a time, a
+database that hangs ends in an error and a rescue file (issue 15, item 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from cafe_monitor import storage
+from cafe_monitor.config import ConfigError, parse
+from cafe_monitor.storage import database
+from cafe_monitor.tracking import Visit
+from tests.test_storage import visit
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def shop(engine: storage.Engine, site: str, days_ago: float) -> int:
+    """A session of `site` `days_ago` days back with one visit and one timeline second."""
+    at = NOW - dt.timedelta(days=days_ago)
+    sid = storage.start_session(engine, source="0", site=site, camera="counter", model_name="m",
+                                model_sha256="0" * 64, provider="CPU", settings={}, started_at=at)
+    w = storage.SessionWriter(engine, sid, origin=at.timestamp(), flush_seconds=0.05)
+    w.start()
+    w.add_visit(visit(1))
+    w.add_bucket(storage.TimelineBucket(at, 25, 25, (0.0,) * 7))
+    w.close("ended", at + dt.timedelta(hours=1))
+    return sid
+
+
+def counts(engine: storage.Engine, sid: int) -> tuple[bool, int, int]:
+    return (storage.get_session(engine, sid) is not None, len(storage.session_visits(engine, sid)),
+            len(storage.session_timeline(engine, sid)))
+
+
+def test_pruning_is_per_site_with_that_sites_retention(any_db_url: str) -> None:
+    engine = storage.open_database(any_db_url)
+    north_old, south_old = shop(engine, "north", 40), shop(engine, "south", 40)
+    north_ancient, north_new = shop(engine, "north", 400), shop(engine, "north", 1)
+    # north keeps 30 days of seconds and a year of visits; south's own counter prunes south
+    removed = storage.prune(engine, "north", timeline_days=30, visit_days=365, now=NOW)
+    assert (removed.sessions, removed.visits, removed.seconds) == (1, 1, 2)
+    assert counts(engine, north_old) == (True, 1, 0)
+    assert counts(engine, north_ancient) == (False, 0, 0)
+    assert counts(engine, north_new) == (True, 1, 1)
+    assert counts(engine, south_old) == (True, 1, 1)  # another site's data: untouched
+    storage.prune(engine, "south", timeline_days=60, now=NOW)  # south keeps 60 days
+    assert counts(engine, south_old) == (True, 1, 1)
+    storage.prune(engine, "south", timeline_days=7, now=NOW)  # visits are kept by default
+    assert counts(engine, south_old) == (True, 1, 0)
+
+
+def test_visit_retention_setting() -> None:
+    assert parse({}).privacy.visit_retention_days == 0  # default: keep visits
+    assert parse({"privacy": {"visit_retention_days": 365}}).privacy.visit_retention_days == 365
+    with pytest.raises(ConfigError, match="visit_retention_days"):
+        parse({"privacy": {"visit_retention_days": -1}})
+
+
+def pg_url() -> str:
+    url = os.environ.get("CAFE_MONITOR_TEST_PG")
+    if not url:
+        pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")
+    return url
+
+
+@pytest.mark.postgres
+def test_migrations_wait_for_the_advisory_lock(any_db_url: str) -> None:
+    if not any_db_url.startswith("postgresql"):
+        pytest.skip("the lock is PostgreSQL's")
+    from cafe_monitor.migrations import MIGRATION_LOCK
+
+    holder = create_engine(any_db_url)
+    conn = holder.connect()
+    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})  # another counter is migrating
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            storage.open_database(any_db_url).dispose()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        done.set()
+
+    threading.Thread(target=start, daemon=True).start()
+    try:
+        assert not done.wait(1.5), "migrated without the lock"
+        with holder.connect() as c:  # it waited before touching the schema
+            assert "sessions" not in {r[0] for r in c.execute(text("SELECT tablename FROM pg_tables "
+                                                                   "WHERE schemaname = 'public'"))}
+    finally:
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+        conn.close()
+        holder.dispose()
+    assert done.wait(30) and not errors, errors
+
+
+@pytest.mark.postgres
+def test_two_counters_starting_together_both_start(any_db_url: str) -> None:
+    if not any_db_url.startswith("postgresql"):
+        pytest.skip("concurrent migration is a PostgreSQL matter")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            storage.open_database(any_db_url).dispose()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    engine = create_engine(any_db_url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
+
+
+def test_a_database_that_never_answers_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts the connection and then says nothing (a hung network)."""
+    monkeypatch.setattr(database, "CONNECT_TIMEOUT_S", 2)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    started = time.monotonic()
+    try:
+        with pytest.raises(storage.StorageError, match=r"cannot open database postgresql\+psycopg://cafe:\*\*\*@"):
+            storage.open_database(f"postgresql+psycopg://cafe:pw@127.0.0.1:{port}/cafe")
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.postgres
+def test_a_hung_statement_ends_and_rows_go_to_the_rescue_file(any_db_url: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    if not any_db_url.startswith("postgresql"):
+        pytest.skip("statement_timeout is PostgreSQL's (SQLite has its busy timeout, tested elsewhere)")
+    monkeypatch.setattr(database, "STATEMENT_TIMEOUT_S", 1)
+    engine = storage.open_database(any_db_url)
+    sid = storage.start_session(engine, source="0", site="north", camera="counter", model_name="m",
+                                model_sha256="0" * 64, provider="CPU", settings={})
+    w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05, rescue_dir=tmp_path)
+    w.start()
+    blocker = create_engine(any_db_url).connect()
+    blocker.execute(text("LOCK TABLE visits IN ACCESS EXCLUSIVE MODE"))  # someone's endless transaction
+    try:
+        w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
+        deadline = time.monotonic() + 15
+        while w.rescue_file is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert w.rescue_file is not None and '"visit"' in w.rescue_file.read_text()
+        assert w.last_error is not None and "timeout" in w.last_error
+    finally:
+        blocker.rollback()
+        blocker.close()
+    w.close()
+    assert [v.visit_no for v in storage.session_visits(engine, sid)] == [1]  # stored once it was free
