@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -104,7 +105,7 @@ def seed(engine: storage.Engine, last_day: dt.date, days: int, visits: int, n_si
                     with engine.begin() as c:
                         c.execute(insert(timeline_table), batch)
         if d % 30 == 29:
-            print(f"  seeded {d + 1}/{days} days ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"  seeded {d + 1}/{days} days ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     if engine.dialect.name == "postgresql":
         with engine.begin() as c:
             c.execute(text("ANALYZE"))
@@ -127,10 +128,10 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     if have and args.reseed:
         raise SystemExit(f"{url} already holds data: give a fresh database to reseed")
     if not have:
-        print(f"seeding {url}: {args.days} days x {args.visits} visits x {args.sites} sites …", flush=True)
+        print(f"seeding {url}: {args.days} days x {args.visits} visits x {args.sites} sites …", file=sys.stderr)
         t = time.perf_counter()
         seed(engine, last_day, args.days, args.visits, args.sites, args.timeline_days)
-        print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+        print(f"  done in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     with engine.connect() as c:
         counts = {name: c.scalar(select(func.count()).select_from(table.__table__)) for name, table in
                   (("sessions", storage.SessionRow), ("visits", storage.VisitRow), ("timeline", storage.TimelineRow))}

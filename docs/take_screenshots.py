@@ -21,7 +21,7 @@ os.environ["CAFE_MONITOR_HOME"] = str(HOME)
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from cafe_monitor.config import Settings  # noqa: E402
+from cafe_monitor.config import Settings, StorageSettings  # noqa: E402
 from cafe_monitor.pipeline import Region  # noqa: E402
 from cafe_monitor.ui.app import MainWindow  # noqa: E402
 from cafe_monitor.ui.dialogs import ExportDialog  # noqa: E402
@@ -40,7 +40,8 @@ def pump(app: QApplication, seconds: float) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv)
-    w = MainWindow(Settings(), db_url=f"sqlite:///{HOME / 'shots.db'}")
+    settings = Settings(storage=StorageSettings(time_zone="Europe/London"))  # charts name the café's zone
+    w = MainWindow(settings, db_url=f"sqlite:///{HOME / 'shots.db'}")
     w.resize(1280, 800)
     w.show()
     for clip, seconds in ((REPO / "assets" / "demo_three_customers.gif", 4.5), (REPO / "assets" / "demo_emotions.mp4",
@@ -62,9 +63,13 @@ def main() -> None:
     w.blur_action.setChecked(False)
     w.tabs.setCurrentIndex(1)
     pump(app, 0.5)
+    while w.history.loading:  # History reads in a background thread
+        pump(app, 0.1)
     w.history.sessions.selectRow(1)
     w.history.open_session(w.history.selected_session())
     pump(app, 0.5)
+    while w.history.loading:
+        pump(app, 0.1)
     w.grab().save(str(OUT / "history.png"))
     dialog = ExportDialog("session", str(w.history.selected_session()), HOME / "reports", w)
     dialog.show()
