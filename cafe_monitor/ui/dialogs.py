@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import zoneinfo
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QTime, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,13 +22,14 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from cafe_monitor import config, reports, storage
 from cafe_monitor.classification import CLASSES
-from cafe_monitor.localtime import CafeClock
+from cafe_monitor.localtime import CafeClock, system_zone_name
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter
 
@@ -115,6 +117,14 @@ class SettingsDialog(QDialog):
         self.db.setPlaceholderText("empty = SQLite in the user data folder")
         self.site = QLineEdit(settings.storage.site)
         self.camera_name = QLineEdit(settings.storage.camera_name)
+        self.time_zone = QComboBox()  # typed or picked; checked by config.validate on save
+        self.time_zone.setEditable(True)
+        self.time_zone.addItems(["", *sorted(zoneinfo.available_timezones())])
+        self.time_zone.setCurrentText(settings.storage.time_zone)
+        self.time_zone.lineEdit().setPlaceholderText(f"this computer's ({system_zone_name()})")  # type: ignore[union-attr]
+        self.day_start = QTimeEdit(QTime.fromString(settings.storage.business_day_start, "HH:mm"))
+        self.day_start.setDisplayFormat("HH:mm")
+        self.day_start.setTimeRange(QTime(0, 0), QTime(12, 0))
         r = settings.region
         self.region_label = QLabel(f"x {r.x1:.2f}–{r.x2:.2f}, y {r.y1:.2f}–{r.y2:.2f}" if not r.is_full
                                    else "whole image")
@@ -139,6 +149,8 @@ class SettingsDialog(QDialog):
         form.addRow("Database URL", self.db)
         form.addRow("Site", self.site)
         form.addRow("Camera name", self.camera_name)
+        form.addRow("Time zone of the site", self.time_zone)
+        form.addRow("Business day starts at", self.day_start)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)
@@ -158,7 +170,9 @@ class SettingsDialog(QDialog):
             privacy=dataclasses.replace(s.privacy, blur_preview=self.blur.isChecked(),
                                         retention_days=self.retention.value()),
             storage=dataclasses.replace(s.storage, url=self.db.text().strip(), site=self.site.text().strip() or "main",
-                                        camera_name=self.camera_name.text().strip() or "counter"),
+                                        camera_name=self.camera_name.text().strip() or "counter",
+                                        time_zone=self.time_zone.currentText().strip(),
+                                        business_day_start=self.day_start.time().toString("HH:mm")),
             score=dataclasses.replace(s.score, valence={c: round(b.value(), 3) for c, b in self.valence.items()}),
         ))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QDate, QPoint, Qt
+from PyQt6.QtCore import QDate, QPoint, Qt, QTime
 
 from cafe_monitor import storage
 from cafe_monitor.config import Settings
@@ -190,6 +190,14 @@ def test_settings_dialog_validates(qtbot, window: MainWindow) -> None:  # type: 
     d.db.setText("nosuchdialect://x")
     d._save()
     assert "cannot" in d.error.text()
+    d.db.setText("")
+    d.time_zone.setCurrentText("America/Los_Angeles")
+    d.day_start.setTime(QTime(5, 30))
+    s = d.build()
+    assert s.storage.time_zone == "America/Los_Angeles" and s.storage.clock().day_start == dt.time(5, 30)
+    d.time_zone.setCurrentText("Mars/Olympus")
+    d._save()
+    assert "storage.time_zone" in d.error.text() and "Mars/Olympus" in d.error.text()
 
 
 def test_region_drawn_while_starting_applies_to_the_session(qtbot, window: MainWindow, group_photo: Path) -> None:  # type: ignore[no-untyped-def]
