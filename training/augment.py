@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
@@ -61,3 +63,40 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         )
         out = out.masked_fill(mask.unsqueeze(1), 0.0)
     return out
+
+
+@dataclass(frozen=True)
+class WebcamConfig:
+    """What a counter webcam does to a face that FER2013's photos rarely show."""
+
+    blur_p: float = 0.3  # Gaussian blur, sigma 0.5-1.5 px at 48x48
+    jpeg_p: float = 0.3  # JPEG quality 15-60
+    noise_p: float = 0.3  # sensor noise, sigma 2-10 grey levels
+    dim_p: float = 0.3  # dim light: gamma 1.2-2.2 and contrast x0.5-0.9
+    occlude_p: float = 0.2  # a cup, a hand or a mask: a 12-24 px block of flat grey
+
+
+def webcam(faces: npt.NDArray[np.uint8], cfg: WebcamConfig, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """uint8 faces [N, 48, 48] -> degraded copies, each effect drawn independently per face."""
+    import cv2
+
+    out = faces.astype(np.float32).copy()
+    for i in range(len(out)):
+        f = out[i]
+        if rng.random() < cfg.dim_p:
+            f = 255 * (f / 255) ** rng.uniform(1.2, 2.2)
+            f = (f - f.mean()) * rng.uniform(0.5, 0.9) + f.mean()
+        if rng.random() < cfg.blur_p:
+            f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.5, 1.5))
+        if rng.random() < cfg.noise_p:
+            f = f + rng.normal(0, rng.uniform(2, 10), f.shape)
+        if rng.random() < cfg.occlude_p:
+            s = int(rng.integers(12, 25))
+            y, x = int(rng.integers(0, 48 - s + 1)), int(rng.integers(0, 48 - s + 1))
+            f[y : y + s, x : x + s] = rng.uniform(0, 255)
+        f = np.clip(f, 0, 255).astype(np.uint8)
+        if rng.random() < cfg.jpeg_p:
+            ok, data = cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 61))])
+            f = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if ok else f
+        out[i] = f
+    return out.astype(np.uint8)

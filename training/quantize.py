@@ -6,7 +6,8 @@ Static QDQ quantisation (ONNX Runtime's tooling: per-channel int8 weights, uint8
 activations) calibrated on cleaned Training faces only. On this team's 2-core AVX-512
 machine it runs the same network 2.8x faster than float32, which is what lets a model big
 enough for 70%+ meet the 2,000 faces/s budget; the card records the accuracy it keeps.
-GPUs keep the float32 file (execution providers for CUDA run QDQ graphs poorly).
+GPUs keep the float32 file (execution providers for CUDA run QDQ graphs poorly). Weights use
+7 of the 8 bits (`REDUCED_WEIGHT_MAX`) so that CPUs with and without VNNI give the same answers.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ def int8_path(model: Path) -> Path:
     return model.with_name(model.stem + ".int8.onnx")
 
 
-def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method: str = "percentile") -> None:
+#: Weights in 7 bits (-64..64): ONNX Runtime's u8s8 kernels on x86-64 CPUs without VNNI (AVX2
+#: only) add pairs of uint8 x int8 products in int16, and 255 x 127 x 2 overflows it; with
+#: |w| <= 64, 255 x 64 x 2 = 32,640 fits, so every CPU computes the same answers.
+REDUCED_WEIGHT_MAX = 64
+
+
+def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method: str = "percentile",
+             reduce_range: bool = True) -> None:
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -80,13 +88,19 @@ def quantize(model: Path, out: Path, calibration: npt.NDArray[np.uint8], method:
         head = [n.name for n in nodes if members and not n.name.startswith(MEMBER_PREFIX)]
         quantize_static(str(prepared), str(out), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method], nodes_to_exclude=head)
+                        calibrate_method=methods[method], nodes_to_exclude=head, reduce_range=reduce_range)
     if thresholds is not None:
         graph = onnx.load(str(out))
         set_thresholds(graph, thresholds)
         onnx.save(graph, str(out))
         if read_thresholds(out) != thresholds:
             raise RuntimeError(f"the cascade thresholds of {out} did not survive quantisation")
+
+
+def weight_range(model: onnx.ModelProto) -> int:
+    """Largest |int8 weight| in a quantised graph (127 = full range, <= 64 = safe on every CPU)."""
+    return max((int(np.abs(onnx.numpy_helper.to_array(t).astype(np.int32)).max()) for t in model.graph.initializer
+                if t.data_type == onnx.TensorProto.INT8 and t.dims), default=0)
 
 
 def read_thresholds(model: Path) -> list[float] | None:
@@ -117,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile",
                    help="calibration; percentile kept PublicTest within 0.03 points of float32, minmax 0.31")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--full-range", action="store_true",
+                   help="8-bit weights (-127..127): answers then differ on CPUs without VNNI; default 7-bit")
     p.add_argument("--report-private", action="store_true", help="also measure PrivateTest (final model only)")
     args = p.parse_args(argv)
     out = args.out or int8_path(args.onnx)
@@ -130,13 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     train = splits["Training"].images
     pick = np.random.default_rng(args.seed).choice(len(train), min(args.calibration_faces, len(train)), replace=False)
-    quantize(args.onnx, out, train[np.sort(pick)], args.method)
+    quantize(args.onnx, out, train[np.sort(pick)], args.method, reduce_range=not args.full_range)
     keep = {k: v for k, v in source.items()
             if k not in ("name", "file", "sha256", "bytes", "exported", "metrics", "runtime_uses")}
     fields: dict[str, Any] = {
         **keep,
         "quantization": {"from": source["file"], "from_sha256": source["sha256"], "format": "QDQ",
-                         "weights": "int8 per channel", "activations": "uint8 per tensor",
+                         "weights": "int8 per channel" + ("" if args.full_range else
+                                                           ", 7-bit range (reduce_range: |w| <= 64)"),
+                         "max_abs_weight": weight_range(onnx.load(str(out))),
+                         "activations": "uint8 per tensor",
                          "calibration": f"{len(pick)} cleaned Training faces (seed {args.seed}), {args.method}",
                          "tool": "onnxruntime.quantization.quantize_static",
                          # so an int8-only release still says what its float32 source measured

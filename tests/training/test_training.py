@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 
 from training import data, ensemble, export, teacher, train  # noqa: E402
 
@@ -231,6 +231,19 @@ def tiny_runs(tiny_fer: Path, tmp_path: Path) -> list[Path]:
     return runs
 
 
+def reference_probabilities(model: Path, faces: np.ndarray) -> np.ndarray:
+    """A QDQ graph computed in float (graph optimisations off): the same on every CPU."""
+    import onnxruntime as ort
+
+    from cafe_monitor.classification import softmax
+    from cafe_monitor.preprocessing import normalise
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return softmax(session.run(None, {session.get_inputs()[0].name: normalise(faces)})[0])
+
+
 def float_head(graph_path: Path) -> list[str]:
     """Op types of the nodes outside the member nets, asserting that the only ones feeding a
     QuantizeLinear are a cascade's selection of faces for its members (probabilities stay float)."""
@@ -377,6 +390,20 @@ def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
     clf = EmotionClassifier(twin, cpu_only=True)
     probs = clf.classify(faces)
     assert np.allclose(probs.sum(1), 1, atol=1e-5) and (probs.argmax(1) == expected.argmax(1)).mean() >= 0.75
+    # 7-bit weights by default, so no CPU's int16 accumulation saturates
+    assert 0 < quantize.weight_range(onnx.load(str(twin))) <= quantize.REDUCED_WEIGHT_MAX
+    assert json.loads(twin.with_suffix(".card.json").read_text())["quantization"]["max_abs_weight"] <= 64
+
+    # the float32 graph read back from the int8 one computes what the int8 graph means
+    from training import dequantize
+
+    recovered = tmp_path / "recovered.onnx"
+    assert dequantize.main(["--onnx", str(twin), "--out", str(recovered)]) == 0
+    assert quantize.read_thresholds(recovered) == pytest.approx([threshold])
+    assert not {n.op_type for n in onnx.load(str(recovered)).graph.node} & {"QuantizeLinear", "DequantizeLinear"}
+    reference = reference_probabilities(twin, faces)
+    assert np.abs(onnx_probabilities(recovered, faces) - reference).max() < 0.05
+    assert (onnx_probabilities(recovered, faces).argmax(1) == reference.argmax(1)).mean() >= 0.9
     for p, args in ((["--escalate-below", "0.5"], [str(tiny_runs[0])]), (["--escalate-below", "1.5"], tiny_runs)):
         with pytest.raises(SystemExit):
             export.main([a for r in args for a in ("--checkpoint", str(r))] + p + ["--out", str(onnx_path)])
