@@ -38,8 +38,9 @@ from torch import nn
 
 from cafe_monitor.evaluation import score_fidelity
 from cafe_monitor.preprocessing import normalise
-from training import adapt, wild_dev
+from training import wild_dev
 from training.augment import AugmentConfig, WebcamConfig, augment, webcam
+from training.calibrate import class_weights
 from training.data import default_data_dir, load_for_command
 from training.ensemble import cascade
 from training.models import Cascade, build
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if splits is None:
         return 2
     photos = wild_dev.load(args.wild)
-    val_x, val_y = adapt.wild_crops(wild_dev.split(photos, "val"), 1, None, None)
+    val_x, val_y = wild_dev.wild_crops(wild_dev.split(photos, "val"), 1, None, None)
     pub_x, pub_y = splits["PublicTest"].images, splits["PublicTest"].labels
     train = splits["Training"]
     n = args.fer_limit or len(train.images)
@@ -195,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         t0 = time.time()
-        wild_x, wild_y = adapt.wild_crops(wild_train, 2, rng, None)  # fresh framing jitter every epoch
-        wild_w = adapt.balanced(wild_y, 0.5)
+        wild_x, wild_y = wild_dev.wild_crops(wild_train, 2, rng, None)  # fresh framing jitter every epoch
+        wild_w = class_weights(wild_y, 0.5)
         for net in nets:
             net.train()
             freeze_batchnorm(net)

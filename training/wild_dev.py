@@ -20,16 +20,15 @@ import csv
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from cafe_monitor.classification import CLASSES
 from cafe_monitor.evaluation import pad_photo, read_image
-from cafe_monitor.preprocessing import Box, Point, crop_face
+from cafe_monitor.preprocessing import Box, Point, crop_face, eye_angle
+from training.augment import WebcamConfig, webcam
 from training.data import DEFAULT_CACHE
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wild_dev"
@@ -39,6 +38,10 @@ SPLIT_NAMES = ("train", "val", "test")
 MAJOR_MIN_PHOTOS = 20
 MAJOR_DEAL = ("train",) * 4 + ("val",) * 2 + ("test",) * 2
 PAD = 0.5
+#: The framing chosen by training.framing on the validation people (training/README.md), and
+#: how far training crops are jittered around it (the detector's boxes and keypoints wobble).
+FRAMING = {"crop_margin": 0.2, "crop_shift": -0.1, "align_eyes": True}
+JITTER = {"margin": 0.1, "shift": 0.08, "tilt_deg": 10.0}
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,15 @@ def split(photos: list[Photo], name: str) -> list[Photo]:
     return [p for p in photos if people[p.person] == name]
 
 
-def detect(photos: list[Photo], cache: Path = DEFAULT_CACHE / "wild_dev_faces.json") -> dict[Path, Found | None]:
-    """Largest face per padded photo (None: no face), cached by file name."""
+#: Detections of every photo seen, by full path (tests point it elsewhere).
+CACHE = DEFAULT_CACHE / "wild_dev_faces.json"
+
+
+def detect(photos: list[Photo]) -> dict[Path, Found | None]:
+    """Largest face per padded photo (None: no face), cached by the photo's full path."""
+    cache = CACHE
     stored: dict[str, object] = json.loads(cache.read_text()) if cache.is_file() else {}
-    missing = [p for p in photos if str(p.path.relative_to(p.path.parents[1])) not in stored]
+    missing = [p for p in photos if str(p.path.resolve()) not in stored]
     if missing:
         from cafe_monitor.detection import FaceDetector
 
@@ -100,14 +108,14 @@ def detect(photos: list[Photo], cache: Path = DEFAULT_CACHE / "wild_dev_faces.js
                 image = read_image(p.path)
                 found = detector.detect(pad_photo(image, PAD)) if image is not None else []
                 best = max(found, key=lambda d: d.box.area) if found else None
-                stored[str(p.path.relative_to(p.path.parents[1]))] = None if best is None else {
+                stored[str(p.path.resolve())] = None if best is None else {
                     "box": [best.box.x1, best.box.y1, best.box.x2, best.box.y2],
                     "eyes": best.eyes, "score": best.score}
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(stored))
     out: dict[Path, Found | None] = {}
     for p in photos:
-        row = stored[str(p.path.relative_to(p.path.parents[1]))]
+        row = stored[str(p.path.resolve())]
         if row is None:
             out[p.path] = None
             continue
@@ -118,24 +126,55 @@ def detect(photos: list[Photo], cache: Path = DEFAULT_CACHE / "wild_dev_faces.js
     return out
 
 
-def live_crops(photos: list[Photo], faces: dict[Path, Found | None], margin: float, shift: float,
-               align: bool) -> Iterator[tuple[Photo, npt.NDArray[np.uint8] | None]]:
-    """Each photo's 48x48 crop as the live pipeline would cut it (None where no face was found)."""
+def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None,
+               damage: WebcamConfig | None) -> tuple[np.ndarray, np.ndarray]:
+    """Live-path crops of the photos with a face; with `rng`, framing and tilt jittered."""
+    faces = detect(photos)
+    crops, labels = [], []
     for p in photos:
         found = faces[p.path]
         image = read_image(p.path) if found is not None else None
         if found is None or image is None:
-            yield p, None
             continue
-        yield p, crop_face(pad_photo(image, PAD), found.box, margin, shift=shift,
-                           eyes=found.eyes if align else None)
+        padded = pad_photo(image, PAD)
+        for _ in range(copies):
+            margin, shift, eyes = FRAMING["crop_margin"], FRAMING["crop_shift"], found.eyes
+            if rng is not None:
+                margin += rng.uniform(-JITTER["margin"], JITTER["margin"])
+                shift += rng.uniform(-JITTER["shift"], JITTER["shift"])
+                if eyes is not None:  # residual tilt: the eyes as if the head leaned further
+                    angle = np.radians(eye_angle(eyes) + rng.uniform(-JITTER["tilt_deg"], JITTER["tilt_deg"]))
+                    (xa, ya), (xb, yb) = sorted(eyes)
+                    cx, cy, half = (xa + xb) / 2, (ya + yb) / 2, np.hypot(xb - xa, yb - ya) / 2
+                    eyes = ((cx - half * np.cos(angle), cy - half * np.sin(angle)),
+                            (cx + half * np.cos(angle), cy + half * np.sin(angle)))
+            crop = crop_face(padded, found.box, margin, shift=shift, eyes=eyes if FRAMING["align_eyes"] else None)
+            if rng is not None and rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            crops.append(np.ascontiguousarray(crop))
+            labels.append(p.label)
+    out = np.stack(crops)
+    if damage is not None and rng is not None:
+        out = webcam(out, damage, rng)
+    return out, np.array(labels, dtype=np.int64)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    ap.add_argument("--link", nargs=2, metavar=("SPLIT", "DIR"),
+                    help="make DIR/<emotion>/ links to one split's photos, for `cafe-monitor evaluate --images DIR`")
     args = ap.parse_args(argv)
     photos = load(args.root)
+    if args.link:
+        name, folder = args.link[0], Path(args.link[1])
+        for p in split(photos, name):
+            link = folder / CLASSES[p.label] / p.path.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(p.path.resolve())
+        print(f"{folder}: {len(split(photos, name))} photos of the {name} people")
+        return 0
     people = split_people(photos)
     faces = detect(photos)
     for name in SPLIT_NAMES:

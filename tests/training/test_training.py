@@ -383,6 +383,13 @@ def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
     assert np.abs(onnx_probabilities(onnx_path, faces[unsure.argmax():][:1])
                   - expected[unsure.argmax():][:1]).max() < 1e-4  # one unsure face alone
 
+    # the members come back as torch nets from the graph alone (BatchNorm folded into the convs)
+    from training.finetune import cascade_probabilities, members_from_onnx
+
+    rebuilt = members_from_onnx(onnx_path)
+    assert [arch for arch, _ in rebuilt] == ["cafenet_small", "cafenet_small"]
+    assert np.abs(cascade_probabilities([net for _, net in rebuilt], faces, [threshold]) - expected).max() < 1e-4
+
     assert quantize.main(["--onnx", str(onnx_path), "--data", str(tiny_fer), "--calibration-faces", "32"]) == 0
     twin = int8_variant(onnx_path)
     assert quantize.read_thresholds(twin) == pytest.approx([threshold])  # calibrated at infinity, then restored
@@ -444,3 +451,60 @@ def test_ensemble_subsets_average_probabilities_and_front_drops_dominated_choice
 def test_macs_per_face_counts_convolutions_and_dense_layers() -> None:
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 48 * 48, 7))
     assert ensemble.macs_per_face(net) == 48 * 48 * 4 * 9 + 4 * 48 * 48 * 7
+
+
+def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
+        tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two steps on tiny data, real faces for the wild part (frames of the demo clip)."""
+    import cv2
+
+    from cafe_monitor.classification import EmotionClassifier
+    from training import finetune, wild_dev
+
+    monkeypatch.setattr(wild_dev, "CACHE", tmp_path / "faces.json")
+    wild = tmp_path / "wild"
+    video = cv2.VideoCapture(str(Path(__file__).resolve().parents[2] / "assets" / "demo_emotions.mp4"))
+    rows = ["path,label,person"]
+    for k in range(40):
+        video.set(cv2.CAP_PROP_POS_FRAMES, k * 11)
+        ok, frame = video.read()
+        assert ok
+        label = data.CLASSES[k % 7]
+        (wild / label).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(wild / label / f"frame{k}.jpg"), frame[:, 140:500])
+        rows.append(f"{label}/frame{k}.jpg,{label},Person_{k}")
+    (wild / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert wild_dev.split(wild_dev.load(wild), "val") and wild_dev.split(wild_dev.load(wild), "train")
+
+    cascade_path = tmp_path / "cascade.onnx"
+    assert export.main([a for r in tiny_runs for a in ("--checkpoint", str(r))]
+                       + ["--escalate-below", "0.5", "--out", str(cascade_path), "--skip-eval"]) == 0
+    run = tmp_path / "ft"
+    common = ["--onnx", str(cascade_path), "--out", str(run), "--data", str(tiny_fer), "--wild", str(wild)]
+    assert finetune.main(common + ["--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [0, 1] and (run / "epoch1.pt").is_file()
+    assert 0 <= log[1]["wild_val"]["accuracy"] <= 1 and log[1]["PublicTest"]["macro_recall"] is not None
+    # resuming a finished run trains nothing more; exporting writes the chosen epoch as a cascade
+    assert finetune.main(common + ["--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+    out = tmp_path / "finetuned.onnx"
+    assert finetune.main(common + ["--export", str(out), "--public-drop", "1"]) == 0
+    card = json.loads(out.with_suffix(".card.json").read_text())
+    assert card["finetune"]["chosen"]["epoch"] in (0, 1) and card["ensemble"]["escalate_below"] == [0.5]
+    probs = EmotionClassifier(out, cpu_only=True, verify_checksum=True).classify(
+        np.zeros((2, 48, 48), np.uint8))
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+
+    # calibration on the validation people goes into the graph and onto the card, and survives int8
+    from training import calibrate, quantize
+
+    calibrated = tmp_path / "calibrated.onnx"
+    assert calibrate.main(["--onnx", str(out), "--out", str(calibrated), "--data", str(tiny_fer),
+                           "--wild", str(wild)]) == 0
+    cal = json.loads(calibrated.with_suffix(".card.json").read_text())["calibration"]
+    assert cal["temperature"] > 0 and set(cal["bias"]) == set(data.CLASSES)
+    assert {"accuracy", "score_error"} <= set(cal["after"]["wild_dev_val"])
+    assert quantize.main(["--onnx", str(calibrated), "--data", str(tiny_fer), "--calibration-faces", "16"]) == 0
+    assert {"calibration/Div", "calibration/Add"} <= {n.name for n in onnx.load(str(quantize.int8_path(calibrated)))
+                                                      .graph.node}

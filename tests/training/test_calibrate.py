@@ -1,4 +1,4 @@
-"""Adapting a model to real faces: head refit, calibration in the graph, webcam damage, wild_dev split."""
+"""Adapting a model to real faces: calibration in the graph, webcam damage, the wild_dev split."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from cafe_monitor.classification import softmax  # noqa: E402
-from training import adapt, wild_dev  # noqa: E402
+from training import calibrate, wild_dev  # noqa: E402
 from training.augment import WebcamConfig, webcam  # noqa: E402
 
 
 def linear_model(w: np.ndarray, b: np.ndarray) -> onnx.ModelProto:
-    """faces [N,1,48,48] -> mean pooled 1-d feature -> Gemm head -> logits: a stand-in member."""
+    """faces [N,1,48,48] -> mean pooled 1-d feature -> Gemm head -> logits: a stand-in model."""
     nodes = [helper.make_node("GlobalAveragePool", ["faces"], ["pooled"]),
              helper.make_node("Flatten", ["pooled"], ["features"]),
              helper.make_node("Gemm", ["features", "head.weight", "head.bias"], ["logits"], transB=1)]
@@ -30,38 +30,15 @@ def linear_model(w: np.ndarray, b: np.ndarray) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def test_refit_moves_the_head_toward_the_targets_and_l2_holds_it_back() -> None:
-    rng = np.random.default_rng(0)
-    model = linear_model(rng.normal(size=(7, 1)) * 0.1, np.zeros(7))
-    [head] = adapt.heads(model)
-    assert head.w.shape == (7, 1) and head.features == "features"
-    features = rng.normal(size=(200, 1)).astype(np.float32)
-    labels = (features[:, 0] > 0).astype(int) * 3  # angry below 0, happy above
-    targets = np.eye(7, dtype=np.float32)[labels]
-    weights = np.ones(len(labels))
-
-    def accuracy(h: adapt.Head) -> float:
-        return float(((features @ h.w.T + h.b).argmax(1) == labels).mean())
-
-    loose, tight = (adapt.refit(head, features, targets, weights, l2) for l2 in (1e-4, 1e3))
-    assert accuracy(loose) > 0.95 > accuracy(head)
-    assert np.abs(tight.w - head.w).max() < np.abs(loose.w - head.w).max() / 10
-
-    adapt.set_heads(model, [loose])
-    faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
-    feats = adapt.member_features(model, faces)[0]
-    assert np.allclose(adapt.run_graph(model, faces), feats @ loose.w.T + loose.b, atol=1e-4)
-
-
 def test_calibration_in_the_graph_is_log_p_over_t_plus_bias() -> None:
     rng = np.random.default_rng(1)
     model = linear_model(rng.normal(size=(7, 1)), rng.normal(size=7))
     faces = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
-    before = adapt.run_graph(model, faces)
+    before = calibrate.run_graph(model, faces)
     bias = np.array([0.5, 0, 0, -0.5, 0, 0, 1.0], np.float32)
-    adapt.add_calibration(model, 2.0, bias)
+    calibrate.add_calibration(model, 2.0, bias)
     assert [o.name for o in model.graph.output] == ["logits"]  # the card contract is unchanged
-    assert np.allclose(adapt.run_graph(model, faces), before / 2.0 + bias, atol=1e-5)
+    assert np.allclose(calibrate.run_graph(model, faces), before / 2.0 + bias, atol=1e-5)
 
 
 def test_fit_calibration_recovers_a_known_bias() -> None:
@@ -70,7 +47,7 @@ def test_fit_calibration_recovers_a_known_bias() -> None:
     labels = np.array([rng.choice(7, p=p) for p in softmax(true_logits.astype(np.float32))])
     shift = np.array([0, 0, 0, 0, 0, 0, -1.5])  # the model under-reads neutral
     log_p = np.log(softmax((true_logits + shift).astype(np.float32)))
-    temperature, bias = adapt.fit_calibration(log_p, labels, np.ones(len(labels)))
+    temperature, bias = calibrate.fit_calibration(log_p, labels, np.ones(len(labels)))
     assert temperature == pytest.approx(1.0, abs=0.1)
     assert bias[6] - bias[:6].mean() == pytest.approx(1.5, abs=0.3)
 
