@@ -481,15 +481,15 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
                        + ["--escalate-below", "0.5", "--out", str(cascade_path), "--skip-eval"]) == 0
     run = tmp_path / "ft"
     common = ["--onnx", str(cascade_path), "--out", str(run), "--data", str(tiny_fer), "--wild", str(wild)]
-    assert finetune.main(common + ["--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
+    assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in log] == [0, 1] and (run / "epoch1.pt").is_file()
     assert 0 <= log[1]["wild_val"]["accuracy"] <= 1 and log[1]["PublicTest"]["macro_recall"] is not None
     # resuming a finished run trains nothing more; exporting writes the chosen epoch as a cascade
-    assert finetune.main(common + ["--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
+    assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     out = tmp_path / "finetuned.onnx"
-    assert finetune.main(common + ["--export", str(out), "--public-drop", "1"]) == 0
+    assert finetune.main([*common, "--export", str(out), "--public-drop", "1"]) == 0
     card = json.loads(out.with_suffix(".card.json").read_text())
     assert card["finetune"]["chosen"]["epoch"] in (0, 1) and card["ensemble"]["escalate_below"] == [0.5]
     probs = EmotionClassifier(out, cpu_only=True, verify_checksum=True).classify(
