@@ -127,6 +127,16 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on a real PostgreSQL (scripts/pg-test-server.sh)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
+    return fresh_pg()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The test PostgreSQL server with an empty schema (for tests of PostgreSQL's own features)."""
+    return fresh_pg()
+
+
+def fresh_pg() -> str:
     url = os.environ.get("CAFE_MONITOR_TEST_PG")
     if not url:
         pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")

@@ -4,7 +4,6 @@ database that hangs ends in an error and a rescue file (issue 15, item 5)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import threading
 import time
@@ -65,20 +64,11 @@ def test_visit_retention_setting() -> None:
         parse({"privacy": {"visit_retention_days": -1}})
 
 
-def pg_url() -> str:
-    url = os.environ.get("CAFE_MONITOR_TEST_PG")
-    if not url:
-        pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")
-    return url
-
-
 @pytest.mark.postgres
-def test_migrations_wait_for_the_advisory_lock(any_db_url: str) -> None:
-    if not any_db_url.startswith("postgresql"):
-        pytest.skip("the lock is PostgreSQL's")
+def test_migrations_wait_for_the_advisory_lock(pg_url: str) -> None:
     from cafe_monitor.migrations import MIGRATION_LOCK
 
-    holder = create_engine(any_db_url)
+    holder = create_engine(pg_url)
     conn = holder.connect()
     conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})  # another counter is migrating
     done = threading.Event()
@@ -86,7 +76,7 @@ def test_migrations_wait_for_the_advisory_lock(any_db_url: str) -> None:
 
     def start() -> None:
         try:
-            storage.open_database(any_db_url).dispose()
+            storage.open_database(pg_url).dispose()
         except BaseException as exc:  # reported below
             errors.append(exc)
         done.set()
@@ -105,16 +95,14 @@ def test_migrations_wait_for_the_advisory_lock(any_db_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_two_counters_starting_together_both_start(any_db_url: str) -> None:
-    if not any_db_url.startswith("postgresql"):
-        pytest.skip("concurrent migration is a PostgreSQL matter")
+def test_two_counters_starting_together_both_start(pg_url: str) -> None:
     errors: list[BaseException] = []
     barrier = threading.Barrier(3)
 
     def start() -> None:
         barrier.wait()
         try:
-            storage.open_database(any_db_url).dispose()
+            storage.open_database(pg_url).dispose()
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -124,7 +112,7 @@ def test_two_counters_starting_together_both_start(any_db_url: str) -> None:
     for t in threads:
         t.join(60)
     assert not errors, errors
-    engine = create_engine(any_db_url)
+    engine = create_engine(pg_url)
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
     engine.dispose()
@@ -147,17 +135,16 @@ def test_a_database_that_never_answers_is_a_clear_error(monkeypatch: pytest.Monk
 
 
 @pytest.mark.postgres
-def test_a_hung_statement_ends_and_rows_go_to_the_rescue_file(any_db_url: str, tmp_path: Path,
+def test_a_hung_statement_ends_and_rows_go_to_the_rescue_file(pg_url: str, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    if not any_db_url.startswith("postgresql"):
-        pytest.skip("statement_timeout is PostgreSQL's (SQLite has its busy timeout, tested elsewhere)")
+    """statement_timeout is PostgreSQL's; SQLite's busy timeout is tested in test_storage."""
     monkeypatch.setattr(database, "STATEMENT_TIMEOUT_S", 1)
-    engine = storage.open_database(any_db_url)
+    engine = storage.open_database(pg_url)
     sid = storage.start_session(engine, source="0", site="north", camera="counter", model_name="m",
                                 model_sha256="0" * 64, provider="CPU", settings={})
     w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05, rescue_dir=tmp_path)
     w.start()
-    blocker = create_engine(any_db_url).connect()
+    blocker = create_engine(pg_url).connect()
     blocker.execute(text("LOCK TABLE visits IN ACCESS EXCLUSIVE MODE"))  # someone's endless transaction
     try:
         w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
