@@ -79,10 +79,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     engine = storage.open_database(_db_url(args, settings))
-    clock = settings.storage.clock()
+    own = settings.storage.clock()
     rows: list[dict[str, Any]] = []
     listed = queries.recent_sessions(engine, args.limit, _counter(args))
+    clocks = {site: history.clock_for(engine, queries.Counter(site=site), own) for site in {s.site for s in listed}}
     for s, score in history.scored_sessions(engine, listed, settings.score.to_config()):  # two queries in all
+        clock = clocks[s.site]  # each shop's times in its own zone
         rows.append({"id": s.id, "start": clock.local(s.started_at).isoformat(timespec="seconds"),
                      "time_zone": clock.name, "business_day": clock.business_day(s.started_at).isoformat(),
                      "duration_s": round(s.seconds, 1), "status": s.status,
@@ -94,7 +96,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not rows:
         print("no sessions yet")
         return 0
-    print(f"times in {clock.name}")
+    zones = sorted({str(r["time_zone"]) for r in rows})
+    print(f"times in {zones[0]}" if len(zones) == 1 else "times in each site's zone: " + ", ".join(zones))
     print(f"{'id':>5}  {'start (local)':19}  {'duration':>8}  {'visits':>6}  {'score':>13}  {'status':11}  site/camera")
     for r in rows:
         sc = f"{r['score']:.0f} [{r['low']:.0f}-{r['high']:.0f}]" if r["score"] is not None else "-"

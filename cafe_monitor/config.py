@@ -99,6 +99,11 @@ class Settings:
     storage: StorageSettings = StorageSettings()
     score: ScoreSettings = ScoreSettings()
 
+    def with_named_zone(self) -> Settings:
+        """These settings with the site's zone named ("" resolved to the computer's), as a
+        session records them: a chain's other machines read a site's hours in its zone."""
+        return dataclasses.replace(self, storage=dataclasses.replace(self.storage, time_zone=self.storage.clock().name))
+
 
 def _build(cls: type[Any], data: Any, where: str) -> Any:
     if not isinstance(data, dict):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cafe_monitor.classification import CLASSES
-from cafe_monitor.localtime import CafeClock
+from cafe_monitor.localtime import CafeClock, TimeZoneError
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import (
@@ -25,6 +25,7 @@ from cafe_monitor.storage.queries import (
     SessionInfo,
     VisitInfo,
     period_means,
+    recorded_zones,
     sessions_started,
     visits_of,
     visits_started,
@@ -74,6 +75,23 @@ def by_day(engine: Engine, last_day: dt.date, days: int, clock: CafeClock, cfg: 
             for i, m in enumerate(means)]
 
 
+def clock_for(engine: Engine, counter: Counter, fallback: CafeClock) -> CafeClock:
+    """The clock to read these counters by: the site's own (as its sessions recorded it),
+    the chain's when every site shares one zone, else `fallback` (this machine's settings)."""
+    recorded = recorded_zones(engine)
+    if counter.site:
+        pick = recorded.get(counter.site)
+    else:
+        kinds = set(recorded.values())
+        pick = kinds.pop() if len(kinds) == 1 else None
+    if pick is None:
+        return fallback
+    try:
+        return CafeClock.of(*pick)
+    except TimeZoneError:  # a zone this machine's database does not know: read in our own
+        return fallback
+
+
 def day_visits(engine: Engine, day: dt.date, clock: CafeClock, counter: Counter = EVERY_COUNTER) -> list[VisitInfo]:
     return visits_started(engine, *clock.day_range(day), counter)
 
@@ -104,7 +122,7 @@ class DayView:
     """Everything the History tab draws for one choice of day and counters."""
 
     day: dt.date
-    zone: str
+    clock: CafeClock
     counter: Counter
     total: Score
     hours: list[Bucket]
@@ -113,14 +131,20 @@ class DayView:
     compare_day: dt.date | None = None
     compare_hours: list[Bucket] = field(default_factory=list)
 
+    @property
+    def zone(self) -> str:
+        return self.clock.name
+
 
 def load_day(engine: Engine, day: dt.date, clock: CafeClock, cfg: ScoreConfig, counter: Counter = EVERY_COUNTER,
              compare_day: dt.date | None = None, trend_days: int = 28) -> DayView:
-    """One History view: a handful of queries whatever the number of sessions."""
+    """One History view: a handful of queries whatever the number of sessions. `clock` is
+    the fallback: a site is read in its own recorded zone (`clock_for`)."""
+    clock = clock_for(engine, counter, clock)
     visits = day_visits(engine, day, clock, counter)
     compare = (by_hour(day_visits(engine, compare_day, clock, counter), compare_day, clock, cfg)
                if compare_day is not None else [])
     sessions = scored_sessions(engine, sessions_started(engine, *clock.day_range(day), counter), cfg)
-    return DayView(day=day, zone=clock.name, counter=counter, total=score_visits([v.distribution for v in visits], cfg),
+    return DayView(day=day, clock=clock, counter=counter, total=score_visits([v.distribution for v in visits], cfg),
                    hours=by_hour(visits, day, clock, cfg), trend=by_day(engine, day, trend_days, clock, cfg, counter),
                    sessions=sessions, compare_day=compare_day, compare_hours=compare)

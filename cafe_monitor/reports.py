@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.history import clock_for
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
 from cafe_monitor.storage import Engine
@@ -114,6 +115,7 @@ def session_report(engine: Engine, ref: str, cfg: ScoreConfig, clock: CafeClock 
     if s is None:
         where = "" if counter == EVERY_COUNTER else f" at {counter.describe()}"
         raise ReportError(f"no sessions recorded yet{where}" if ref == "last" else f"no session with id {ref}{where}")
+    clock = clock_for(engine, Counter(site=s.site), clock)  # the session's site's zone
     visits = visits_of(engine, [s.id])
     start, end = clock.local(s.started_at), clock.local(s.ended_at or s.started_at)
     return ReportData(
@@ -128,7 +130,7 @@ def session_report(engine: Engine, ref: str, cfg: ScoreConfig, clock: CafeClock 
 def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | None = None,
                counter: Counter = EVERY_COUNTER) -> ReportData:
     """One business day (the café's zone, from its day start) of the chosen counters."""
-    clock = clock or CafeClock.of()
+    clock = clock_for(engine, counter, clock or CafeClock.of())  # the site's own zone when recorded
     try:
         date = dt.date.fromisoformat(day)
     except ValueError as exc:

@@ -161,7 +161,7 @@ class MonitorSession:
                 self.engine, source=str(self.source), site=self.settings.storage.site,
                 camera=self.settings.storage.camera_name, model_name=classifier.card.name,
                 model_sha256=classifier.card.sha256, provider=classifier.engine,
-                settings=dataclasses.asdict(self.settings),
+                settings=dataclasses.asdict(self.settings.with_named_zone()),  # so other sites' readers know it
                 started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
             self.writer = storage.SessionWriter(self.engine, self.session_id, origin=origin, rescue_dir=data_dir())
             self.writer.start()

@@ -103,3 +103,14 @@ def test_settings_carry_the_site_clock_and_refuse_bad_values() -> None:
         parse({"storage": {"time_zone": "Mars/Olympus"}})
     with pytest.raises(ConfigError, match="storage.business_day_start"):
         parse({"storage": {"business_day_start": "4 am"}})
+
+
+def test_sessions_record_the_zone_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counter left on "the computer's zone" records the zone's name with its sessions,
+    so another machine of the chain can read that shop's hours."""
+    from cafe_monitor.config import Settings, parse
+
+    monkeypatch.setenv("TZ", "Europe/Madrid")
+    assert Settings().with_named_zone().storage.time_zone == "Europe/Madrid"
+    named = parse({"storage": {"time_zone": "Asia/Tokyo"}})
+    assert named.with_named_zone() == named

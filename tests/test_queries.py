@@ -28,12 +28,14 @@ def one_hot(name: str) -> list[float]:
 
 
 def add_session(engine: storage.Engine, start: dt.datetime, visits: list[tuple[dt.datetime, str]], *,
-                site: str = "main", camera: str = "counter") -> int:
-    """A session with one visit (and one timeline second) per (time, emotion)."""
+                site: str = "main", camera: str = "counter", zone: str = "") -> int:
+    """A session with one visit (and one timeline second) per (time, emotion); `zone`: the
+    site's time zone as a counter records it in the session's settings."""
+    settings = {"storage": {"time_zone": zone, "business_day_start": "04:00"}} if zone else {}
     with storage.session_scope(engine) as s:
         row = storage.SessionRow(started_at=start, ended_at=start + dt.timedelta(hours=1), status="ended",
                                  source="0", site=site, camera=camera, model_name="m", model_sha256="0" * 64,
-                                 provider="CPU", settings={}, frames=10)
+                                 provider="CPU", settings=settings, frames=10)
         s.add(row)
         s.flush()
         for i, (t, emotion) in enumerate(visits):
@@ -129,11 +131,11 @@ def test_history_view_costs_a_fixed_number_of_queries(engine: storage.Engine) ->
     event.listen(engine, "before_cursor_execute", count)
     view = history.load_day(engine, day, LONDON, CFG, compare_day=day - dt.timedelta(days=7))
     assert len(view.sessions) == 12 and all(s.visits == 5 for _, s in view.sessions)
-    assert len(statements) <= 5, statements  # day visits, compare visits, sessions, their visits, trend
+    assert len(statements) <= 6, statements  # zones, day visits, compare visits, sessions, their visits, trend
     statements.clear()
     only_a = history.load_day(engine, day, LONDON, CFG, Counter(site="a"))
     event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) <= 4 and len(only_a.sessions) == 6 and only_a.total.visits == 30
+    assert len(statements) <= 5 and len(only_a.sessions) == 6 and only_a.total.visits == 30
 
 
 def test_session_scores_are_the_readme_formula(engine: storage.Engine) -> None:
@@ -162,3 +164,23 @@ def test_timeline_is_summed_by_the_minute_in_the_database(engine: storage.Engine
     assert minutes[1].distribution[happy] == pytest.approx(1.0)  # the faceless second weighs nothing
     assert queries.timeline_minutes(engine, utc(2026, 6, 3), utc(2026, 6, 4), Counter(site="elsewhere")) == []
     assert queries._minutes_in_python(queries.timeline_of(engine, sid)) == minutes
+
+
+def test_each_site_is_read_in_its_own_recorded_zone(engine: storage.Engine) -> None:
+    """A head office (its own settings: UTC) reads a Los Angeles shop's day in Los Angeles
+    time and a London shop's in London time; all sites together, in its own zone."""
+    utc_clock = CafeClock.of("UTC", "04:00")
+    add_session(engine, utc(2026, 7, 1, 15), [(utc(2026, 7, 1, 19, 30), "happy")],  # 12:30 in LA
+                site="venice", zone="America/Los_Angeles")
+    add_session(engine, utc(2026, 7, 1, 7), [(utc(2026, 7, 1, 11, 30), "sad")],  # 12:30 in London
+                site="soho", zone="Europe/London")
+    assert queries.recorded_zones(engine) == {"venice": ("America/Los_Angeles", "04:00"),
+                                              "soho": ("Europe/London", "04:00")}
+    venice = history.load_day(engine, dt.date(2026, 7, 1), utc_clock, CFG, Counter(site="venice"))
+    soho = history.load_day(engine, dt.date(2026, 7, 1), utc_clock, CFG, Counter(site="soho"))
+    assert venice.zone == "America/Los_Angeles" and soho.zone == "Europe/London"
+    assert [b.label for b in venice.hours if b.score.visits] == ["12"]  # lunch, not 19:00
+    assert [b.label for b in soho.hours if b.score.visits] == ["12"]
+    both = history.load_day(engine, dt.date(2026, 7, 1), utc_clock, CFG)
+    assert both.zone == "UTC" and both.total.visits == 2  # zones differ: the reader's own
+    assert history.clock_for(engine, Counter(site="leeds"), utc_clock) is utc_clock  # nothing recorded

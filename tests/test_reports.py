@@ -61,6 +61,17 @@ def test_day_report_is_the_sites_business_day(engine: storage.Engine, tmp_path: 
         assert "Visits per hour (America/Los_Angeles)" in text and "local (America/Los_Angeles)" in text
 
 
+def test_reports_use_the_sites_recorded_zone(db_url: str) -> None:
+    engine = storage.open_database(db_url)
+    add_session(engine, utc(2026, 7, 1, 15), [(utc(2026, 7, 1, 19, 30), "happy")], site="venice",
+                zone="America/Los_Angeles")
+    utc_clock = CafeClock.of("UTC", "04:00")  # the machine writing the report
+    day = reports.day_report(engine, "2026-07-01", CFG, utc_clock, Counter(site="venice"))
+    assert day.zone == "America/Los_Angeles" and day.visits[0].first_seen.hour == 12
+    session = reports.session_report(engine, "last", CFG, utc_clock)
+    assert session.zone == "America/Los_Angeles" and "America/Los_Angeles" in session.subtitle
+
+
 def test_session_report_last_of_a_site(engine: storage.Engine) -> None:
     data = reports.session_report(engine, "last", CFG, LA, Counter(site="pasadena"))
     assert data.score.visits == 1 and data.sessions[0]["site"] == "pasadena"

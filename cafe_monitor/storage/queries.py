@@ -95,7 +95,10 @@ class Counter:
         if not self.site and not self.camera:
             return q
         if join_from is not None:
-            q = q.join(SessionRow, SessionRow.id == join_from)
+            # "+ 0" keeps the planner off the session_id index: driven by it, SQLite would read
+            # every row of every session of the site (a year of them) and then filter by time;
+            # driven by the time index it reads the period's rows and looks each session up.
+            q = q.join(SessionRow, SessionRow.id == join_from + 0)
         if self.site:
             q = q.where(SessionRow.site == self.site)
         if self.camera:
@@ -319,4 +322,18 @@ def _minutes_in_python(points: Sequence[TimelinePoint]) -> list[TimelinePoint]:
     for at, s in sorted(sums.items()):
         faces = int(s[1])
         out.append(TimelinePoint(at, int(s[0]), faces, tuple(x / faces if faces else 0.0 for x in s[2:])))
+    return out
+
+
+def recorded_zones(engine: Engine) -> dict[str, tuple[str, str]]:
+    """Each site's (time_zone, business_day_start) as its latest session recorded them, so
+    a chain's head office reads every shop's hours in that shop's zone. Sites whose
+    sessions predate the setting are absent."""
+    latest = select(func.max(SessionRow.id)).group_by(SessionRow.site).scalar_subquery()
+    out: dict[str, tuple[str, str]] = {}
+    with engine.connect() as c:
+        for site, settings in c.execute(select(SessionRow.site, SessionRow.settings).where(SessionRow.id.in_(latest))):
+            st = (settings or {}).get("storage") or {}
+            if isinstance(st, dict) and isinstance(st.get("time_zone"), str) and st["time_zone"]:
+                out[site] = (st["time_zone"], str(st.get("business_day_start") or "04:00"))
     return out

@@ -35,7 +35,16 @@ from cafe_monitor.classification import CLASSES
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig, to_score, visit_valence
 from cafe_monitor.storage import Engine
-from cafe_monitor.storage.queries import Counter, TimelinePoint, VisitInfo, cameras, sites, timeline_of, visits_of
+from cafe_monitor.storage.queries import (
+    Counter,
+    TimelinePoint,
+    VisitInfo,
+    cameras,
+    find_session,
+    sites,
+    timeline_of,
+    visits_of,
+)
 from cafe_monitor.ui.live import EMOTION_QCOLOURS
 from cafe_monitor.ui.worker import Loader
 
@@ -64,6 +73,7 @@ class SessionTimeline:
     session_id: int
     timeline: list[TimelinePoint]
     visits: list[VisitInfo]
+    clock: CafeClock  # the session's site's
 
 
 class HistoryView(QWidget):
@@ -280,7 +290,7 @@ class HistoryView(QWidget):
         self.sessions.setRowCount(len(view.sessions))
         for i, (s, sc) in enumerate(view.sessions):
             secs = int(s.seconds)
-            cells = [str(s.id), f"{self.clock.local(s.started_at):%H:%M:%S}",
+            cells = [str(s.id), f"{view.clock.local(s.started_at):%H:%M:%S}",
                      f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s",
                      str(sc.visits), "-" if sc.score is None else f"{sc.score:.0f} ({sc.low:.0f}–{sc.high:.0f})",
                      s.status, f"{s.site} / {s.camera}"]
@@ -295,12 +305,14 @@ class HistoryView(QWidget):
     def open_session(self, session_id: int | None) -> None:
         if session_id is None:
             return
-        factory = self.engine_factory
+        factory, fallback = self.engine_factory, self.clock
 
         def load() -> SessionTimeline:
             engine = factory()
+            info = find_session(engine, session_id)
+            clock = history.clock_for(engine, Counter(site=info.site), fallback) if info else fallback
             return SessionTimeline(session_id, [p for p in timeline_of(engine, session_id) if p.faces],
-                                   visits_of(engine, [session_id]))
+                                   visits_of(engine, [session_id]), clock)
 
         self.session_plot.setTitle(f"Session {session_id}: loading…", color="#333", size="10pt")
         self.session_loader.load(load)
@@ -308,10 +320,10 @@ class HistoryView(QWidget):
     def _show_session(self, loaded: SessionTimeline) -> None:
         self.session_plot.clear()
         self.session_plot.setTitle(f"Session {loaded.session_id}: faces in view (grey), score by visit (green), "
-                                   f"{self.clock.name}", color="#333", size="10pt")
+                                   f"{loaded.clock.name}", color="#333", size="10pt")
         times = [p.at for p in loaded.timeline] or [v.last_seen for v in loaded.visits]
         if times:  # the axis shows the café's wall clock, whatever the computer's zone
-            offset = self.clock.local(times[0]).utcoffset() or dt.timedelta(0)
+            offset = loaded.clock.local(times[0]).utcoffset() or dt.timedelta(0)
             self.session_plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=-int(offset.total_seconds()))})
         if loaded.timeline:
             t = [p.at.timestamp() for p in loaded.timeline]
