@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     splits = load_for_command(args.data)
     if splits is None:
         return 2
-    val_x, val_y = wild_dev.wild_crops(wild_dev.split(wild_dev.load(args.wild), "val"), 1, None, None)
+    source = json.loads(args.onnx.with_suffix(".card.json").read_text())
+    val_x, val_y = wild_dev.wild_crops(wild_dev.split(wild_dev.load(args.wild), "val"), 1, None, None,
+                                       framing=source["preprocessing"])
     pub_x, pub_y = splits["PublicTest"].images, splits["PublicTest"].labels
     model = onnx.load(str(args.onnx))
     log_val, log_pub = run_graph(model, val_x), run_graph(model, pub_x)
@@ -125,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(args.out))
-    source = json.loads(args.onnx.with_suffix(".card.json").read_text())
     keep = {k: v for k, v in source.items() if k not in ("name", "file", "sha256", "bytes", "exported", "metrics",
                                                           "runtime_uses", "calibration")}
     card = write_card(args.out, **keep, calibration={

@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if splits is None:
         return 2
     photos = wild_dev.load(args.wild)
-    val_x, val_y = wild_dev.wild_crops(wild_dev.split(photos, "val"), 1, None, None)
+    framing = json.loads(args.onnx.with_suffix(".card.json").read_text())["preprocessing"]
+    val_x, val_y = wild_dev.wild_crops(wild_dev.split(photos, "val"), 1, None, None, framing)
     pub_x, pub_y = splits["PublicTest"].images, splits["PublicTest"].labels
     train = splits["Training"]
     n = args.fer_limit or len(train.images)
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed * 1000 + epoch)
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         t0 = time.time()
-        wild_x, wild_y = wild_dev.wild_crops(wild_train, 2, rng, None)  # fresh framing jitter every epoch
+        wild_x, wild_y = wild_dev.wild_crops(wild_train, 2, rng, None, framing)  # fresh jitter every epoch
         wild_w = class_weights(wild_y, 0.5)
         for net in nets:
             net.train()

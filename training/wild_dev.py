@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ MAJOR_DEAL = ("train",) * 4 + ("val",) * 2 + ("test",) * 2
 PAD = 0.5
 #: The framing chosen by training.framing on the validation people (training/README.md), and
 #: how far training crops are jittered around it (the detector's boxes and keypoints wobble).
-FRAMING = {"crop_margin": 0.2, "crop_shift": -0.1, "align_eyes": True}
+FRAMING: dict[str, Any] = {"crop_margin": 0.2, "crop_shift": -0.1, "align_eyes": True}
 JITTER = {"margin": 0.1, "shift": 0.08, "tilt_deg": 10.0}
 
 
@@ -126,9 +127,11 @@ def detect(photos: list[Photo]) -> dict[Path, Found | None]:
     return out
 
 
-def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None,
-               damage: WebcamConfig | None) -> tuple[np.ndarray, np.ndarray]:
-    """Live-path crops of the photos with a face; with `rng`, framing and tilt jittered."""
+def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None, damage: WebcamConfig | None,
+               framing: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Live-path crops of the photos with a face (framing: a card's `preprocessing`, default
+    FRAMING); with `rng`, framing and tilt jittered."""
+    framing = {**FRAMING, **{k: v for k, v in (framing or {}).items() if k in FRAMING}}
     faces = detect(photos)
     crops, labels = [], []
     for p in photos:
@@ -138,7 +141,7 @@ def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None
             continue
         padded = pad_photo(image, PAD)
         for _ in range(copies):
-            margin, shift, eyes = FRAMING["crop_margin"], FRAMING["crop_shift"], found.eyes
+            margin, shift, eyes = float(framing["crop_margin"]), float(framing["crop_shift"]), found.eyes
             if rng is not None:
                 margin += rng.uniform(-JITTER["margin"], JITTER["margin"])
                 shift += rng.uniform(-JITTER["shift"], JITTER["shift"])
@@ -148,7 +151,7 @@ def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None
                     cx, cy, half = (xa + xb) / 2, (ya + yb) / 2, np.hypot(xb - xa, yb - ya) / 2
                     eyes = ((cx - half * np.cos(angle), cy - half * np.sin(angle)),
                             (cx + half * np.cos(angle), cy + half * np.sin(angle)))
-            crop = crop_face(padded, found.box, margin, shift=shift, eyes=eyes if FRAMING["align_eyes"] else None)
+            crop = crop_face(padded, found.box, margin, shift=shift, eyes=eyes if framing["align_eyes"] else None)
             if rng is not None and rng.random() < 0.5:
                 crop = crop[:, ::-1]
             crops.append(np.ascontiguousarray(crop))
