@@ -167,6 +167,22 @@ def test_history_loads_off_the_gui_thread_and_filters_by_site(qtbot, window: Mai
     assert "south" in window.history.summary.text()
 
 
+def test_export_day_takes_the_site_shown(qtbot, window: MainWindow, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    seed(db_url, "north")
+    sid = seed(db_url, "south")
+    started = storage.get_session(window.engine(), sid).started_at
+    window.tabs.setCurrentIndex(1)
+    _show_day_of(window, qtbot, started)
+    window.history.site.setCurrentIndex(window.history.site.findData("south"))
+    qtbot.waitUntil(lambda: not window.history.loading and window.history.sessions.rowCount() == 1, timeout=10000)
+    day = window.history.selected_day().isoformat()
+    window.export("day", day, tmp_path / "out", ["json"])
+    qtbot.waitUntil(lambda: window.status.text().startswith("Exported"), timeout=30000)
+    doc = json.loads((tmp_path / "out" / f"day-{day}-south.json").read_text())
+    assert doc["summary"]["visits"] == 12 and [s["site"] for s in doc["sessions"]] == ["south"]
+    assert doc["time_zone"] == window.history.clock.name
+
+
 def test_export_session_and_unwritable_path(qtbot, window: MainWindow, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sid = seed(db_url)
     window.export("session", str(sid), tmp_path / "out", ["pdf", "csv", "json"])
