@@ -142,3 +142,47 @@ def test_import_refuses_a_file_that_is_not_a_rescue_file(tmp_path: Path) -> None
     bad.write_text('{"hello": 1}\n{"world": 2}\n')
     p = cli("import", str(bad), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert p.returncode != 0 and "not a rescue file" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_rescue_file_creates_its_session_in_another_database_once(any_db_url: str, tmp_path: Path) -> None:
+    """The chain's server (PostgreSQL) takes a file a shop wrote while it was unreachable."""
+    path = tmp_path / "unsaved-session-41-1764500000.jsonl"
+    dist = [0.0, 0.0, 0.0, 0.8, 0.0, 0.0, 0.2]
+    lines = [
+        {"session": {"id": 41, "site": "leeds", "camera": "till", "started_at": "2026-11-30T08:00:00+00:00",
+                     "source": "rtsp://cam:***@10.0.0.5/s1", "model_name": "m", "model_sha256": "0" * 64,
+                     "provider": "CPU", "settings": {}}},
+        {"visit": {"visit_no": 1, "first_seen": "2026-11-30T08:00:05+00:00", "last_seen": "2026-11-30T08:00:09+00:00",
+                   "frames": 40, "distribution": dist}},
+        {"timeline": {"at": "2026-11-30T08:00:05+00:00", "frames": 25, "faces": 25, "distribution": dist}},
+        {"visit": {"visit_no": 1, "first_seen": "2026-11-30T08:00:05+00:00", "last_seen": "2026-11-30T08:00:20+00:00",
+                   "frames": 150, "distribution": dist}},
+        {"timeline": {"at": "2026-11-30T08:00:06+00:00", "frames": 25, "faces": 25, "distribution": dist}},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"timeline": {"at": "2026-11-30T08:0')  # cut
+    engine = storage.open_database(any_db_url)
+    first = rescue.import_file(engine, path)
+    assert (first.created, first.visits, first.seconds) == (True, 1, 2)
+    again = rescue.import_file(engine, path)
+    assert (again.session_id, again.created, again.visits, again.seconds) == (first.session_id, False, 0, 0)
+    s = storage.get_session(engine, first.session_id)
+    assert s is not None and (s.site, s.camera, s.status, s.frames) == ("leeds", "till", "interrupted", 50)
+    [v] = storage.session_visits(engine, first.session_id)
+    assert v.frames == 150 and storage.as_utc(v.last_seen) == dt.datetime(2026, 11, 30, 8, 0, 20, tzinfo=UTC)
+
+
+def test_a_long_outage_writes_one_line_a_second_per_open_visit(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    engine = storage.open_database(f"sqlite:///{db}")
+    sid = new_session(engine)
+    w = storage.SessionWriter(engine, sid, origin=ORIGIN, flush_seconds=0.2, rescue_dir=tmp_path)
+    engine.dispose()
+    break_database(db)
+    w.start()
+    for frames in range(10, 50):  # 40 checkpoints of one visit in ~1 s
+        w.checkpoint([state(1, frames)])
+        time.sleep(0.025)
+    w.close()
+    assert w.rescue_file is not None
+    visit_lines = [x for x in w.rescue_file.read_text().splitlines() if '"visit"' in x]
+    assert 1 <= len(visit_lines) <= 8 and '"frames": 49' in visit_lines[-1]

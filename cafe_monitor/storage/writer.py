@@ -84,7 +84,9 @@ class SessionWriter(threading.Thread):
         self._queue: queue.SimpleQueue[Visit | TimelineBucket | _End] = queue.SimpleQueue()
         self._visits: dict[int, Visit] = {}  # latest snapshot per visit number
         self._buckets: list[TimelineBucket] = []
-        self._unrescued: list[Visit | TimelineBucket] = []  # pending rows not yet in the rescue file
+        # pending rows not yet in the rescue file (a visit's latest state only: one line a second)
+        self._unrescued_visits: dict[int, Visit] = {}
+        self._unrescued_buckets: list[TimelineBucket] = []
         self._heartbeat_at = 0.0
         self._about = about if about is not None else self._session_about()  # read now, while it answers
         self.frames = 0
@@ -142,10 +144,10 @@ class SessionWriter(threading.Thread):
 
     def _take(self, item: Visit | TimelineBucket) -> None:
         if isinstance(item, Visit):
-            self._visits[item.id] = item
+            self._visits[item.id] = self._unrescued_visits[item.id] = item
         else:
             self._buckets.append(item)
-        self._unrescued.append(item)
+            self._unrescued_buckets.append(item)
 
     def _flush(self, end: _End | None = None) -> bool:
         """Store the pending rows in one transaction; False (rows kept) if the database fails."""
@@ -171,7 +173,8 @@ class SessionWriter(threading.Thread):
             return False
         self._visits.clear()
         self._buckets.clear()
-        self._unrescued.clear()
+        self._unrescued_visits.clear()
+        self._unrescued_buckets.clear()
         self._heartbeat_at = now
         self.frames += frames
         if self.last_error is not None:
@@ -200,7 +203,7 @@ class SessionWriter(threading.Thread):
 
     def _rescue(self, end: _End | None = None) -> None:
         """Append the rows not yet in the rescue file (and the end, if given) to it."""
-        if not self._unrescued and end is None:
+        if not self._unrescued_visits and not self._unrescued_buckets and end is None:
             return
         try:
             if self.rescue_file is None:
@@ -210,7 +213,8 @@ class SessionWriter(threading.Thread):
                 head = [rescue_header(self.session_id, self._about)]
             else:
                 head = []
-            lines = head + [rescue_line(item, self.to_datetime) for item in self._unrescued]
+            items: list[Visit | TimelineBucket] = [*self._unrescued_visits.values(), *self._unrescued_buckets]
+            lines = head + [rescue_line(item, self.to_datetime) for item in items]
             if end is not None:
                 lines.append({"end": {"status": end.status, "ended_at": end.ended_at.isoformat(),
                                       "camera_gaps": end.camera_gaps}})
@@ -221,7 +225,8 @@ class SessionWriter(threading.Thread):
         except OSError as exc:
             log.error("cannot write rescue file %s: %s", self.rescue_file, exc)
             return
-        self._unrescued.clear()
+        self._unrescued_visits.clear()
+        self._unrescued_buckets.clear()
         if end is not None:
             log.error("database unavailable: %d visits and %d seconds saved to %s; load them later with "
                       "`cafe-monitor import %s`", len(self._visits), len(self._buckets), self.rescue_file,
