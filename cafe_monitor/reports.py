@@ -274,7 +274,7 @@ def write_pdf(data: ReportData, path: Path) -> Path:
         ax3 = fig.add_axes((0.58, 0.33, 0.37, 0.18))
         _plot_visits_per_hour(ax3, data)
         _visit_table(fig, data)
-        fig.text(0.07, 0.03, f"Times are local ({data.zone}). Café Monitor stores numbers only (emotion "
+        fig.text(0.07, 0.02, f"Times are local ({data.zone}). Café Monitor stores numbers only (emotion "
                  "probabilities, counts, times), never images of customers.\nScore = mean visit valence mapped to "
                  "0–100, each visit counted once; the interval is a 95% bootstrap over visits (README).",
                  fontsize=7, color="#777777")
@@ -360,7 +360,7 @@ def _visit_table(fig: object, data: ReportData, rows: int = 12) -> None:
              fontsize=11)
     if not data.visits:
         return
-    ax = fig.add_axes((0.07, 0.04, 0.88, 0.22))  # type: ignore[attr-defined]
+    ax = fig.add_axes((0.07, 0.065, 0.88, 0.195))  # type: ignore[attr-defined]  # above the notes
     ax.axis("off")
     cells = []
     for v in data.visits[:rows]:
@@ -368,8 +368,9 @@ def _visit_table(fig: object, data: ReportData, rows: int = 12) -> None:
         cells.append([str(v.session_id), str(v.visit_no), f"{v.first_seen:%H:%M:%S}",
                       f"{_seconds(v.first_seen, v.last_seen):.0f} s", top,
                       f"{max(v.distribution):.0%}", f"{to_score(v.valence):.0f}"])
+    height = (len(cells) + 1) / (rows + 1)  # a row's height stays the same with fewer rows
     table = ax.table(cellText=cells, colLabels=["session", "visit", "start (local)", "length", "main expression",
-                                                "share", "visit score"], loc="upper left", cellLoc="center")
+                                                "share", "visit score"], cellLoc="center",
+                     bbox=[0, 1 - height, 1, height])
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    table.scale(1, 1.2)
