@@ -126,6 +126,7 @@ class SessionWriter(threading.Thread):
         for attempt in range(3):
             if self._flush(end):
                 return
+            self._rescue()  # on disk while retrying: a slow failure must not outlast close()
             time.sleep(0.5 * (attempt + 1))
         self._rescue(end)
 
