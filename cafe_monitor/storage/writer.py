@@ -109,6 +109,13 @@ class SessionWriter(threading.Thread):
         self._queue.put(bucket)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception:  # a bug must not take the pending rows with it
+            log.exception("database writer failed; keeping its rows in a rescue file")
+            self._rescue()
+
+    def _run(self) -> None:
         end: _End | None = None
         while end is None:
             deadline = time.monotonic() + self.flush_seconds
