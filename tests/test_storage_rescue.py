@@ -186,3 +186,8 @@ def test_a_long_outage_writes_one_line_a_second_per_open_visit(tmp_path: Path) -
     assert w.rescue_file is not None
     visit_lines = [x for x in w.rescue_file.read_text().splitlines() if '"visit"' in x]
     assert 1 <= len(visit_lines) <= 8 and '"frames": 49' in visit_lines[-1]
+    # the database was gone before the writer could read its session: the file names it by id only
+    db.rmdir()
+    db.with_suffix(".aside").rename(db)
+    result = rescue.import_file(storage.open_database(f"sqlite:///{db}"), w.rescue_file)
+    assert (result.session_id, result.visits) == (sid, 1)

@@ -114,7 +114,7 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
     header, body, end = _read(path)
     with session_scope(engine) as s:
         created = False
-        if header is not None:
+        if header is not None and {"site", "camera", "started_at"} <= header.keys():
             started = _time(header["started_at"])
             row = s.scalars(select(SessionRow).where(SessionRow.site == header["site"],
                                                      SessionRow.camera == header["camera"],
@@ -128,11 +128,12 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
                 s.add(row)
                 s.flush()
                 created = True
-        else:  # written before rescue files had a header: the session must be in this database
+        else:  # no header (older files) or a bare one: the session must be in this database
             m = re.match(rf"{RESCUE_PREFIX}(\d+)-", path.name)
-            row = s.get(SessionRow, int(m[1])) if m else None
+            sid = (header or {}).get("id") or (int(m[1]) if m else None)
+            row = s.get(SessionRow, int(sid)) if sid is not None else None
             if row is None:
-                raise StorageError(f"{path.name}: an old rescue file whose session is not in this database")
+                raise StorageError(f"{path.name}: names no session of this database (site, camera, start)")
         origin = as_utc(row.started_at).timestamp()
         latest: dict[int, dict[str, Any]] = {}
         seconds: dict[dt.datetime, dict[str, Any]] = {}
