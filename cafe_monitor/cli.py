@@ -63,7 +63,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"session {result.session_id}: {result.stats.frames} frames at {result.stats.fps:.1f} fps "
               f"({result.provider}), {len(result.visits)} visits, score {score}")
     if result.rescue_file:
-        print(f"warning: database unavailable, rows saved to {result.rescue_file}", file=sys.stderr)
+        print(f"warning: database unavailable, rows saved to {result.rescue_file}; load them with "
+              f"`cafe-monitor import {result.rescue_file}`", file=sys.stderr)
     return 0
 
 
