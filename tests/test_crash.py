@@ -95,3 +95,59 @@ def test_restart_right_after_a_crash_is_not_refused_but_a_live_counter_is(emotio
     assert "Traceback" not in p.stderr
     statuses = [s["status"] for s in json.loads(cli("sessions", "--json", "--db", url).stdout)]
     assert statuses == ["running", "interrupted"]  # the live one untouched, no session added
+
+
+def test_kill_9_during_a_database_outage_keeps_its_rows_in_the_rescue_file(emotions_clip: Path,
+                                                                           tmp_path: Path) -> None:
+    """Another program locks the database; the run keeps recording into the rescue file; it
+    is killed; `import` then puts the visit's state from the outage into the database."""
+    from cafe_monitor.paths import data_dir
+    from cafe_monitor.storage import rescue
+
+    path = tmp_path / "shop.sqlite"
+    url = f"sqlite:///{path}"
+    proc = subprocess.Popen([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", str(emotions_clip),
+                             "--loop", "--realtime", "--db", url], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = None
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            time.sleep(0.25)
+            if path.exists():
+                with sqlite3.connect(path) as c:
+                    try:
+                        if c.execute("select count(*) from visits").fetchone()[0] >= 1:
+                            break
+                    except sqlite3.OperationalError:
+                        pass
+        else:
+            pytest.fail("no visit row within 90 s")
+        lock = sqlite3.connect(path, timeout=10, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # the outage starts
+        locked_at = time.time()
+        deadline = time.time() + 30
+        while time.time() < deadline and not rescue.pending_files(data_dir()):
+            time.sleep(0.25)
+        time.sleep(3)  # recording goes on into the file
+        killed_at = time.time()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(10)
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+    [file] = rescue.pending_files(data_dir())
+    with sqlite3.connect(path) as c:
+        stored_before = stored_time(c.execute("select max(last_seen) from visits").fetchone()[0])
+    assert stored_before <= locked_at + 1.5  # the database saw nothing of the outage
+    p = cli("import", str(file), "--db", url)
+    assert p.returncode == 0, p.stderr
+    with sqlite3.connect(path) as c:
+        rows = c.execute("select visit_no, last_seen from visits").fetchall()
+        seconds = c.execute("select count(*) from timeline where at > ?", (
+            dt.datetime.fromtimestamp(locked_at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),)).fetchone()[0]
+    assert len(rows) == 1  # the same visit, advanced
+    lost = killed_at - stored_time(rows[0][1])
+    print(f"after import: visit up to {lost:.2f} s before the kill, {seconds} timeline seconds of the outage")
+    assert lost <= 3.0 and seconds >= 3

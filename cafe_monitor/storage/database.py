@@ -25,7 +25,7 @@ class StorageError(RuntimeError):
 
 #: a database that does not answer must end in an error (and the writer's rows in the rescue
 #: file), never in a counter frozen on a socket: PostgreSQL gets these unless the URL sets its own
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_S = 30
 SQLITE_BUSY_TIMEOUT_S = 5
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -72,6 +72,9 @@ class SessionWriter(threading.Thread):
     """
 
     HEARTBEAT_SECONDS = 5.0
+    #: how long one commit may wait (on a lock, a busy server) before the rows go to the rescue
+    #: file: short, because rows queued while the writer waits are only in memory
+    WRITE_TIMEOUT_S = 1.0
 
     def __init__(self, engine: Engine, session_id: int, *, origin: float, flush_seconds: float = 1.0,
                  rescue_dir: Path | None = None, about: dict[str, Any] | None = None) -> None:
@@ -128,8 +131,11 @@ class SessionWriter(threading.Thread):
                     end = item
                     break
                 self._take(item)
-            if end is None and not self._flush():
-                self._rescue()
+            if end is None:
+                if self.last_error is not None:
+                    self._rescue()  # an outage: on disk before waiting on the database again
+                if not self._flush():
+                    self._rescue()
         for attempt in range(3):
             if self._flush(end):
                 return
@@ -166,6 +172,7 @@ class SessionWriter(threading.Thread):
         frames = sum(b.frames for b in self._buckets)
         try:
             with session_scope(self.engine) as s:
+                self._limit_wait(s)
                 self._upsert_visits(s, self._visits.values())
                 s.add_all(TimelineRow(session_id=self.session_id, at=b.at, frames=b.frames, faces=b.faces,
                                       **probs(b.distribution)) for b in self._buckets)
@@ -192,6 +199,14 @@ class SessionWriter(threading.Thread):
             self.rescue_file.unlink(missing_ok=True)
             self.rescue_file = None
         return True
+
+    def _limit_wait(self, s: Session) -> None:
+        ms = int(self.WRITE_TIMEOUT_S * 1000)
+        if self.engine.dialect.name == "postgresql":
+            s.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+            s.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+        elif self.engine.dialect.name == "sqlite":
+            s.execute(text(f"PRAGMA busy_timeout = {ms}"))
 
     def _upsert_visits(self, s: Session, visits: Iterable[Visit]) -> None:
         by_no = {v.id: v for v in visits}
