@@ -132,7 +132,7 @@ def test_locked_database_keeps_rows_and_writes_them_later(tmp_path: Path) -> Non
     other.execute("BEGIN EXCLUSIVE")  # another program holds the database
     engine.dispose()  # make the writer's next connection hit the lock
     w.add_visit(visit(1))
-    time.sleep(6.5)  # busy_timeout is 5 s: the write fails and is kept
+    time.sleep(2.5)  # a commit waits 1 s on a lock (SessionWriter.WRITE_TIMEOUT_S): it fails and is kept
     assert w.last_error is not None and "locked" in w.last_error
     threading.Timer(0.2, other.rollback).start()
     w.close()
