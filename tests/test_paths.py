@@ -17,4 +17,4 @@ def test_model_setting_resolves_default_name_and_path(tmp_path: Path, monkeypatc
     assert resolve_model("emotion_cafenet.onnx") == Path("emotion_cafenet.onnx")
     assert resolve_model(str(own)) == own
     assert resolve_model("absent.onnx") == Path("absent.onnx")  # left for the classifier's "not found"
-    assert os.fspath(resolve_model(Path("emotion_cascade.int8.onnx"))) == os.fspath(DEFAULT_MODEL)
+    assert os.fspath(resolve_model(Path("emotion_cascade.onnx"))) == os.fspath(DEFAULT_MODEL)

@@ -489,9 +489,10 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
     assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     out = tmp_path / "finetuned.onnx"
-    assert finetune.main([*common, "--export", str(out), "--public-drop", "1"]) == 0
+    assert finetune.main([*common, "--export", str(out), "--public-drop", "1", "--mix", "0.5", "1"]) == 0
     card = json.loads(out.with_suffix(".card.json").read_text())
-    assert card["finetune"]["chosen"]["epoch"] in (0, 1) and card["ensemble"]["escalate_below"] == [0.5]
+    assert card["finetune"]["chosen"]["mix"] in (0.0, 0.5, 1.0) and card["ensemble"]["escalate_below"] == [0.5]
+    assert [c["mix"] for c in card["finetune"]["candidates"]] == [0.0, 0.5, 1.0]
     probs = EmotionClassifier(out, cpu_only=True, verify_checksum=True).classify(
         np.zeros((2, 48, 48), np.uint8))
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
@@ -504,7 +505,11 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
                            "--wild", str(wild)]) == 0
     cal = json.loads(calibrated.with_suffix(".card.json").read_text())["calibration"]
     assert cal["temperature"] > 0 and set(cal["bias"]) == set(data.CLASSES)
-    assert {"accuracy", "score_error"} <= set(cal["after"]["wild_dev_val"])
+    assert set(cal["variants"]) == {"none", "temperature", "temperature_and_bias"}
+    assert cal["applied"] in cal["variants"] and cal["variants"]["none"]["temperature"] == 1.0
+    assert {"accuracy", "score_error"} <= set(cal["variants"][cal["applied"]]["wild_dev_val"])
+    applied = {n.name for n in onnx.load(str(calibrated)).graph.node} >= {"calibration/Div", "calibration/Add"}
+    assert applied == (cal["applied"] != "none")
     assert quantize.main(["--onnx", str(calibrated), "--data", str(tiny_fer), "--calibration-faces", "16"]) == 0
-    assert {"calibration/Div", "calibration/Add"} <= {n.name for n in onnx.load(str(quantize.int8_path(calibrated)))
-                                                      .graph.node}
+    twin_nodes = {n.name for n in onnx.load(str(quantize.int8_path(calibrated))).graph.node}
+    assert ({"calibration/Div", "calibration/Add"} <= twin_nodes) == applied
