@@ -34,10 +34,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from cafe_monitor.classification import CLASSES, softmax
-from cafe_monitor.evaluation import score_fidelity
 from cafe_monitor.preprocessing import normalise
 from training import wild_dev
 from training.data import default_data_dir, load_for_command
+from training.evaluate import score_figures
 from training.quantize import read_thresholds
 
 #: Largest loss of validation macro recall or PublicTest accuracy a calibration may cost.
@@ -99,12 +99,6 @@ def class_weights(labels: np.ndarray, power: float = 0.5) -> np.ndarray:
     return w[labels]
 
 
-def figures(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    fid = score_fidelity(labels, probs)
-    return {"accuracy": round(float((probs.argmax(1) == labels).mean()), 4), "macro_recall": fid["macro_recall"],
-            "score_error": fid["score_error"], "neutral_score": fid["score_by_class"].get("neutral", {}).get("score")}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--onnx", type=Path, required=True, help="float32 model with its card")
@@ -132,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (t, b) in variants.items():
         results[name] = {"temperature": round(t, 4),
                          "bias": {c: round(float(v), 4) for c, v in zip(CLASSES, b, strict=True)},
-                         "wild_dev_val": figures(softmax((log_val / t + b).astype(np.float32)), val_y),
-                         "PublicTest": figures(softmax((log_pub / t + b).astype(np.float32)), pub_y)}
+                         "wild_dev_val": score_figures(val_y, softmax((log_val / t + b).astype(np.float32))),
+                         "PublicTest": score_figures(pub_y, softmax((log_pub / t + b).astype(np.float32)))}
         print(f"{name:21} {results[name]['wild_dev_val']}  PublicTest {results[name]['PublicTest']}", file=sys.stderr)
     base = results["none"]
     allowed = [n for n, r in results.items()

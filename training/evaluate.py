@@ -39,6 +39,16 @@ def metrics(labels: npt.NDArray[np.int64], probs: npt.NDArray[np.floating[Any]])
             "n": len(labels), "confusion": cm.tolist()}
 
 
+def score_figures(labels: npt.NDArray[np.int64], probs: npt.NDArray[np.floating[Any]]) -> dict[str, Any]:
+    """What the owner would see, for choosing models on real faces: accuracy, macro recall, the
+    score error and the score of calm faces (cafe_monitor.evaluation.score_fidelity)."""
+    from cafe_monitor.evaluation import score_fidelity
+
+    fid = score_fidelity(labels, probs)
+    return {"accuracy": round(float((probs.argmax(1) == labels).mean()), 4), "macro_recall": fid["macro_recall"],
+            "score_error": fid["score_error"], "neutral_score": fid["score_by_class"].get("neutral", {}).get("score")}
+
+
 def plot_confusion(cm: npt.NDArray[np.int64] | list[list[int]], title: str, path: Path) -> None:
     import matplotlib
 

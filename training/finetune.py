@@ -36,13 +36,13 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from cafe_monitor.evaluation import score_fidelity
 from cafe_monitor.preprocessing import normalise
 from training import wild_dev
 from training.augment import AugmentConfig, WebcamConfig, augment, webcam
 from training.calibrate import class_weights
 from training.data import default_data_dir, load_for_command
 from training.ensemble import cascade
+from training.evaluate import score_figures
 from training.models import Cascade, build
 from training.quantize import read_thresholds
 
@@ -120,12 +120,6 @@ def cascade_probabilities(nets: list[nn.Module], faces: npt.NDArray[np.uint8],
     return cascade(probs, tuple(thresholds))[0]
 
 
-def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    fid = score_fidelity(labels, probs)
-    return {"accuracy": round(float((probs.argmax(1) == labels).mean()), 4), "macro_recall": fid["macro_recall"],
-            "score_error": fid["score_error"], "neutral_score": fid["score_by_class"].get("neutral", {}).get("score")}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--onnx", type=Path, required=True, help="float32 ensemble/cascade with its card")
@@ -182,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     wild_train = wild_dev.split(photos, "train")
 
     if not history:
-        start = {"epoch": 0, "wild_val": scores(cascade_probabilities(nets, val_x, thresholds), val_y),
-                 "PublicTest": scores(cascade_probabilities(nets, pub_x, thresholds), pub_y), "seconds": 0}
+        start = {"epoch": 0, "wild_val": score_figures(val_y, cascade_probabilities(nets, val_x, thresholds)),
+                 "PublicTest": score_figures(pub_y, cascade_probabilities(nets, pub_x, thresholds)), "seconds": 0}
         history.append(start)
         log_path.write_text(json.dumps(start) + "\n")
         print(json.dumps(start), file=sys.stderr)
@@ -229,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\repoch {epoch} step {step}/{args.steps} loss {loss.item():.3f}", end="", file=sys.stderr)
         for net in nets:
             net.eval()
-        row = {"epoch": epoch, "wild_val": scores(cascade_probabilities(nets, val_x, thresholds), val_y),
-               "PublicTest": scores(cascade_probabilities(nets, pub_x, thresholds), pub_y),
+        row = {"epoch": epoch, "wild_val": score_figures(val_y, cascade_probabilities(nets, val_x, thresholds)),
+               "PublicTest": score_figures(pub_y, cascade_probabilities(nets, pub_x, thresholds)),
                "seconds": round(time.time() - t0, 1)}
         torch.save({"members": [net.state_dict() for net in nets], "archs": [a for a, _ in members]},
                    args.out / f"epoch{epoch}.pt")
@@ -269,8 +263,8 @@ def export(args: argparse.Namespace, members: list[tuple[str, nn.Module]], histo
         for net, a, b in zip(nets, start, end, strict=True):
             net.load_state_dict(blend(a, b, mix))
         candidates.append({"epoch": last, "mix": mix,
-                           "wild_val": scores(cascade_probabilities(nets, val_x, thresholds), val_y),
-                           "PublicTest": scores(cascade_probabilities(nets, pub_x, thresholds), pub_y)})
+                           "wild_val": score_figures(val_y, cascade_probabilities(nets, val_x, thresholds)),
+                           "PublicTest": score_figures(pub_y, cascade_probabilities(nets, pub_x, thresholds))})
         print(json.dumps(candidates[-1]), file=sys.stderr)
     floor = candidates[0]["PublicTest"]["accuracy"] - args.public_drop
     best = max((c for c in candidates if c["PublicTest"]["accuracy"] >= floor),

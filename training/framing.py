@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from cafe_monitor.classification import EmotionClassifier
-from cafe_monitor.evaluation import pad_photo, read_image, score_fidelity
+from cafe_monitor.evaluation import pad_photo, read_image
 from cafe_monitor.paths import resolve_model
 from cafe_monitor.preprocessing import crop_face
 from training import wild_dev
+from training.evaluate import score_figures
 
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 SHIFTS = (-0.1, -0.05, 0.0, 0.05, 0.1)
@@ -47,11 +48,8 @@ def sweep(classifier: EmotionClassifier, photos: list[wild_dev.Photo],
             crops.append(crop_face(padded[p.path], found.box, margin, shift=shift,
                                    eyes=found.eyes if align else None))
         probs = classifier.classify(np.stack(crops))
-        fid = score_fidelity(labels, probs)
         rows.append({"margin": margin, "shift": shift, "align_eyes": align, "faces": len(seen),
-                     "accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
-                     "macro_recall": fid["macro_recall"], "score_error": fid["score_error"],
-                     "neutral_score": fid["score_by_class"].get("neutral", {}).get("score")})
+                     **score_figures(labels, probs)})
     return rows
 
 
