@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self._engine: storage.Engine | None = None
 
         self.live = LiveView()
+        self.live.timeline.set_clock(settings.storage.clock())
         self.live.blur = settings.privacy.blur_preview
         self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
         self.tabs = QTabWidget()
@@ -246,6 +247,7 @@ class MainWindow(QMainWindow):
             self.blur_action.setChecked(self.live.blur)
             self.history.score_config = self.settings.score.to_config()
             self.history.clock = self.settings.storage.clock()
+            self.live.timeline.set_clock(self.history.clock)
             if self.settings.storage.url != old_url:
                 self._engine = None
             self._persist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import numpy as np
@@ -13,6 +14,7 @@ from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolic
 from cafe_monitor.annotate import draw
 from cafe_monitor.capture import CameraState
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
@@ -142,9 +144,10 @@ class EmotionMixChart(pg.PlotWidget):
 
 class ScoreTimeline(pg.PlotWidget):
     def __init__(self) -> None:
-        super().__init__(axisItems={"bottom": pg.DateAxisItem()})
+        self.axis = pg.DateAxisItem()
+        super().__init__(axisItems={"bottom": self.axis})
         self.setBackground("w")
-        self.setTitle("Session score over time", color="#333", size="10pt")
+        self.set_clock(None)
         self.setYRange(0, 100)
         self.setLabel("left", "score")
         self.showGrid(y=True, alpha=0.2)
@@ -171,6 +174,17 @@ class ScoreTimeline(pg.PlotWidget):
         self.curve.setData(self.t, self.v)
         self.lo.setData(self.t, self.vl)
         self.hi.setData(self.t, self.vh)
+
+
+    def set_clock(self, clock: CafeClock | None) -> None:
+        """Times on the axis in the café's zone (named in the title), not the computer's."""
+        if clock is None:
+            self.axis.utcOffset = None
+            self.setTitle("Session score over time", color="#333", size="10pt")
+            return
+        offset = clock.local(dt.datetime.now(dt.timezone.utc)).utcoffset() or dt.timedelta(0)
+        self.axis.utcOffset = -int(offset.total_seconds())  # pyqtgraph counts seconds west of UTC
+        self.setTitle(f"Session score over time ({clock.name})", color="#333", size="10pt")
 
 
 class LiveView(QWidget):

@@ -225,3 +225,18 @@ def test_region_drawn_while_starting_applies_to_the_session(qtbot, window: MainW
     width = cv2.imread(str(photo)).shape[1]
     assert state is not None and 0 < len(state.faces) < 6
     assert all(f.box.centre[0] <= width / 2 for f in state.faces)
+
+
+def test_live_timeline_reads_the_cafes_zone() -> None:
+    import datetime as dt
+
+    from cafe_monitor.localtime import CafeClock
+    from cafe_monitor.ui.live import ScoreTimeline
+
+    timeline = ScoreTimeline()
+    assert timeline.axis.utcOffset is None  # the computer's zone until a café's is set
+    sydney = CafeClock.of("Australia/Sydney")
+    timeline.set_clock(sydney)
+    offset = sydney.local(dt.datetime.now(dt.timezone.utc)).utcoffset()
+    assert offset is not None and timeline.axis.utcOffset == -int(offset.total_seconds())  # +10 or +11 h east
+    assert "Australia/Sydney" in timeline.plotItem.titleLabel.text
