@@ -282,6 +282,8 @@ def export(args: argparse.Namespace, members: list[tuple[str, nn.Module]], histo
         "data": "FER2013 Training (targets: the label, blended with FER+ votes) and wild_dev training people's "
                 "live crops (classes balanced 1/sqrt n, framing and tilt jitter), geometric augmentation and "
                 "webcam damage on both",
+        "split": "wild_dev by person (training.wild_dev.split_people): train people in the batches, validation "
+                 "people for every choice, test people and FER2013 PrivateTest never read here",
         "settings": json.loads((args.out / "config.json").read_text()) if (args.out / "config.json").is_file()
         else {},
         "chosen": best, "rule": "best wild_dev val macro recall with PublicTest within "
