@@ -24,24 +24,28 @@ def stored_time(text: str) -> float:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
+def wait_for_visit_row(path: Path, seconds: float = 90) -> None:
+    """Until the headless run writing to SQLite file `path` has stored a visit row."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        time.sleep(0.25)
+        if path.exists():
+            with sqlite3.connect(path) as c:
+                try:
+                    if c.execute("select count(*) from visits").fetchone()[0] >= 1:
+                        return
+                except sqlite3.OperationalError:
+                    pass
+    pytest.fail(f"no visit row within {seconds:.0f} s")
+
+
 def test_kill_9_mid_visit_keeps_the_visit_up_to_two_seconds_before(emotions_clip: Path, tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", str(emotions_clip),
                              "--loop", "--realtime", "--db", f"sqlite:///{path}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:  # wait until the open visit is being checkpointed
-            time.sleep(0.25)
-            if path.exists():
-                with sqlite3.connect(path) as c:
-                    try:
-                        if c.execute("select count(*) from visits").fetchone()[0] >= 1:
-                            break
-                    except sqlite3.OperationalError:
-                        pass
-        else:
-            pytest.fail("no visit row within 90 s")
+        wait_for_visit_row(path)  # the open visit is being checkpointed
         time.sleep(4)  # the woman is still in view: the visit is open
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
@@ -111,18 +115,7 @@ def test_kill_9_during_a_database_outage_keeps_its_rows_in_the_rescue_file(emoti
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lock = None
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            time.sleep(0.25)
-            if path.exists():
-                with sqlite3.connect(path) as c:
-                    try:
-                        if c.execute("select count(*) from visits").fetchone()[0] >= 1:
-                            break
-                    except sqlite3.OperationalError:
-                        pass
-        else:
-            pytest.fail("no visit row within 90 s")
+        wait_for_visit_row(path)
         lock = sqlite3.connect(path, timeout=10, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")  # the outage starts
         locked_at = time.time()

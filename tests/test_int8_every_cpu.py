@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cafe_monitor.classification import softmax
 from cafe_monitor.paths import MODELS_DIR
-from cafe_monitor.preprocessing import normalise
 
 onnx = pytest.importorskip("onnx")
 
@@ -40,25 +38,13 @@ def test_int8_weights_cannot_saturate_an_avx2_int16_sum(model: Path) -> None:
     assert 255 * largest * 2 <= INT16_MAX, f"{model.name}: |w| up to {largest}"
 
 
-def _run(model: Path, faces: np.ndarray, optimise: bool) -> np.ndarray:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    if not optimise:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return softmax(np.concatenate([session.run(None, {name: normalise(faces[i : i + 256])})[0]
-                                   for i in range(0, len(faces), 256)]))
-
-
 @pytest.mark.parametrize("model", INT8_MODELS, ids=lambda p: p.name)
 def test_int8_answers_match_the_cpu_independent_reference_on_fer2013(model: Path, fer_dir: Path) -> None:
     pytest.importorskip("torch")
     from training.data import DEFAULT_CACHE, load_fer2013
+    from training.quantize import int8_logits
 
     faces = load_fer2013(fer_dir, DEFAULT_CACHE)[0]["PublicTest"].images[:1200]
-    optimised, reference = _run(model, faces, True), _run(model, faces, False)
+    optimised, reference = int8_logits(model, faces), int8_logits(model, faces, optimised=False)
     same = float((optimised.argmax(1) == reference.argmax(1)).mean())
     assert same >= 0.995, f"{model.name}: same class on {same:.2%} of {len(faces)} faces"

@@ -22,6 +22,18 @@ def visit(i: int, t0: float = 0.0) -> Visit:
     return Visit(i, t0, t0 + 3.0, 30, d, 20.0)
 
 
+def recorded_session(engine: storage.Engine, site: str, at: dt.datetime, length: dt.timedelta) -> int:
+    """A finished session of `site` started `at`, with one visit and one timeline second."""
+    sid = storage.start_session(engine, source="0", site=site, camera="counter", model_name="m",
+                                model_sha256="0" * 64, provider="CPU", settings={}, started_at=at)
+    w = storage.SessionWriter(engine, sid, origin=at.timestamp(), flush_seconds=0.05)
+    w.start()
+    w.add_visit(visit(1))
+    w.add_bucket(storage.TimelineBucket(at, 25, 25, (0.0,) * 7))
+    w.close("ended", at + length)
+    return sid
+
+
 def new_session(engine: storage.Engine) -> int:
     return storage.start_session(engine, source="test", site="shop-1", camera="counter", model_name="m",
                                  model_sha256="0" * 64, provider="CPUExecutionProvider", settings={"a": 1})

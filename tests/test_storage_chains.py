@@ -16,7 +16,7 @@ from cafe_monitor import storage
 from cafe_monitor.config import ConfigError, parse
 from cafe_monitor.storage import database
 from cafe_monitor.tracking import Visit
-from tests.test_storage import visit
+from tests.test_storage import recorded_session, visit
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -24,15 +24,7 @@ NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 def shop(engine: storage.Engine, site: str, days_ago: float) -> int:
     """A session of `site` `days_ago` days back with one visit and one timeline second."""
-    at = NOW - dt.timedelta(days=days_ago)
-    sid = storage.start_session(engine, source="0", site=site, camera="counter", model_name="m",
-                                model_sha256="0" * 64, provider="CPU", settings={}, started_at=at)
-    w = storage.SessionWriter(engine, sid, origin=at.timestamp(), flush_seconds=0.05)
-    w.start()
-    w.add_visit(visit(1))
-    w.add_bucket(storage.TimelineBucket(at, 25, 25, (0.0,) * 7))
-    w.close("ended", at + dt.timedelta(hours=1))
-    return sid
+    return recorded_session(engine, site, NOW - dt.timedelta(days=days_ago), dt.timedelta(hours=1))
 
 
 def counts(engine: storage.Engine, sid: int) -> tuple[bool, int, int]:

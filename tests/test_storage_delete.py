@@ -13,7 +13,7 @@ import pytest
 
 from cafe_monitor import storage
 from tests.test_cli import REPO
-from tests.test_storage import visit
+from tests.test_storage import recorded_session
 
 UTC = dt.timezone.utc
 # 02:00 in Los Angeles on 30 Nov is still the business day of 29 Nov (day starts 04:00)
@@ -22,14 +22,7 @@ NEXT_AFTERNOON = dt.datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # 14:00 on 30 Nov
 
 
 def record(engine: storage.Engine, site: str, at: dt.datetime) -> int:
-    sid = storage.start_session(engine, source="0", site=site, camera="counter", model_name="m",
-                                model_sha256="0" * 64, provider="CPU", settings={}, started_at=at)
-    w = storage.SessionWriter(engine, sid, origin=at.timestamp(), flush_seconds=0.05)
-    w.start()
-    w.add_visit(visit(1))
-    w.add_bucket(storage.TimelineBucket(at, 25, 25, (0.0,) * 7))
-    w.close("ended", at + dt.timedelta(minutes=30))
-    return sid
+    return recorded_session(engine, site, at, dt.timedelta(minutes=30))
 
 
 def delete(*args: str, answer: str | None = None, config: Path | None = None) -> subprocess.CompletedProcess[str]:
