@@ -88,6 +88,20 @@ class ScoreSettings:
 
 
 @dataclass(frozen=True)
+class CameraProfile:
+    """One `[cameras.<name>]` table: a camera by the name its sessions are stored under.
+
+    (The smallest form of the shared per-camera settings the `privacy` branch defines in
+    full; its version replaces this one.)"""
+
+    source: str = ""
+    area: Region = Region()  # customer area; the whole frame when missing
+    width: int = 0
+    height: int = 0
+    fps: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     camera: CameraSettings = CameraSettings()
     detector: DetectorSettings = DetectorSettings()
@@ -98,6 +112,11 @@ class Settings:
     privacy: PrivacySettings = PrivacySettings()
     storage: StorageSettings = StorageSettings()
     score: ScoreSettings = ScoreSettings()
+    cameras: dict[str, CameraProfile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> CameraProfile:
+        """The camera's stored table, or the defaults."""
+        return self.cameras.get(name, CameraProfile())
 
     def with_named_zone(self) -> Settings:
         """These settings with the site's zone named ("" resolved to the computer's), as a
@@ -113,14 +132,23 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown setting {where}.{key}" if where else f"unknown section [{key}]")
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in data:
             continue
         key = f"{where}.{f.name}" if where else f.name
         typ, value = hints[f.name], data[f.name]
-        if dataclasses.is_dataclass(typ):
+        if typ is Region and not isinstance(value, dict):  # an area: [x1, y1, x2, y2]
+            if not (isinstance(value, list) and len(value) == 4 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+                raise ConfigError(f"{key} must be [x1, y1, x2, y2] (fractions of the frame), got {value!r}")
+            values[f.name] = Region(*(float(v) for v in value))
+        elif dataclasses.is_dataclass(typ):
             values[f.name] = _build(typ, value, key)  # type: ignore[arg-type]
+        elif typ == dict[str, CameraProfile]:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} must be tables [cameras.<name>]")
+            values[f.name] = {str(k): _build(CameraProfile, v, f"{key}.{k}") for k, v in value.items()}
         elif typ is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{key} must be a number, got {value!r}")
@@ -141,6 +169,10 @@ def validate(settings: Settings) -> Settings:
     r = settings.region
     if not (0 <= r.x1 < r.x2 <= 1 and 0 <= r.y1 < r.y2 <= 1):
         raise ConfigError(f"region must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {r}")
+    for name, cam in settings.cameras.items():
+        a = cam.area
+        if not (0 <= a.x1 < a.x2 <= 1 and 0 <= a.y1 < a.y2 <= 1):
+            raise ConfigError(f"cameras.{name}.area must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {a}")
     if not 0 < settings.detector.min_score < 1:
         raise ConfigError("detector.min_score must be between 0 and 1")
     if settings.classifier.precision not in PRECISIONS:
@@ -198,6 +230,13 @@ def to_toml(settings: Settings) -> str:
 
     for section in fields(Settings):
         value = getattr(settings, section.name)
+        if section.name == "cameras":
+            for name, cam in value.items():
+                lines.append(f"[cameras.{fmt(name)}]")
+                lines += [f"{f.name} = {fmt(v) if f.name != 'area' else fmt([v.x1, v.y1, v.x2, v.y2])}"
+                          for f in fields(cam) for v in [getattr(cam, f.name)]]
+                lines.append("")
+            continue
         lines.append(f"[{section.name}]")
         tables = []
         for f in fields(value):
