@@ -19,7 +19,7 @@ def test_missing_file_means_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("[camera]\nsorce = '0'\n", "camera.sorce"),
-    ("[cameras]\n", "cameras"),
+    ("[cameras.seats]\nsorce = '1'\n", "cameras.seats.sorce"),  # [cameras] is the per-camera tables
     ("[region]\nx1 = 'left'\n", "region.x1"),
     ("[region]\nx1 = 0.8\nx2 = 0.2\n", "region"),
     ("[privacy]\nretention_days = 0\n", "retention_days"),
