@@ -32,6 +32,7 @@ from pathlib import Path
 from cafe_monitor.capture import CaptureThread, SourceError
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import ConfigError, Settings
+from cafe_monitor.redact import redact_url
 from cafe_monitor.scoring import Score, score_visits
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult, build_classifier, build_pipeline
 
@@ -110,7 +111,7 @@ class CameraRun:
     def as_dict(self) -> dict[str, object]:
         """The single-camera summary, plus the camera's name (and its error, if any)."""
         if self.result is None:
-            return {"camera_name": self.name, "source": self.source, "error": str(self.error)}
+            return {"camera_name": self.name, "source": redact_url(self.source), "error": str(self.error)}
         return {"camera_name": self.name, **self.result.as_dict()}
 
 
