@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
             self.status.setText(f"Customer area not saved: {exc}")
             return
         self.live.region = region
+        self.live.redraw()
         if self.worker is not None:
             self.worker.set_region(region)
         self._persist()
@@ -261,12 +262,14 @@ class MainWindow(QMainWindow):
 
     def set_blur(self, on: bool) -> None:
         self.live.blur = on
+        self.live.redraw()
         self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
                                                                                        blur_preview=on))
         self._persist()
 
     def set_labels(self, on: bool) -> None:
         self.live.labels = on
+        self.live.redraw()
         self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
                                                                                        show_labels=on))
         self._persist()
@@ -281,6 +284,7 @@ class MainWindow(QMainWindow):
             self.live.labels = self.settings.privacy.show_labels
             self.labels_action.setChecked(self.live.labels)
             self.live.set_notice(self.settings.privacy.notice)
+            self.live.redraw()
             area = self.settings.profile().area
             if area != self.live.region:
                 self.live.region = area

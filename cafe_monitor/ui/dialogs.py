@@ -126,6 +126,7 @@ class SettingsDialog(QDialog):
         self.labels.setChecked(settings.privacy.show_labels)
         self.notice = QLineEdit(settings.privacy.notice)
         self.notice.setPlaceholderText("empty = no notice under the live image")
+        self.notice.setCursorPosition(0)
         self.retention = QSpinBox()
         self.retention.setRange(*_whole_range(config.PrivacySettings, "retention_days"))
         self.retention.setValue(settings.privacy.retention_days)

@@ -210,6 +210,7 @@ class LiveView(QWidget):
         self.region = Region()
         self.blur = True  # private by default: every detected face is pixelated
         self.labels = False  # per-face moods only while setting up
+        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
         self.notice = QLabel()  # tells customers who see the screen what is measured
         self.notice.setWordWrap(True)
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -230,6 +231,14 @@ class LiveView(QWidget):
         side.setMaximumWidth(360)
         layout.addWidget(side, 1)
 
+    def redraw(self) -> None:
+        """Draw the last frame again (after blur, labels or the area changed; a still image
+        or a stopped session gets no new frame)."""
+        state = self._drawn
+        if state is not None and state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
+
     def set_notice(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text.strip()))
@@ -248,8 +257,8 @@ class LiveView(QWidget):
 
     def update_state(self, state: LiveState) -> None:
         if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
-                                       blur=self.blur, labels=self.labels))
+            self._drawn = state
+            self.redraw()
         self.gauge.set_score(state.score)
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)

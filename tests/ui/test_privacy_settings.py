@@ -50,6 +50,8 @@ def test_preview_private_by_default_with_the_notice(make_window, monkeypatch) ->
         return float(cv2.Laplacian(cv2.cvtColor(a[100:200, 300:400], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
 
     assert sharpness(shown[0]) < 0.05 * sharpness(image)  # pixelated though never classified
+    w.blur_action.setChecked(False)  # for setting up: the last frame is drawn again at once
+    assert len(shown) == 2 and sharpness(shown[1]) == pytest.approx(sharpness(image))
     w.labels_action.setChecked(True)
     assert w.live.labels and load(w.settings_file).privacy.show_labels  # persisted
 
