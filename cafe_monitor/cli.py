@@ -37,14 +37,19 @@ def _db_url(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
     if not args.headless:
         if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
                 and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
             raise SourceError("no display to open the dashboard on; run with --headless (or under a desktop)")
         from cafe_monitor.ui.app import main as ui_main
 
-        return ui_main(settings, source=args.source, db_url=args.db, model=args.model)
+        try:
+            settings, problem = _settings(args), None
+        except ConfigError as exc:  # shown in the window: a dashboard started from a menu has no terminal
+            settings, problem = Settings(), str(exc)
+        return ui_main(settings, source=args.source, db_url=args.db, model=args.model, settings_file=args.config,
+                       settings_error=problem)
+    settings = _settings(args)
     from cafe_monitor.session import MonitorSession
 
     session = MonitorSession(settings, source=args.source, model=args.model, db_url=args.db,
