@@ -19,11 +19,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from cafe_monitor.history import clock_for
+from cafe_monitor.history import clock_for, pool
 from cafe_monitor.localtime import CafeClock, HourSlot
-from cafe_monitor.scoring import ScoreConfig, to_score
+from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import EVERY_COUNTER, Counter, PeriodMeans, period_means
 
@@ -52,13 +50,8 @@ class Glance:
 
 
 def pooled_score(means: Sequence[PeriodMeans], cfg: ScoreConfig) -> tuple[int, float | None]:
-    """Visits and score of several periods taken together: the visit-weighted mean
-    distribution's valence, which is the mean visit valence (valence is linear)."""
-    n = sum(m.visits for m in means)
-    if not n:
-        return 0, None
-    mix = sum(np.asarray(m.mean_distribution) * m.visits for m in means) / n
-    return n, round(to_score(float(np.dot(cfg.weights(), mix))), 2)
+    """Visits and score of several periods taken together (every visit once)."""
+    return pool([(m.visits, m.mean_distribution) for m in means], cfg)
 
 
 def current_hour(clock: CafeClock, now: dt.datetime) -> tuple[dt.date, HourSlot]:
