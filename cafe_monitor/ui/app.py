@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from PyQt6.QtCore import Qt
@@ -28,6 +29,7 @@ from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
+from cafe_monitor.storage.queries import Counter
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.history import HistoryView
 from cafe_monitor.ui.live import LiveView
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.export_job: ExportJob | None = None
         self.last_result: SessionResult | None = None
         self._engine: storage.Engine | None = None
+        self._engine_lock = threading.Lock()  # History's and the today panel's loaders open it
 
         self.live = LiveView()
         self.live.timeline.set_clock(settings.storage.clock())
@@ -88,6 +91,7 @@ class MainWindow(QMainWindow):
         self.live.set_notice(settings.privacy.notice)
         self.live.region = self.settings.profile().area
         self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
+        self._attach_today()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.history, "History")
@@ -155,9 +159,15 @@ class MainWindow(QMainWindow):
         return self.db_url_override or self.settings.storage.url or default_db_url()
 
     def engine(self) -> storage.Engine:
-        if self._engine is None:
-            self._engine = storage.open_database(self.db_url())
-        return self._engine
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = storage.open_database(self.db_url())
+            return self._engine
+
+    def _attach_today(self) -> None:
+        """The Live tab's today/usual figures: this site, every camera, this database."""
+        self.live.today.attach(self.engine, self.settings.storage.clock(), self.settings.score.to_config(),
+                               Counter(site=self.settings.storage.site))
 
     def check_unsaved(self) -> None:
         """Say so while rescue files wait to be imported (at start and after each session)."""
@@ -233,6 +243,7 @@ class MainWindow(QMainWindow):
 
     def _session_ended(self) -> None:
         self.check_unsaved()
+        self.live.today.refresh()  # the ended session's last visits count today
         self.start_action.setEnabled(True)
         self.open_action.setEnabled(True)
         self.stop_action.setEnabled(False)
@@ -297,6 +308,7 @@ class MainWindow(QMainWindow):
                 self._engine = None
             self.settings_error = None  # an explicit save replaces a file that could not be used
             self._show_settings_problem()
+            self._attach_today()
             self._persist()
             if self.worker is not None and self.worker.running:
                 self.status.setText("Settings saved; camera, detector and database apply from the next session")

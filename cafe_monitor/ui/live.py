@@ -18,6 +18,7 @@ from cafe_monitor.localtime import CafeClock
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
+from cafe_monitor.ui.today import TodayPanel
 
 EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
                     "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
@@ -194,6 +195,7 @@ class LiveView(QWidget):
         super().__init__()
         self.video = VideoView()
         self.gauge = ScoreGauge()
+        self.today = TodayPanel()  # today's score and the usual for this hour, from the database
         self.mix = EmotionMixChart()
         self.timeline = ScoreTimeline()
         self.banner = QLabel()
@@ -218,6 +220,7 @@ class LiveView(QWidget):
 
         right = QVBoxLayout()
         right.addWidget(self.gauge)
+        right.addWidget(self.today)
         right.addWidget(self.mix, 1)
         left = QVBoxLayout()
         left.addWidget(self.banner_box)
