@@ -37,7 +37,6 @@ def _db_url(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
     sources: list[str] = args.source or []
     if not args.headless:
         if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
@@ -45,9 +44,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SourceError("no display to open the dashboard on; run with --headless (or under a desktop)")
         from cafe_monitor.ui.app import main as ui_main
 
-        if len(sources) > 1:
-            return ui_main(settings, sources=sources, db_url=args.db, model=args.model)
-        return ui_main(settings, source=sources[0] if sources else None, db_url=args.db, model=args.model)
+        try:
+            settings, problem = _settings(args), None
+        except ConfigError as exc:  # shown in the window: a dashboard started from a menu has no terminal
+            settings, problem = Settings(), str(exc)
+        return ui_main(settings, source=sources[0] if len(sources) == 1 else None,
+                       sources=sources if len(sources) > 1 else None, db_url=args.db, model=args.model,
+                       settings_file=args.config, settings_error=problem)
+    settings = _settings(args)
     from cafe_monitor.monitor import Monitor, combined_score, plan_cameras
 
     plans = plan_cameras(settings, sources)

@@ -92,11 +92,9 @@ def plan_cameras(settings: Settings, sources: Sequence[str] = ()) -> list[Camera
 
 
 def camera_settings(settings: Settings, name: str) -> Settings:
-    """The settings one camera's session runs with: stored under its name, watching its
-    own customer area (its `[cameras.<name>]` area; the `[region]` where it has no table)."""
-    region = settings.profile(name).area if name in settings.cameras else settings.region
-    return dataclasses.replace(settings, region=region,
-                               storage=dataclasses.replace(settings.storage, camera_name=name))
+    """The settings one camera's session runs with: stored under its name, so it watches
+    its own customer area (`settings.profile(name).area`: its `[cameras.<name>]` table's)."""
+    return dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, camera_name=name))
 
 
 @dataclass

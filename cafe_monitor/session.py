@@ -26,6 +26,7 @@ from cafe_monitor.detection import FaceDetector
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
+from cafe_monitor.preprocessing import Box
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
@@ -52,6 +53,7 @@ class LiveState:
     visits_done: int
     session_id: int | None
     db_error: str | None = None
+    boxes: list[Box] = field(default_factory=list)  # every detected face, for the preview's blur
     sums: ScoreSums | None = None  # the score's running sums: a multi-camera gauge adds them up
 
 
@@ -92,7 +94,8 @@ def build_pipeline(settings: Settings, model: Path | None = None,
     """A pipeline of its own (detector, tracker); `classifier` shares one model between cameras."""
     classifier = classifier or build_classifier(settings, model)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
-    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker), region=settings.region,
+    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker),
+                    region=settings.profile(settings.storage.camera_name).area,  # this camera's customer area
                     quality=settings.quality)
 
 
@@ -222,7 +225,8 @@ class MonitorSession:
                     input_fps=capture.input_fps, processing_fps=frames / max(time.monotonic() - started, 1e-6),
                     dropped=capture.slot.dropped, provider=classifier.engine, recent_mix=mix.mix(),
                     visits_done=len(done), session_id=self.session_id,
-                    db_error=self.writer.last_error if self.writer else None, sums=live_sums))
+                    db_error=self.writer.last_error if self.writer else None, boxes=result.boxes,
+                    sums=live_sums))
 
         status, final = "interrupted", []
         try:

@@ -53,14 +53,12 @@ def main() -> None:
         while w.worker is not None and w.worker.running:
             pump(app, 0.1)
     w.start(str(REPO / "assets" / "demo_three_customers.gif"))
-    w.set_region(Region(0.3, 0.0, 1.0, 1.0))
-    w.blur_action.setChecked(True)
+    w.set_region(Region(0.3, 0.0, 1.0, 1.0))  # blur is on and labels off by default
     pump(app, 2.2)
     w.grab().save(str(OUT / "live_blur_region.png"))
     while w.worker is not None and w.worker.running:
         pump(app, 0.1)
     w.set_region(Region())
-    w.blur_action.setChecked(False)
     w.tabs.setCurrentIndex(1)
     pump(app, 0.5)
     while w.history.loading:  # History reads in a background thread

@@ -54,22 +54,12 @@ def test_plan_refuses_five_sources_and_twin_names() -> None:
 
 
 def test_camera_settings_use_the_cameras_own_name_and_area() -> None:
-    s = config.parse({"region": {"y1": 0.5}, "cameras": {"seats": {"area": [0.1, 0.2, 0.9, 1.0]}}})
+    s = config.parse({"cameras": {"seats": {"area": [0.1, 0.2, 0.9, 1.0]}}})
     seats = camera_settings(s, "seats")
-    assert seats.storage.camera_name == "seats" and seats.region == Region(0.1, 0.2, 0.9, 1.0)
-    other = camera_settings(s, "camera-2")  # no table: the [region] everyone had before
-    assert other.storage.camera_name == "camera-2" and other.region == Region(0.0, 0.5, 1.0, 1.0)
-
-
-def test_camera_tables_round_trip_and_bad_area_is_named() -> None:
-    s = settings_with(seats={"source": "rtsp://x", "area": [0, 0.25, 1, 1], "fps": 15})
-    import tomllib
-
-    assert config.parse(tomllib.loads(config.to_toml(s))) == s
-    with pytest.raises(config.ConfigError, match="cameras.seats.area"):
-        settings_with(seats={"area": [0.5, 0, 0.2, 1]})
-    with pytest.raises(config.ConfigError, match="cameras.seats.area"):
-        settings_with(seats={"area": "all"})
+    assert seats.storage.camera_name == "seats" and seats.profile().area == Region(0.1, 0.2, 0.9, 1.0)
+    other = camera_settings(s, "camera-2")  # no table: the whole frame
+    assert other.storage.camera_name == "camera-2" and other.profile().area.is_full
+    assert s.storage.camera_name == "counter"  # the settings given are not changed
 
 
 def sessions(db: str) -> list[dict[str, object]]:

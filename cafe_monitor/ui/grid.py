@@ -22,7 +22,7 @@ from cafe_monitor.capture import CameraState, SourceError
 from cafe_monitor.classification import ModelError
 from cafe_monitor.config import ConfigError, Settings
 from cafe_monitor.detection import DetectorError
-from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor, camera_settings
+from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
 from cafe_monitor.session import LiveState
@@ -51,7 +51,8 @@ class CameraTile(QFrame):
         super().__init__()
         self.name = name
         self.region = region
-        self.blur = False
+        self.blur = True  # every face pixelated, as on the single view (privacy defaults)
+        self.labels = False
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel(name)
         self.title.setStyleSheet("font-weight:bold; font-size:14px;")
@@ -88,7 +89,8 @@ class CameraTile(QFrame):
 
     def update_state(self, state: LiveState) -> None:
         if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, region=self.region, blur=self.blur))
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
         self.set_score(state.score)
         self.status.setText(self.status_text(state))
 
@@ -115,6 +117,11 @@ class CameraGrid(QWidget):
         self.combined.setMaximumHeight(170)
         self.cameras_line = QLabel()
         self.cameras_line.setWordWrap(True)
+        self.notice = QLabel()  # tells customers who see the screen what is measured
+        self.notice.setWordWrap(True)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
+        self.notice.hide()
         top = QHBoxLayout()
         top.addWidget(self.combined, 1)
         top.addWidget(self.cameras_line, 2)
@@ -122,8 +129,9 @@ class CameraGrid(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(self.grid, 1)
+        layout.addWidget(self.notice)
 
-    def set_cameras(self, cameras: Sequence[tuple[str, Region]], blur: bool = False) -> None:
+    def set_cameras(self, cameras: Sequence[tuple[str, Region]], blur: bool = True, labels: bool = False) -> None:
         """Lay out one tile per camera (name, customer area), in order."""
         for tile in self.tiles.values():
             self.grid.removeWidget(tile)
@@ -132,7 +140,7 @@ class CameraGrid(QWidget):
         _, columns = grid_shape(len(cameras))
         for i, (name, region) in enumerate(cameras):
             tile = CameraTile(name, region)
-            tile.blur = blur
+            tile.blur, tile.labels = blur, labels
             self.tiles[name] = tile
             self.grid.addWidget(tile, i // columns, i % columns)
         self.combined.set_score(empty_score())
@@ -141,6 +149,14 @@ class CameraGrid(QWidget):
     def set_blur(self, on: bool) -> None:
         for tile in self.tiles.values():
             tile.blur = on
+
+    def set_labels(self, on: bool) -> None:
+        for tile in self.tiles.values():
+            tile.labels = on
+
+    def set_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text.strip()))
 
     def update_states(self, states: dict[str, LiveState]) -> None:
         for name, state in states.items():
@@ -179,7 +195,7 @@ class GridWorker(QObject):
 
     def cameras(self) -> list[tuple[str, Region]]:
         """Each camera's name and the customer area it watches."""
-        return [(p.name, camera_settings(self.settings, p.name).region) for p in self.plans]
+        return [(p.name, self.settings.profile(p.name).area) for p in self.plans]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="monitor-grid", daemon=True)

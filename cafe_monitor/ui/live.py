@@ -18,6 +18,7 @@ from cafe_monitor.localtime import CafeClock
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
+from cafe_monitor.ui.today import TodayPanel
 
 EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
                     "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
@@ -194,6 +195,7 @@ class LiveView(QWidget):
         super().__init__()
         self.video = VideoView()
         self.gauge = ScoreGauge()
+        self.today = TodayPanel()  # today's score and the usual for this hour, from the database
         self.mix = EmotionMixChart()
         self.timeline = ScoreTimeline()
         self.banner = QLabel()
@@ -208,14 +210,22 @@ class LiveView(QWidget):
         self.banner_box.setLayout(banner_row)
         self.banner_box.hide()
         self.region = Region()
-        self.blur = False
+        self.blur = True  # private by default: every detected face is pixelated
+        self.labels = False  # per-face moods only while setting up
+        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
+        self.notice = QLabel()  # tells customers who see the screen what is measured
+        self.notice.setWordWrap(True)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
 
         right = QVBoxLayout()
         right.addWidget(self.gauge)
+        right.addWidget(self.today)
         right.addWidget(self.mix, 1)
         left = QVBoxLayout()
         left.addWidget(self.banner_box)
         left.addWidget(self.video, 3)
+        left.addWidget(self.notice)
         left.addWidget(self.timeline, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 3)
@@ -223,6 +233,18 @@ class LiveView(QWidget):
         side.setLayout(right)
         side.setMaximumWidth(360)
         layout.addWidget(side, 1)
+
+    def redraw(self) -> None:
+        """Draw the last frame again (after blur, labels or the area changed; a still image
+        or a stopped session gets no new frame)."""
+        state = self._drawn
+        if state is not None and state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
+
+    def set_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text.strip()))
 
     def show_problem(self, message: str) -> None:
         self.banner.setText(message)
@@ -238,7 +260,8 @@ class LiveView(QWidget):
 
     def update_state(self, state: LiveState) -> None:
         if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, region=self.region, blur=self.blur))
+            self._drawn = state
+            self.redraw()
         self.gauge.set_score(state.score)
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
