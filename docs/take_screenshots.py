@@ -92,7 +92,7 @@ def grid_shot(app: QApplication, settings: Settings) -> None:
     w.show()
     w.start_all([f"counter={REPO / 'assets' / 'demo_three_customers.gif'}",
                  f"seats={REPO / 'assets' / 'demo_emotions.mp4'}"])
-    pump(app, 3.0)
+    pump(app, 5.0)
     w.grab().save(str(OUT / "live_grid.png"))
     w.stop()
     while w.grid_worker is not None and w.grid_worker.running:
