@@ -19,18 +19,21 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QStackedWidget,
     QTabWidget,
     QToolBar,
 )
 
 from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.monitor import CameraRun, plan_cameras
 from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.storage.queries import Counter
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
+from cafe_monitor.ui.grid import CameraGrid, GridWorker, runs_summary
 from cafe_monitor.ui.history import HistoryView
 from cafe_monitor.ui.live import LiveView
 from cafe_monitor.ui.worker import MonitorWorker
@@ -93,7 +96,12 @@ class MainWindow(QMainWindow):
         self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
         self._attach_today()
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.live, "Live")
+        self.grid = CameraGrid(settings.score.to_config())  # several cameras: shown instead of self.live
+        self.grid_worker: GridWorker | None = None
+        self.live_views = QStackedWidget()
+        self.live_views.addWidget(self.live)
+        self.live_views.addWidget(self.grid)
+        self.tabs.addTab(self.live_views, "Live")
         self.tabs.addTab(self.history, "History")
         self.tabs.currentChanged.connect(lambda i: self._refresh_history() if i == 1 else None)
         self.setCentralWidget(self.tabs)
@@ -121,6 +129,8 @@ class MainWindow(QMainWindow):
         self.camera_choice.setCurrentText(settings.camera.source)
         self.camera_choice.setMinimumWidth(70)
         self.start_action = QAction("▶ Start camera", self)
+        self.start_all_action = QAction("▶ Start all cameras", self)  # the [cameras.*] tables with a source
+        self.start_all_action.setVisible(len(plan_cameras(settings)) > 1)
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
         self.region_action = QAction("Draw customer area", self)
@@ -135,13 +145,15 @@ class MainWindow(QMainWindow):
         self.settings_action = QAction("Settings…", self)
         bar.addWidget(QLabel(" Camera "))
         bar.addWidget(self.camera_choice)
-        for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
-                  self.clear_region_action, self.blur_action, self.labels_action, None, self.settings_action):
+        for a in (self.start_action, self.start_all_action, self.open_action, self.stop_action, None,
+                  self.region_action, self.clear_region_action, self.blur_action, self.labels_action, None,
+                  self.settings_action):
             if a is None:
                 bar.addSeparator()
             else:
                 bar.addAction(a)
         self.start_action.triggered.connect(lambda: self.start(self.camera_choice.currentText().strip() or "0"))
+        self.start_all_action.triggered.connect(lambda: self.start_all())
         self.open_action.triggered.connect(self.open_file)
         self.stop_action.triggered.connect(self.stop)
         self.region_action.triggered.connect(self.begin_region)
@@ -192,8 +204,9 @@ class MainWindow(QMainWindow):
         return self.worker.source if self.worker is not None else self.settings.camera.source
 
     def start(self, source: str) -> None:
-        if self.worker is not None and self.worker.running:
+        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
             return
+        self.live_views.setCurrentWidget(self.live)
         self.live.clear_problem()
         self.live.reset()
         settings = self.settings
@@ -209,15 +222,48 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(True)
         self.status.setText(f"Starting {redact_url(source)}…")
 
+    def start_all(self, sources: list[str] | None = None) -> None:
+        """Several cameras at once (--source repeated, else the [cameras.*] tables), in a grid."""
+        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
+            return
+        try:
+            plans = plan_cameras(self.settings, sources or [])
+        except config.ConfigError as exc:
+            self.live_views.setCurrentWidget(self.live)
+            self.live.show_problem(str(exc))
+            return
+        self.grid_worker = GridWorker(self.settings, plans, db_url=self.db_url_override, model=self.model)
+        self.grid.set_cameras(self.grid_worker.cameras(), blur=self.live.blur, labels=self.live.labels)
+        self.grid.set_notice(self.settings.privacy.notice)
+        self.live_views.setCurrentWidget(self.grid)
+        self.grid_worker.state_ready.connect(self.on_grid_state)
+        self.grid_worker.finished.connect(self.on_grid_finished)
+        self.grid_worker.failed.connect(self.on_failed)
+        self.grid_worker.start()
+        for a, on in ((self.start_action, False), (self.start_all_action, False), (self.open_action, False),
+                      (self.stop_action, True), (self.region_action, False), (self.clear_region_action, False)):
+            a.setEnabled(on)
+        self.status.setText(f"Starting {len(plans)} cameras…")
+
+    def on_grid_state(self) -> None:
+        if self.grid_worker is not None:
+            self.grid.update_states(self.grid_worker.take())
+            self.status.setText(self.grid.status_text())
+
+    def on_grid_finished(self, runs: list[CameraRun]) -> None:
+        self._session_ended()
+        self.status.setText(runs_summary(runs))
+
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
         if path:
             self.start(path)
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.status.setText("Stopping…")
+        for w in (self.worker, self.grid_worker):
+            if w is not None:
+                w.stop()
+                self.status.setText("Stopping…")
 
     def on_state(self) -> None:
         if self.worker is None:
@@ -237,6 +283,7 @@ class MainWindow(QMainWindow):
 
     def on_failed(self, message: str) -> None:
         self._session_ended()
+        self.live_views.setCurrentWidget(self.live)  # where the problem banner is
         hint = " Open a video file instead, or check Settings → Camera." if "camera" in message else ""
         self.live.show_problem(message[:1].upper() + message[1:] + "." + hint)
         self.status.setText("Not running")
@@ -244,8 +291,9 @@ class MainWindow(QMainWindow):
     def _session_ended(self) -> None:
         self.check_unsaved()
         self.live.today.refresh()  # the ended session's last visits count today
-        self.start_action.setEnabled(True)
-        self.open_action.setEnabled(True)
+        for a in (self.start_action, self.start_all_action, self.open_action, self.region_action,
+                  self.clear_region_action):
+            a.setEnabled(True)
         self.stop_action.setEnabled(False)
 
     # -- region, blur, settings -----------------------------------------------------
@@ -273,6 +321,7 @@ class MainWindow(QMainWindow):
 
     def set_blur(self, on: bool) -> None:
         self.live.blur = on
+        self.grid.set_blur(on)
         self.live.redraw()
         self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
                                                                                        blur_preview=on))
@@ -280,6 +329,7 @@ class MainWindow(QMainWindow):
 
     def set_labels(self, on: bool) -> None:
         self.live.labels = on
+        self.grid.set_labels(on)
         self.live.redraw()
         self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
                                                                                        show_labels=on))
@@ -295,6 +345,7 @@ class MainWindow(QMainWindow):
             self.live.labels = self.settings.privacy.show_labels
             self.labels_action.setChecked(self.live.labels)
             self.live.set_notice(self.settings.privacy.notice)
+            self.grid.set_notice(self.settings.privacy.notice)
             self.live.redraw()
             area = self.settings.profile().area
             if area != self.live.region:
@@ -365,16 +416,19 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export failed", message)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker.wait(10)
+        for w in (self.worker, self.grid_worker):
+            if w is not None:
+                w.stop()
+                w.wait(10)
         super().closeEvent(event)
 
 
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
-         model: Path | None = None, settings_file: Path | None = None, settings_error: str | None = None) -> int:
+         model: Path | None = None, settings_file: Path | None = None, settings_error: str | None = None,
+         sources: list[str] | None = None) -> int:
     """Open the dashboard. `settings_error`: the settings file could not be used (the message);
-    the window says so and runs on `settings` (the defaults) instead of exiting unseen."""
+    the window says so and runs on `settings` (the defaults) instead of exiting unseen.
+    `sources`: several cameras at once, in a grid."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
@@ -389,8 +443,13 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
     if settings_error is not None and app.platformName() != "offscreen":
         QMessageBox.warning(window, "Settings", f"{settings_error}\n\nThe dashboard runs on the default settings "
                             "until the file is fixed (or replaced from Settings…).")
-    if source is not None:
+    if sources:
+        window.start_all(sources)  # --source repeated: a grid
+    elif source is not None:
         window.start(source)
-    elif app.platformName() != "offscreen":
-        window.start(settings.camera.source)  # the quick start: open the default camera
+    elif app.platformName() != "offscreen":  # the quick start: the configured cameras, else the default one
+        if window.start_all_action.isVisible():
+            window.start_all()
+        else:
+            window.start(settings.camera.source)
     return int(app.exec())

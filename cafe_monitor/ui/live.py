@@ -95,12 +95,12 @@ class VideoView(QLabel):
 class ScoreGauge(QFrame):
     """The big number staff glance at, with its certainty and visit count."""
 
-    def __init__(self) -> None:
+    def __init__(self, title: str = "Satisfaction (this session)") -> None:
         super().__init__()
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
-        title = QLabel("Satisfaction (this session)")
-        title.setStyleSheet("color:#555; font-size:13px;")
+        heading = QLabel(title)
+        heading.setStyleSheet("color:#555; font-size:13px;")
         self.number = QLabel("–")
         font = QFont()
         font.setPointSize(44)
@@ -110,7 +110,7 @@ class ScoreGauge(QFrame):
         self.detail = QLabel("no visits yet")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail.setWordWrap(True)
-        for w in (title, self.number, self.detail):
+        for w in (heading, self.number, self.detail):
             layout.addWidget(w)
 
     def set_score(self, s: Score) -> None:
