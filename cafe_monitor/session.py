@@ -68,13 +68,14 @@ class SessionStatus:
     so a snapshot taken while no frame comes still tells the truth (stalled, fps falling).
     Any thread may take snapshots; each session has its own, so several run side by side."""
 
-    def __init__(self, capture: CaptureThread, provider: str, score: Score) -> None:
+    def __init__(self, capture: CaptureThread, provider: str, score: Score,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.capture = capture
         self.provider = provider
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
         self._lock = threading.Lock()
-        self._processing = RateMeter()
+        self._processing = RateMeter(clock=clock)
         self._result: FrameResult | None = None
         self._frame: Frame | None = None
         self._score = score
