@@ -187,8 +187,8 @@ def test_blocking_read_is_a_stall() -> None:
                                                            CameraState.RECONNECTING, CameraState.LIVE]
     at = {s: t for t, s in reversed(changes)}  # first time of each state
     assert hung.last_frame_at is not None
-    assert 0.3 <= at[CameraState.STALLED] - hung.last_frame_at < 0.3 + 0.2
-    assert 0.6 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 0.6 + 0.2
+    assert 0.3 <= at[CameraState.STALLED] - hung.last_frame_at < 0.3 + 0.3  # a watchdog tick, a busy machine
+    assert 0.6 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 0.6 + 0.3
     assert cap.reconnects == 1 and len(cap.gaps) == 1 and len(frames) > 5
     assert not hung.released  # its read() still hangs: nobody may release it under the driver
     hung.unblock.set()
@@ -238,7 +238,9 @@ def test_twenty_stalls_keep_the_thread_count_flat() -> None:
     cap.join(2)
     assert cap.reconnects >= 20
     assert most <= before + 2 + wd.max_abandoned  # watchdog + reader + the abandoned still hanging
-    time.sleep(0.4)  # every hanging read() returns and its thread lets go of the device
+    deadline = time.monotonic() + 3  # every hanging read() returns and its thread lets go of the device
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert threading.active_count() <= before
     assert all(r.released and r.released_by in r.read_by and len(r.read_by) == 1 for r in opened)
     assert [m for r in opened for m in r.misuse] == []
@@ -272,7 +274,9 @@ def test_reads_that_never_return_do_not_pile_up() -> None:
         cap.stop()
         unblock.set()
         cap.join(2)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 3
+    while not all(r.released for r in opened) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert all(r.released and r.released_by in r.read_by for r in opened)
     assert [m for r in opened for m in r.misuse] == []
 
