@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import time
+from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,11 +23,6 @@ from cafe_monitor.session import LiveState
 
 EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
                     "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
-
-
-#: the status line's camera word when the camera needs attention
-CAMERA_ATTENTION_COLOURS = {CameraState.STALLED: "#b86e00", CameraState.RECONNECTING: "#d62728",
-                            CameraState.FAILED: "#d62728"}
 
 
 def score_colour(score: float | None) -> str:
@@ -249,6 +245,10 @@ class LiveView(QWidget):
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
 
+    #: the status line's camera word when the camera needs attention
+    CAMERA_ATTENTION_COLOURS: ClassVar[dict[CameraState, str]] = {
+        CameraState.STALLED: "#b86e00", CameraState.RECONNECTING: "#d62728", CameraState.FAILED: "#d62728"}
+
     @staticmethod
     def camera_text(state: LiveState) -> str:
         """The camera's part of the status line; a silent camera says for how long."""
@@ -268,7 +268,7 @@ class LiveView(QWidget):
         """The status line as rich text: a camera that needs attention stands out (amber
         when stalled, red when reconnecting or failed)."""
         camera = html.escape(LiveView.camera_text(state))
-        colour = CAMERA_ATTENTION_COLOURS.get(state.camera)
+        colour = LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
         if colour is not None:
             camera = f'<b style="color:{colour}">{camera}</b>'
         rest = html.escape(LiveView._status_rest(state)).replace("   ", "&nbsp;&nbsp; ")

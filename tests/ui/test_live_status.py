@@ -13,7 +13,7 @@ from cafe_monitor.config import Settings
 from cafe_monitor.scoring import score_visits
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.app import MainWindow
-from cafe_monitor.ui.live import CAMERA_ATTENTION_COLOURS, LiveView
+from cafe_monitor.ui.live import LiveView
 from tests.test_capture import FakeReader
 
 
@@ -27,7 +27,7 @@ def test_stalled_camera_reads_differently_from_live() -> None:
     stalled = state(CameraState.STALLED, frame_age=3.2)
     assert LiveView.status_text(stalled).startswith("Camera: stalled – no frame for 3 s   Input 0 fps   "
                                                     "Processing 12 fps")
-    assert CAMERA_ATTENTION_COLOURS[CameraState.STALLED] in LiveView.status_markup(stalled)
+    assert LiveView.CAMERA_ATTENTION_COLOURS[CameraState.STALLED] in LiveView.status_markup(stalled)
     live = state(CameraState.LIVE, frame_age=0.01)
     assert LiveView.status_text(live).startswith("Camera: live   ")
     assert "color" not in LiveView.status_markup(live)
@@ -49,7 +49,7 @@ def test_window_shows_a_hung_camera_as_stalled(qtbot, db_url: str, monkeypatch: 
         qtbot.waitUntil(lambda: "Camera: live" in window.status.text(), timeout=30000)
         qtbot.waitUntil(lambda: "stalled – no frame for" in window.status.text(), timeout=5000)
         assert hung.last_frame_at is not None and time.monotonic() - hung.last_frame_at < 2.5
-        assert CAMERA_ATTENTION_COLOURS[CameraState.STALLED] in window.status.text()
+        assert LiveView.CAMERA_ATTENTION_COLOURS[CameraState.STALLED] in window.status.text()
         qtbot.waitUntil(lambda: "no frame for 2 s" in window.status.text(), timeout=3000)  # still counting
     finally:
         window.stop()
