@@ -271,7 +271,7 @@ class MainWindow(QMainWindow):
         state = self.worker.take()
         if state is not None:
             self.live.update_state(state)
-            self.status.setText(self.live.status_text(state))
+            self.status.setText(self.live.status_markup(state))
 
     def on_finished(self, result: SessionResult) -> None:
         self.last_result = result

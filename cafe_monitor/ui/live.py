@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import time
+from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -266,12 +268,39 @@ class LiveView(QWidget):
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
 
+    #: the status line's camera word when the camera needs attention
+    CAMERA_ATTENTION_COLOURS: ClassVar[dict[CameraState, str]] = {
+        CameraState.STALLED: "#b86e00", CameraState.RECONNECTING: "#d62728", CameraState.FAILED: "#d62728"}
+
+    @staticmethod
+    def camera_text(state: LiveState) -> str:
+        """The camera's part of the status line; a silent camera says for how long."""
+        if state.camera is CameraState.STALLED:
+            age = f" – no frame for {state.frame_age:.0f} s" if state.frame_age is not None else ""
+            return f"stalled{age}"
+        return {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
+                CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+
     @staticmethod
     def status_text(state: LiveState) -> str:
-        cam = {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
-               CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+        """The status line as plain text (fps over the last few seconds, not the session)."""
+        return f"Camera: {LiveView.camera_text(state)}   {LiveView._status_rest(state)}"
+
+    @staticmethod
+    def status_markup(state: LiveState) -> str:
+        """The status line as rich text: a camera that needs attention stands out (amber
+        when stalled, red when reconnecting or failed)."""
+        camera = html.escape(LiveView.camera_text(state))
+        colour = LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
+        if colour is not None:
+            camera = f'<b style="color:{colour}">{camera}</b>'
+        rest = html.escape(LiveView._status_rest(state)).replace("   ", "&nbsp;&nbsp; ")
+        return f"Camera: {camera}&nbsp;&nbsp; {rest}"
+
+    @staticmethod
+    def _status_rest(state: LiveState) -> str:
         provider = state.provider.replace("ExecutionProvider", "")
-        text = (f"Camera: {cam}   Input {state.input_fps:.0f} fps   Processing {state.processing_fps:.0f} fps   "
+        text = (f"Input {state.input_fps:.0f} fps   Processing {state.processing_fps:.0f} fps   "
                 f"Dropped {state.dropped}   Inference: {provider}   Session {state.session_id or '-'}")
         if state.db_error:
             text += f"   ⚠ database: {state.db_error}"
