@@ -262,15 +262,15 @@ class MonitorSession:
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
         self._opened = False
+        #: the session's latest status; `status.snapshot()` works from any thread while it runs
+        self.status = SessionStatus(self.capture, self.pipeline.classifier.engine,
+                                    score_visits([], settings.score.to_config()))
 
     def open_source(self) -> None:
         """Open the source (once); a missing camera/file fails here, before any row is written."""
         if not self._opened:
             self.capture.open_or_raise()
             self._opened = True
-        #: the session's latest status; `status.snapshot()` works from any thread while it runs
-        self.status = SessionStatus(self.capture, self.pipeline.classifier.engine,
-                                    score_visits([], settings.score.to_config()))
 
     def stop(self) -> None:
         self._stop.set()
