@@ -25,13 +25,15 @@ from typing import Any, get_origin, get_type_hints
 import tomllib
 
 from cafe_monitor.classification import PRECISIONS
+from cafe_monitor.domain import DEFAULT_VALENCE, Region
+from cafe_monitor.errors import UserError
 from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
-from cafe_monitor.pipeline import QualityConfig, Region
-from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig
+from cafe_monitor.pipeline import QualityConfig
+from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Malformed settings; the message names the file and the key."""
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
     QApplication,
@@ -24,8 +24,9 @@ from PyQt6.QtWidgets import (
 
 from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.domain import Region, counted
+from cafe_monitor.errors import UserError
 from cafe_monitor.paths import data_dir, default_db_url, settings_path
-from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.export_job: ExportJob | None = None
         self.last_result: SessionResult | None = None
         self._engine: storage.Engine | None = None
+        self._worker_ended = False  # the worker reported its end; its thread may still be closing models
 
         self.live = LiveView()
         self.live.timeline.set_clock(settings.storage.clock())
@@ -151,7 +153,7 @@ class MainWindow(QMainWindow):
     def _refresh_history(self) -> None:
         try:
             self.history.refresh()
-        except storage.StorageError as exc:
+        except UserError as exc:
             QMessageBox.warning(self, "Database", str(exc))
 
     # -- sessions -----------------------------------------------------------------
@@ -160,7 +162,12 @@ class MainWindow(QMainWindow):
 
     def start(self, source: str) -> None:
         if self.worker is not None and self.worker.running:
+            if self._worker_ended:  # Start clicked while the last session closes its models: start after it
+                self.start_action.setEnabled(False)
+                self.open_action.setEnabled(False)
+                QTimer.singleShot(50, lambda: self.start(source))
             return
+        self._worker_ended = False
         self.live.clear_problem()
         self.live.reset()
         region = load_regions().get(str(source))
@@ -202,8 +209,8 @@ class MainWindow(QMainWindow):
         self._session_ended()
         s = result.score
         score = f"score {s.score:.0f} ({s.low:.0f}–{s.high:.0f})" if s.score is not None else "no visits"
-        self.status.setText(f"Session {result.session_id} ended: {result.stats.frames} frames, "
-                            f"{len(result.visits)} visits, {score}. See History.")
+        self.status.setText(f"Session {result.session_id} ended: {counted(result.stats.frames, 'frame')}, "
+                            f"{counted(len(result.visits), 'visit')}, {score}. See History.")
 
     def on_failed(self, message: str) -> None:
         self._session_ended()
@@ -212,6 +219,7 @@ class MainWindow(QMainWindow):
         self.status.setText("Not running")
 
     def _session_ended(self) -> None:
+        self._worker_ended = True
         self.check_unsaved()
         self.start_action.setEnabled(True)
         self.open_action.setEnabled(True)
@@ -273,7 +281,7 @@ class MainWindow(QMainWindow):
         progress.show()
         try:
             engine = self.engine()
-        except storage.StorageError as exc:
+        except UserError as exc:
             progress.close()
             QMessageBox.warning(self, "Export failed", str(exc))
             return
