@@ -11,6 +11,14 @@ PY="${PYTHON:-python3}"
 # PyTorch's own index of CPU-only wheels: PyPI's Linux torch is the CUDA build, which pulls
 # ~18 NVIDIA packages (~3 GB) that a CPU-only training and test run never uses.
 TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+# apt's and pip's own output goes here (shown only when a step fails): the test log shows tests
+export CAFE_APT_LOG="${CAFE_SETUP_LOG:-${TMPDIR:-/tmp}/cafe-monitor-setup.log}"
+logged() {
+  "$@" >>"$CAFE_APT_LOG" 2>&1 && return 0
+  echo "failed: $* (last lines of $CAFE_APT_LOG follow)" >&2
+  tail -n 30 "$CAFE_APT_LOG" >&2
+  exit 1
+}
 
 need_pkgs=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -28,9 +36,10 @@ fi
 
 if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   rm -rf .venv  # none yet, or left half-made by a `venv` without ensurepip
-  "$PY" -m venv .venv
+  echo "creating .venv"
+  logged "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+logged .venv/bin/python -m pip install --upgrade pip
 case ",$EXTRAS," in
   *,training,*)
     if ! .venv/bin/python -c "import torch" 2>/dev/null; then
@@ -44,8 +53,9 @@ case ",$EXTRAS," in
       else
         echo "installing torch ${TORCH_VERSION:-2.13.0} ($TORCH_CPU_INDEX unreachable: configured index)"
       fi
-      .venv/bin/python -m pip install -q "${torch_from[@]}" "torch==${TORCH_VERSION:-2.13.0}"
+      logged .venv/bin/python -m pip install "${torch_from[@]}" "torch==${TORCH_VERSION:-2.13.0}"
     fi ;;
 esac
-.venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
+echo "installing cafe-monitor [${EXTRAS}] (pip's output: $CAFE_APT_LOG)"
+logged .venv/bin/python -m pip install -e ".[${EXTRAS}]"
 echo "ready: .venv/bin/cafe-monitor ($(du -sh .venv 2>/dev/null | cut -f1) in .venv)"
