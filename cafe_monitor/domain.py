@@ -1,4 +1,4 @@
-"""The domain's words, in one leaf module that imports nothing of ours.
+"""The domain's words, in one leaf module (it imports only `limits`, itself a leaf).
 
 Emotion classes (in the model's output order), their colours, the valence each class
 adds to a visit's score, a face box in pixels and the customer area in fractions of a
@@ -9,6 +9,8 @@ cannot disagree on the order of the classes or on which colour "happy" is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from cafe_monitor.limits import bounded  # a leaf too: ranges written next to the fields they bound
 
 #: The seven FER2013 classes in the order of every model's output and every stored row.
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -67,10 +69,10 @@ class Box:
 class Region:
     """Customers' side of the counter, as fractions of the frame (0..1)."""
 
-    x1: float = 0.0
-    y1: float = 0.0
-    x2: float = 1.0
-    y2: float = 1.0
+    x1: float = bounded(0.0, 0, 1)
+    y1: float = bounded(0.0, 0, 1)
+    x2: float = bounded(1.0, 0, 1)
+    y2: float = bounded(1.0, 0, 1)
 
     def contains(self, box: Box, width: int, height: int) -> bool:
         cx, cy = box.centre

@@ -20,13 +20,14 @@ import numpy as np
 
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, CaptureThread, Frame
-from cafe_monitor.classification import CLASSES, EmotionClassifier
+from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
+from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
-from cafe_monitor.scoring import LiveScore, Score, score_visits
+from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class LiveState:
     visits_done: int
     session_id: int | None
     db_error: str | None = None
+    boxes: list[Box] = field(default_factory=list)  # every detected face, for the preview's blur
+    sums: ScoreSums | None = None  # the score's running sums: a multi-camera gauge adds them up
 
 
 @dataclass
@@ -81,12 +84,18 @@ class SessionResult:
         }
 
 
-def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
-    model_path = resolve_model(model or settings.classifier.model)
-    classifier = EmotionClassifier(model_path, cpu_only=settings.classifier.cpu_only,
-                                   precision=settings.classifier.precision)
+def build_classifier(settings: Settings, model: Path | None = None) -> EmotionClassifier:
+    return EmotionClassifier(resolve_model(model or settings.classifier.model), cpu_only=settings.classifier.cpu_only,
+                             precision=settings.classifier.precision)
+
+
+def build_pipeline(settings: Settings, model: Path | None = None,
+                   classifier: EmotionClassifier | None = None) -> Pipeline:
+    """A pipeline of its own (detector, tracker); `classifier` shares one model between cameras."""
+    classifier = classifier or build_classifier(settings, model)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
-    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker), region=settings.region,
+    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker),
+                    region=settings.profile(settings.storage.camera_name).area,  # this camera's customer area
                     quality=settings.quality)
 
 
@@ -142,13 +151,20 @@ class MonitorSession:
         self.engine = storage.open_database(self.db_url) if store else None
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
+        self._opened = False
+
+    def open_source(self) -> None:
+        """Open the source (once); a missing camera/file fails here, before any row is written."""
+        if not self._opened:
+            self.capture.open_or_raise()
+            self._opened = True
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self, on_state: Callable[[LiveState], None] | None = None,
             max_seconds: float | None = None) -> SessionResult:
-        self.capture.open_or_raise()  # a missing camera/file fails here, before any row is written
+        self.open_source()
         classifier = self.pipeline.classifier
         origin = time.time() if not self.capture.live else 0.0
         aggregator: storage.TimelineAggregator | None = None
@@ -174,12 +190,13 @@ class MonitorSession:
 
         last_timestamp: float | None = None
         live_score = score_visits([], score_cfg)
+        live_sums = ScoreSums()
         live = LiveScore(score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
         scored_at = -1.0
         checkpointed_at = time.monotonic()
 
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal frames, last_timestamp, live_score, scored_at, checkpointed_at
+            nonlocal frames, last_timestamp, live_score, live_sums, scored_at, checkpointed_at
             frames += 1
             last_timestamp = result.timestamp
             done.extend(result.ended_visits)
@@ -200,14 +217,16 @@ class MonitorSession:
                 now = time.monotonic()
                 if result.ended_visits or now - scored_at >= 1.0:  # open visits' means drift slowly
                     open_now = self.pipeline.tracker.open_visits()
-                    live_score, scored_at = live.score([v.distribution for v in open_now]), now
+                    live_sums, scored_at = live.sums([v.distribution for v in open_now]), now
+                    live_score = live_sums.score(score_cfg)
                 on_state(LiveState(
                     frame=Frame(result.image, result.index, result.timestamp), faces=result.faces,
                     score=live_score, camera=capture.state,
                     input_fps=capture.input_fps, processing_fps=frames / max(time.monotonic() - started, 1e-6),
                     dropped=capture.slot.dropped, provider=classifier.engine, recent_mix=mix.mix(),
                     visits_done=len(done), session_id=self.session_id,
-                    db_error=self.writer.last_error if self.writer else None))
+                    db_error=self.writer.last_error if self.writer else None, boxes=result.boxes,
+                    sums=live_sums))
 
         status, final = "interrupted", []
         try:

@@ -13,12 +13,20 @@ from cafe_monitor.errors import UserError
 PACKAGE = Path(domain.__file__).resolve().parent
 
 
-@pytest.mark.parametrize("module", ["domain.py", "errors.py"])
-def test_leaf_modules_import_nothing_of_ours(module: str) -> None:
-    tree = ast.parse((PACKAGE / module).read_text())
+def _our_imports(module: Path) -> list[str]:
+    tree = ast.parse(module.read_text())
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    assert imported and not [m for m in imported if m.split(".")[0] == "cafe_monitor"], imported
+    return [m for m in imported if m.split(".")[0] == "cafe_monitor"]
+
+
+@pytest.mark.parametrize("module", ["domain.py", "errors.py"])
+def test_leaf_modules_import_only_leaves(module: str) -> None:
+    """domain and errors sit at the bottom: what they import of ours (limits) imports nothing of ours."""
+    for name in _our_imports(PACKAGE / module):
+        leaf = PACKAGE.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        assert _our_imports(leaf) == [], (module, name)
+    assert _our_imports(PACKAGE / "errors.py") == []
 
 
 def test_domain_words_are_defined_once() -> None:

@@ -18,6 +18,7 @@ from cafe_monitor.domain import COLOURS as EMOTION_QCOLOURS
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
+from cafe_monitor.ui.today import TodayPanel
 
 
 def score_colour(score: float | None) -> str:
@@ -91,12 +92,12 @@ class VideoView(QLabel):
 class ScoreGauge(QFrame):
     """The big number staff glance at, with its certainty and visit count."""
 
-    def __init__(self) -> None:
+    def __init__(self, title: str = "Satisfaction (this session)") -> None:
         super().__init__()
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
-        title = QLabel("Satisfaction (this session)")
-        title.setStyleSheet("color:#555; font-size:13px;")
+        heading = QLabel(title)
+        heading.setStyleSheet("color:#555; font-size:13px;")
         self.number = QLabel("–")
         font = QFont()
         font.setPointSize(44)
@@ -106,7 +107,7 @@ class ScoreGauge(QFrame):
         self.detail = QLabel("no visits yet")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail.setWordWrap(True)
-        for w in (title, self.number, self.detail):
+        for w in (heading, self.number, self.detail):
             layout.addWidget(w)
 
     def set_score(self, s: Score) -> None:
@@ -201,6 +202,7 @@ class LiveView(QWidget):
         super().__init__()
         self.video = VideoView()
         self.gauge = ScoreGauge()
+        self.today = TodayPanel()  # today's score and the usual for this hour, from the database
         self.mix = EmotionMixChart()
         self.timeline = ScoreTimeline()
         self.banner = QLabel()
@@ -215,14 +217,22 @@ class LiveView(QWidget):
         self.banner_box.setLayout(banner_row)
         self.banner_box.hide()
         self.region = Region()
-        self.blur = False
+        self.blur = True  # private by default: every detected face is pixelated
+        self.labels = False  # per-face moods only while setting up
+        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
+        self.notice = QLabel()  # tells customers who see the screen what is measured
+        self.notice.setWordWrap(True)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
 
         right = QVBoxLayout()
         right.addWidget(self.gauge)
+        right.addWidget(self.today)
         right.addWidget(self.mix, 1)
         left = QVBoxLayout()
         left.addWidget(self.banner_box)
         left.addWidget(self.video, 3)
+        left.addWidget(self.notice)
         left.addWidget(self.timeline, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 3)
@@ -230,6 +240,18 @@ class LiveView(QWidget):
         side.setLayout(right)
         side.setMaximumWidth(360)
         layout.addWidget(side, 1)
+
+    def redraw(self) -> None:
+        """Draw the last frame again (after blur, labels or the area changed; a still image
+        or a stopped session gets no new frame)."""
+        state = self._drawn
+        if state is not None and state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
+
+    def set_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text.strip()))
 
     def show_problem(self, message: str) -> None:
         self.banner.setText(message)
@@ -245,7 +267,8 @@ class LiveView(QWidget):
 
     def update_state(self, state: LiveState) -> None:
         if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, region=self.region, blur=self.blur))
+            self._drawn = state
+            self.redraw()
         self.gauge.set_score(state.score)
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
