@@ -38,7 +38,7 @@ import numpy as np
 from sqlalchemy import func, insert, select, text
 
 from cafe_monitor import history, reports, storage
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter, cameras, recent_sessions, sites

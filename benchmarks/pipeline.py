@@ -25,9 +25,9 @@ import numpy as np
 
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.domain import Box
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
-from cafe_monitor.preprocessing import Box
 from cafe_monitor.tracking import VisitTracker
 
 REPO = Path(__file__).resolve().parents[1]

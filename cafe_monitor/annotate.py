@@ -11,14 +11,9 @@ import cv2
 import numpy as np
 
 from cafe_monitor.capture import Image
-from cafe_monitor.classification import CLASSES
-from cafe_monitor.pipeline import Region
-from cafe_monitor.preprocessing import Box
+from cafe_monitor.domain import CLASSES, Box, Region
+from cafe_monitor.domain import COLOURS_BGR as COLOURS
 from cafe_monitor.tracking import TrackedFace
-
-# BGR colours per emotion, matching the report charts
-COLOURS = {"angry": (40, 39, 214), "disgust": (75, 86, 140), "fear": (189, 103, 148), "happy": (44, 160, 44),
-           "sad": (180, 119, 31), "surprise": (14, 127, 255), "neutral": (127, 127, 127)}
 
 
 def mood(face: TrackedFace) -> tuple[str, float]:

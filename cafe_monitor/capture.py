@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cafe_monitor.errors import UserError
 from cafe_monitor.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class CameraState(enum.Enum):
     FAILED = "failed"  # could not be opened at all
 
 
-class SourceError(RuntimeError):
+class SourceError(UserError, RuntimeError):
     """A source that cannot be opened (no camera, missing or unreadable file)."""
 
 

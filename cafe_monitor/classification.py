@@ -19,12 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from cafe_monitor import preprocessing
+from cafe_monitor.domain import CLASSES
+from cafe_monitor.errors import UserError
 from cafe_monitor.native_output import quiet_native_output
 from cafe_monitor.paths import FAST_MODEL
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 #: Fastest first; the first one that actually loads wins.
 PROVIDER_PREFERENCE = (
     "TensorrtExecutionProvider",
@@ -35,7 +36,7 @@ PROVIDER_PREFERENCE = (
 )
 
 
-class ModelError(RuntimeError):
+class ModelError(UserError, RuntimeError):
     """Missing, corrupt or mismatched model/card; the message names the file."""
 
 
@@ -160,8 +161,8 @@ class EmotionClassifier:
                              f"(e.g. classifier.model = \"{FAST_MODEL.name}\")")
         if twin is not None and self.provider == "CPUExecutionProvider" and not self.quantized:
             self._open(twin, ["CPUExecutionProvider"])  # a GPU provider was listed but did not load
-        if requested[0] != self.provider:
-            log.info("%s unavailable (no matching GPU libraries); running on %s", requested[0], self.provider)
+        if requested[0] != self.provider:  # the usual case on a computer without a GPU: not news to staff
+            log.debug("%s unavailable (no matching GPU libraries); running on %s", requested[0], self.provider)
 
     def _open(self, path: Path, providers: list[str]) -> None:
         import onnxruntime as ort

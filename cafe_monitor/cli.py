@@ -18,14 +18,11 @@ from typing import Any
 
 from cafe_monitor import __version__
 from cafe_monitor.capture import SourceError
-from cafe_monitor.classification import ModelError
 from cafe_monitor.config import ConfigError, Settings, load
-from cafe_monitor.detection import DetectorError
+from cafe_monitor.domain import counted
+from cafe_monitor.errors import UserError
+from cafe_monitor.native_output import silence_opencv
 from cafe_monitor.paths import default_db_url, settings_path
-from cafe_monitor.reports import ReportError
-from cafe_monitor.storage import StorageError
-
-USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, ReportError, OSError)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -77,8 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             s = result.score
             score = f"{s.score:.0f} (95% {s.low:.0f}-{s.high:.0f})" if s.score is not None else "n/a"
             who = f"camera {run.name}: " if len(runs) > 1 else ""
-            print(f"{who}session {result.session_id}: {result.stats.frames} frames at {result.stats.fps:.1f} fps "
-                  f"({result.provider}), {len(result.visits)} visits, score {score}")
+            print(f"{who}session {result.session_id}: {counted(result.stats.frames, 'frame')} at "
+                  f"{result.stats.fps:.1f} fps ({result.provider}), {counted(len(result.visits), 'visit')}, "
+                  f"score {score}")
         if result.rescue_file:
             print(f"warning: database unavailable, rows saved to {result.rescue_file}; load them with "
                   f"`cafe-monitor import {result.rescue_file}`", file=sys.stderr)
@@ -154,8 +152,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path in args.files:
         r = rescue.import_file(engine, path)
         kept = path if path.name.endswith(rescue.IMPORTED_SUFFIX) else rescue.mark_imported(path)
-        print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {r.visits} visits and "
-              f"{r.seconds} seconds added; file kept as {kept.name}")
+        print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {counted(r.visits, 'visit')} and "
+              f"{counted(r.seconds, 'second')} added; file kept as {kept.name}")
     return 0
 
 
@@ -293,13 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # the quick start: `cafe-monitor` opens the dashboard
         args = parser.parse_args(["run", *(argv or sys.argv[1:])])
     os.environ.setdefault("GLOG_minloglevel", "2")
+    silence_opencv()
     chatty = args.command == "run" and not getattr(args, "json", False)  # progress lines for a monitor run
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO if chatty else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except USER_ERRORS as exc:
+    except (UserError, OSError) as exc:  # OSError: a file or folder the user named cannot be used
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

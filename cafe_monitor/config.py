@@ -37,18 +37,20 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import tomllib
 
-from cafe_monitor.classification import CLASSES, PRECISIONS
+from cafe_monitor.classification import PRECISIONS
+from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Region
+from cafe_monitor.errors import UserError
 from cafe_monitor.limits import Limit, bounded, limit_of, number
 from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
-from cafe_monitor.pipeline import QualityConfig, Region
-from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig
+from cafe_monitor.pipeline import QualityConfig
+from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
 
 DEFAULT_NOTICE = ("This camera estimates how satisfied customers are from facial expressions. "
                   "No image or video is stored: only anonymous numbers.")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Malformed settings; the message names the file and the key."""
 
 

@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from cafe_monitor.capture import Image
+from cafe_monitor.domain import Box
+from cafe_monitor.errors import UserError
 from cafe_monitor.native_output import quiet_native_output
 from cafe_monitor.paths import MODELS_DIR
-from cafe_monitor.preprocessing import Box, Point
+from cafe_monitor.preprocessing import Point
 
 DETECTOR_MODELS = {
     "full_range": MODELS_DIR / "face_detection_full_range_sparse.tflite",
@@ -26,7 +28,7 @@ DETECTOR_MODELS = {
 }
 
 
-class DetectorError(RuntimeError):
+class DetectorError(UserError, RuntimeError):
     pass
 
 

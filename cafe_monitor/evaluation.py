@@ -20,10 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cafe_monitor.classification import CLASSES, EmotionClassifier
+from cafe_monitor.classification import EmotionClassifier
+from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Box
 from cafe_monitor.paths import resolve_model
-from cafe_monitor.preprocessing import Box, crop_face
-from cafe_monitor.scoring import DEFAULT_VALENCE
+from cafe_monitor.preprocessing import crop_face
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import CafeClock, TimeZoneError
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score
 from cafe_monitor.storage import Engine

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cafe_monitor.errors import UserError
+
 UTC = dt.timezone.utc
 HOUR = dt.timedelta(hours=1)
 
 
-class TimeZoneError(ValueError):
+class TimeZoneError(UserError, ValueError):
     """An unknown time zone name or a malformed business-day start."""
 
 

@@ -40,3 +40,18 @@ def quiet_native_output() -> Iterator[None]:
             os.dup2(copy, fd)
             os.close(copy)
         os.close(devnull)
+
+
+def silence_opencv() -> None:
+    """Keep OpenCV's own log lines from the user.
+
+    Opening a camera that is not there makes each video backend OpenCV tries print its
+    WARN/ERROR lines (a dozen for one missing camera) before we can say "cannot open camera 7"
+    in one line; our messages say what went wrong. Someone debugging a camera can still set
+    OPENCV_LOG_LEVEL themselves: a level set in the environment is left alone."""
+    if os.environ.get("OPENCV_LOG_LEVEL"):
+        return
+    os.environ["OPENCV_LOG_LEVEL"] = "SILENT"  # also for processes we start
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

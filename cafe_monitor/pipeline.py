@@ -19,31 +19,14 @@ import numpy as np
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.domain import Box, Region
 from cafe_monitor.limits import bounded
-from cafe_monitor.preprocessing import Box, crop_face
+from cafe_monitor.preprocessing import crop_face
 from cafe_monitor.tracking import Observation, TrackedFace, TrackerConfig, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "preprocess", "classify", "track")
-
-
-@dataclass(frozen=True)
-class Region:
-    """Customers' side of the counter, as fractions of the frame (0..1)."""
-
-    x1: float = bounded(0.0, 0, 1)
-    y1: float = bounded(0.0, 0, 1)
-    x2: float = bounded(1.0, 0, 1)
-    y2: float = bounded(1.0, 0, 1)
-
-    def contains(self, box: Box, width: int, height: int) -> bool:
-        cx, cy = box.centre
-        return self.x1 * width <= cx <= self.x2 * width and self.y1 * height <= cy <= self.y2 * height
-
-    @property
-    def is_full(self) -> bool:
-        return (self.x1, self.y1, self.x2, self.y2) == (0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ input contract is a change in one place, and the model card records the constant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from cafe_monitor.domain import Box
 
 INPUT_SIZE = 48
 #: x = (pixel * SCALE - MEAN) / STD, the contract written into every model card.
@@ -21,32 +21,6 @@ STD = 0.25
 #: Box margin added on each side, as a fraction of the box size. FER2013 faces are
 #: loosely cropped (forehead to chin, some hair), MediaPipe boxes are tight.
 DEFAULT_MARGIN = 0.15
-
-
-@dataclass(frozen=True)
-class Box:
-    """Axis-aligned box in pixel coordinates (x1, y1) inclusive, (x2, y2) exclusive."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-
-    @property
-    def width(self) -> float:
-        return self.x2 - self.x1
-
-    @property
-    def height(self) -> float:
-        return self.y2 - self.y1
-
-    @property
-    def area(self) -> float:
-        return max(0.0, self.width) * max(0.0, self.height)
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        return (self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2
 
 
 def to_gray(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, COLOURS
+from cafe_monitor.errors import UserError
 from cafe_monitor.history import clock_for
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
@@ -37,11 +38,9 @@ from cafe_monitor.storage.queries import (
 )
 
 FORMATS = ("pdf", "csv", "json")
-EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
-                   "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
 
 
-class ReportError(RuntimeError):
+class ReportError(UserError, RuntimeError):
     pass
 
 
@@ -318,7 +317,7 @@ def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
 
 def _plot_mix(ax: object, score: Score) -> None:
     vals = [score.mean_distribution.get(c, 0.0) for c in CLASSES]
-    ax.barh(list(CLASSES), vals, color=[EMOTION_COLOURS[c] for c in CLASSES])  # type: ignore[attr-defined]
+    ax.barh(list(CLASSES), vals, color=[COLOURS[c] for c in CLASSES])  # type: ignore[attr-defined]
     ax.invert_yaxis()  # type: ignore[attr-defined]
     ax.set_xlim(0, max(0.5, max(vals) * 1.15))  # type: ignore[attr-defined]
     ax.set_title("Emotion mix (mean over visits)", fontsize=11, loc="left")  # type: ignore[attr-defined]

@@ -16,11 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cafe_monitor.classification import CLASSES
-
-DEFAULT_VALENCE: dict[str, float] = {
-    "angry": -1.0, "disgust": -1.0, "fear": -0.7, "happy": 1.0, "sad": -0.8, "surprise": 0.3, "neutral": 0.0,
-}
+from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE
 
 
 @dataclass(frozen=True)

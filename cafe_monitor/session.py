@@ -20,13 +20,13 @@ import numpy as np
 
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, RateMeter
-from cafe_monitor.classification import CLASSES, EmotionClassifier
+from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
+from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
-from cafe_monitor.preprocessing import Box
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.limits import bounded
-from cafe_monitor.preprocessing import Box
 
 Probabilities = npt.NDArray[np.float32]
 

@@ -6,15 +6,16 @@
 set -euo pipefail
 PORT="${CAFE_PG_PORT:-54329}"
 DATA="${CAFE_PG_DATA:-/tmp/cafe-monitor-pg-$PORT}"
+case "$DATA" in /*) ;; *) DATA="$PWD/$DATA" ;; esac
 cmd="${1:-start}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+cd /  # the postgres user cannot enter a checkout under /root: no "could not change directory" lines
 
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 BIN="$(find_bin || true)"
 if [ -z "$BIN" ] && [ "$cmd" = start ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "installing postgresql (Debian package)" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+    "$HERE/apt-install.sh" postgresql
     BIN="$(find_bin)"
   else
     echo "PostgreSQL server binaries not found and cannot install them" >&2

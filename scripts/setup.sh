@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Set up Café Monitor on a fresh Debian/Ubuntu machine (or any machine with Python 3.10+):
-# system libraries for OpenCV/MediaPipe/Qt when missing, then a virtual environment
-# in .venv with the package and the extras asked for (default: test, postgres).
-#   scripts/setup.sh            # runtime + tests
-#   EXTRAS=training scripts/setup.sh
+# system libraries for OpenCV/MediaPipe/Qt and python3-venv when missing, then a virtual
+# environment in .venv with the package and the extras asked for (default: all of them).
+#   scripts/setup.sh            # runtime + tests + training (CPU torch)
+#   EXTRAS=postgres scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${EXTRAS:-test,postgres,training}"
+PY="${PYTHON:-python3}"
+# PyTorch's own index of CPU-only wheels: PyPI's Linux torch is the CUDA build, which pulls
+# ~18 NVIDIA packages (~3 GB) that a CPU-only training and test run never uses.
+TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+# apt's and pip's own output goes here (shown only when a step fails): the test log shows tests
+export CAFE_APT_LOG="${CAFE_SETUP_LOG:-${TMPDIR:-/tmp}/cafe-monitor-setup.log}"
+logged() {
+  "$@" >>"$CAFE_APT_LOG" 2>&1 && return 0
+  echo "failed: $* (last lines of $CAFE_APT_LOG follow)" >&2
+  tail -n 30 "$CAFE_APT_LOG" >&2
+  exit 1
+}
 
 need_pkgs=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -15,23 +27,35 @@ if command -v dpkg-query >/dev/null 2>&1; then
            libxcb-render-util0 libxcb-image0 libportaudio2; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
   done
-  if [ "${#need_pkgs[@]}" -gt 0 ]; then
-    echo "installing system libraries: ${need_pkgs[*]}"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # Debian ships `venv` without ensurepip; python3.X-venv brings it
+  if [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
+    need_pkgs+=("python$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv")
   fi
+  [ "${#need_pkgs[@]}" -eq 0 ] || scripts/apt-install.sh "${need_pkgs[@]}"
 fi
 
-PY="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv  # none yet, or left half-made by a `venv` without ensurepip
+  echo "creating .venv"
+  logged "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
+logged .venv/bin/python -m pip install --upgrade pip
 case ",$EXTRAS," in
-  # A bare "torch" from PyPI is a multi-GB CUDA build on Linux; take the pinned CPU
-  # build first (this team's machines have it on local disk) unless torch is present.
-  *,training,*) .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}" ;;
+  *,training,*)
+    if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+      # The pinned CPU build: from PyTorch's CPU index when it answers, else whatever the
+      # configured index gives (a local mirror or wheel folder; on Linux PyPI's is the CUDA build).
+      torch_from=()
+      if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=10)" \
+           "$TORCH_CPU_INDEX" 2>/dev/null; then
+        torch_from=(--extra-index-url "$TORCH_CPU_INDEX")  # its "+cpu" wheels sort above PyPI's same version
+        echo "installing torch ${TORCH_VERSION:-2.13.0} (CPU build, $TORCH_CPU_INDEX)"
+      else
+        echo "installing torch ${TORCH_VERSION:-2.13.0} ($TORCH_CPU_INDEX unreachable: configured index)"
+      fi
+      logged .venv/bin/python -m pip install "${torch_from[@]}" "torch==${TORCH_VERSION:-2.13.0}"
+    fi ;;
 esac
-.venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
-echo "ready: .venv/bin/cafe-monitor"
+echo "installing cafe-monitor [${EXTRAS}] (pip's output: $CAFE_APT_LOG)"
+logged .venv/bin/python -m pip install -e ".[${EXTRAS}]"
+echo "ready: .venv/bin/cafe-monitor ($(du -sh .venv 2>/dev/null | cut -f1) in .venv)"

@@ -42,12 +42,12 @@ def test_delete_a_session_asks_first(db_url: str) -> None:
     engine = storage.open_database(db_url)
     keep, gone = record(engine, "north", NIGHT), record(engine, "north", NEXT_AFTERNOON)
     p = delete("--session", str(gone), "--db", db_url, answer="n\n")
-    assert p.returncode == 1 and "1 visits, 1 timeline seconds" in p.stdout and "nothing deleted" in p.stdout
+    assert p.returncode == 1 and "1 visit, 1 timeline second" in p.stdout and "nothing deleted" in p.stdout
     assert storage.get_session(engine, gone) is not None
     p = delete("--session", str(gone), "--db", db_url, answer="")  # no answer (EOF): no
     assert p.returncode == 1 and storage.get_session(engine, gone) is not None
     p = delete("--session", str(gone), "--db", db_url, answer="y\n")
-    assert p.returncode == 0 and f"deleted session {gone}: 1 sessions, 1 visits, 1 timeline seconds" in p.stdout
+    assert p.returncode == 0 and f"deleted session {gone}: 1 session, 1 visit, 1 timeline second" in p.stdout
     assert storage.get_session(engine, gone) is None and storage.session_visits(engine, gone) == []
     assert storage.session_timeline(engine, gone) == []
     assert storage.get_session(engine, keep) is not None

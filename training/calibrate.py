@@ -33,7 +33,8 @@ import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
 
-from cafe_monitor.classification import CLASSES, softmax
+from cafe_monitor.classification import softmax
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.preprocessing import normalise
 from training import wild_dev
 from training.data import default_data_dir, load_for_command

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from cafe_monitor.domain import CLASSES
+
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 PART_FILES = {
     "Training": "fer2013_part1_Training.csv.gz",

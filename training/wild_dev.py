@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.evaluation import pad_photo, read_image
-from cafe_monitor.preprocessing import Box, Point, crop_face, eye_angle
+from cafe_monitor.preprocessing import Point, crop_face, eye_angle
 from training.augment import WebcamConfig, webcam
 from training.data import DEFAULT_CACHE
 

@@ -16,10 +16,11 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cafe_monitor.errors import UserError
 from cafe_monitor.redact import redact_url
 
 
-class StorageError(RuntimeError):
+class StorageError(UserError, RuntimeError):
     """The database cannot be opened, is locked, damaged or of an unknown schema."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, exists, func, select
 from sqlalchemy.engine import Engine
 
+from cafe_monitor.domain import counted
 from cafe_monitor.storage.database import StorageError, session_scope
 from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
 
@@ -91,7 +92,8 @@ class Removed:
     seconds: int = 0  # timeline rows
 
     def __str__(self) -> str:
-        return f"{self.sessions} sessions, {self.visits} visits, {self.seconds} timeline seconds"
+        return (f"{counted(self.sessions, 'session')}, {counted(self.visits, 'visit')}, "
+                f"{counted(self.seconds, 'timeline second')}")
 
 
 def _site_sessions(site: str | None) -> Select[Any]:

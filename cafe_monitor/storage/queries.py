@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import as_utc
 from cafe_monitor.storage.database import session_scope
 from cafe_monitor.storage.schema import SessionRow, TimelineRow, VisitRow

@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import StorageError, session_scope
 from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc

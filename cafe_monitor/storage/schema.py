@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 
 UTC = dt.timezone.utc
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cafe_monitor.domain import counted
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import session_scope
 from cafe_monitor.storage.housekeeping import this_recorder
@@ -183,8 +184,8 @@ class SessionWriter(threading.Thread):
                 s.commit()
         except SQLAlchemyError as exc:
             self.last_error = redact_url(str(getattr(exc, "orig", None) or exc).splitlines()[0])
-            log.warning("database write failed (%s); %d visits and %d seconds kept for retry", self.last_error,
-                        len(self._visits), len(self._buckets))
+            log.warning("database write failed (%s); %s and %s kept for retry", self.last_error,
+                        counted(len(self._visits), "visit"), counted(len(self._buckets), "second"))
             return False
         self._visits.clear()
         self._buckets.clear()
@@ -251,8 +252,9 @@ class SessionWriter(threading.Thread):
         self._unrescued_visits.clear()
         self._unrescued_buckets.clear()
         if end is not None:
-            log.error("database unavailable: %d visits and %d seconds saved to %s; load them later with "
-                      "`cafe-monitor import %s`", len(self._visits), len(self._buckets), self.rescue_file,
+            log.error("database unavailable: %s and %s saved to %s; load them later with "
+                      "`cafe-monitor import %s`", counted(len(self._visits), "visit"),
+                      counted(len(self._buckets), "second"), self.rescue_file,
                       self.rescue_file)
 
     def _session_about(self) -> dict[str, Any]:

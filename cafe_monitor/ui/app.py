@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
     QApplication,
@@ -26,9 +26,10 @@ from PyQt6.QtWidgets import (
 
 from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.domain import Region, counted
+from cafe_monitor.errors import UserError
 from cafe_monitor.monitor import CameraRun, plan_cameras
 from cafe_monitor.paths import data_dir, default_db_url, settings_path
-from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.storage.queries import Counter
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.last_result: SessionResult | None = None
         self._engine: storage.Engine | None = None
         self._engine_lock = threading.Lock()  # History's and the today panel's loaders open it
+        self._worker_ended = False  # the worker reported its end; its thread may still be closing models
 
         self.live = LiveView()
         self.live.timeline.set_clock(settings.storage.clock())
@@ -196,7 +198,7 @@ class MainWindow(QMainWindow):
     def _refresh_history(self) -> None:
         try:
             self.history.refresh()
-        except storage.StorageError as exc:
+        except UserError as exc:
             QMessageBox.warning(self, "Database", str(exc))
 
     # -- sessions -----------------------------------------------------------------
@@ -204,8 +206,15 @@ class MainWindow(QMainWindow):
         return self.worker.source if self.worker is not None else self.settings.camera.source
 
     def start(self, source: str) -> None:
-        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
+        if self.grid_worker and self.grid_worker.running:
             return
+        if self.worker is not None and self.worker.running:
+            if self._worker_ended:  # Start clicked while the last session closes its models: start after it
+                self.start_action.setEnabled(False)
+                self.open_action.setEnabled(False)
+                QTimer.singleShot(50, lambda: self.start(source))
+            return
+        self._worker_ended = False
         self.live_views.setCurrentWidget(self.live)
         self.live.clear_problem()
         self.live.reset()
@@ -278,8 +287,8 @@ class MainWindow(QMainWindow):
         self._session_ended()
         s = result.score
         score = f"score {s.score:.0f} ({s.low:.0f}–{s.high:.0f})" if s.score is not None else "no visits"
-        self.status.setText(f"Session {result.session_id} ended: {result.stats.frames} frames, "
-                            f"{len(result.visits)} visits, {score}. See History.")
+        self.status.setText(f"Session {result.session_id} ended: {counted(result.stats.frames, 'frame')}, "
+                            f"{counted(len(result.visits), 'visit')}, {score}. See History.")
 
     def on_failed(self, message: str) -> None:
         self._session_ended()
@@ -289,6 +298,7 @@ class MainWindow(QMainWindow):
         self.status.setText("Not running")
 
     def _session_ended(self) -> None:
+        self._worker_ended = True
         self.check_unsaved()
         self.live.today.refresh()  # the ended session's last visits count today
         for a in (self.start_action, self.start_all_action, self.open_action, self.region_action,
@@ -392,7 +402,7 @@ class MainWindow(QMainWindow):
         progress.show()
         try:
             engine = self.engine()
-        except storage.StorageError as exc:
+        except UserError as exc:
             progress.close()
             QMessageBox.warning(self, "Export failed", str(exc))
             return

@@ -28,12 +28,13 @@ from PyQt6.QtWidgets import (
 )
 
 from cafe_monitor import config, reports, storage
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, Region
+from cafe_monitor.errors import UserError
 from cafe_monitor.limits import Limit, limit_of
 from cafe_monitor.localtime import CafeClock, system_zone_name
-from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter
+from cafe_monitor.ui.worker import failure_message
 
 
 class ExportJob(QObject):
@@ -59,8 +60,8 @@ class ExportJob(QObject):
             data = (reports.session_report(engine, ref, cfg, self.clock) if kind == "session"
                     else reports.day_report(engine, ref, cfg, self.clock, self.counter))
             self.done.emit([str(p) for p in reports.write(data, formats, out)])
-        except (reports.ReportError, storage.StorageError, OSError) as exc:
-            self.failed.emit(str(exc))
+        except Exception as exc:  # a database error too: the progress dialog must close with a message
+            self.failed.emit(failure_message(exc))
 
 
 class ExportDialog(QDialog):
@@ -216,7 +217,7 @@ class SettingsDialog(QDialog):
             self.result_settings = self.build()
             if self.result_settings.storage.url:
                 storage.open_database(self.result_settings.storage.url).dispose()
-        except (config.ConfigError, storage.StorageError) as exc:
+        except UserError as exc:
             self.error.setText(str(exc))
             return
         self.accept()

@@ -18,16 +18,14 @@ from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cafe_monitor.annotate import draw
-from cafe_monitor.capture import CameraState, SourceError
-from cafe_monitor.classification import ModelError
-from cafe_monitor.config import ConfigError, Settings
-from cafe_monitor.detection import DetectorError
+from cafe_monitor.capture import CameraState
+from cafe_monitor.config import Settings
+from cafe_monitor.domain import Region, counted
 from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor
-from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
 from cafe_monitor.session import LiveState
-from cafe_monitor.storage import StorageError
 from cafe_monitor.ui.live import ScoreGauge, VideoView, score_colour
+from cafe_monitor.ui.worker import failure_message
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +235,8 @@ class GridWorker(QObject):
                 monitor.stop()
             runs: list[CameraRun] = monitor.run(on_state=self._on_state)
             self.finished.emit(runs)
-        except (SourceError, ModelError, DetectorError, StorageError, ConfigError, OSError) as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug: keep the window alive, say what happened
-            self.failed.emit(f"unexpected error: {exc!r}")
-            raise
+        except Exception as exc:  # the one place the cameras' errors reach the window
+            self.failed.emit(failure_message(exc))
         finally:
             if monitor is not None:
                 monitor.close()
@@ -255,6 +250,6 @@ def runs_summary(runs: Sequence[CameraRun]) -> str:
             parts.append(f"{r.name}: failed ({r.error})")
         else:
             s = r.result.score
-            parts.append(f"{r.name}: session {r.result.session_id}, {len(r.result.visits)} visits"
+            parts.append(f"{r.name}: session {r.result.session_id}, {counted(len(r.result.visits), 'visit')}"
                          + (f", score {s.score:.0f}" if s.score is not None else ""))
     return "Cameras ended: " + "; ".join(parts) + ". See History."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,7 +32,8 @@ from PyQt6.QtWidgets import (
 )
 
 from cafe_monitor import history
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, counted
+from cafe_monitor.domain import COLOURS as EMOTION_QCOLOURS
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig, to_score, visit_valence
 from cafe_monitor.storage import Engine
@@ -45,8 +47,7 @@ from cafe_monitor.storage.queries import (
     timeline_of,
     visits_of,
 )
-from cafe_monitor.ui.live import EMOTION_QCOLOURS
-from cafe_monitor.ui.worker import Loader
+from cafe_monitor.ui.worker import Loader, failure_message
 
 
 def _legend_outside(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
@@ -160,9 +161,9 @@ class HistoryView(QWidget):
         layout.addWidget(self.summary)
         layout.addLayout(grid, 1)
 
-        self.loader.loaded.connect(self._show)
+        self.loader.loaded.connect(self._drawing(self._show))
         self.loader.failed.connect(self._failed)
-        self.session_loader.loaded.connect(self._show_session)
+        self.session_loader.loaded.connect(self._drawing(self._show_session))
         self.session_loader.failed.connect(self._failed)
         refresh.clicked.connect(self.refresh)
         self.day.dateChanged.connect(self.refresh)
@@ -176,6 +177,23 @@ class HistoryView(QWidget):
         self.sessions.cellDoubleClicked.connect(lambda row, _c: self.open_session(self._session_id(row)))
         export_day.clicked.connect(lambda: self.export_requested.emit("day", self.selected_day().isoformat()))
         self.export_session.clicked.connect(lambda: self.export_requested.emit("session", str(self.selected_session())))
+        self._empty_session_plot()
+
+    def _empty_session_plot(self) -> None:
+        """Before a session is picked, its chart's axis shows the chosen day's hours on the café's clock."""
+        start, end = self.clock.day_range(self.selected_day())
+        offset = self.clock.local(start).utcoffset() or dt.timedelta(0)
+        self.session_plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=-int(offset.total_seconds()))})
+        self.session_plot.setXRange(start.timestamp(), end.timestamp(), padding=0)
+
+    def _drawing(self, draw: Callable[[Any], None]) -> Callable[[object], None]:
+        """`draw`, run as a slot: a failure while drawing is said above the charts like a failed read."""
+        def run(loaded: object) -> None:
+            try:
+                draw(loaded)
+            except Exception as exc:
+                self._failed(failure_message(exc))
+        return run
 
     # -- choices ------------------------------------------------------------------
     def selected_day(self) -> dt.date:
@@ -241,8 +259,8 @@ class HistoryView(QWidget):
         else:
             self.summary.setText(
                 f"{view.day:%A %d %B %Y}{where}: score <b>{total.score:.0f}</b> (95% {total.low:.0f}–"
-                f"{total.high:.0f}) from {total.visits} visits · satisfied {total.satisfied:.0%} · dissatisfied "
-                f"{total.dissatisfied:.0%}")
+                f"{total.high:.0f}) from {counted(total.visits, 'visit')} · satisfied {total.satisfied:.0%} · "
+                f"dissatisfied {total.dissatisfied:.0%}")
         labels = [b.label for b in view.hours]
         ticks = [[(i, label) for i, label in enumerate(labels) if i % 2 == 0]]
         x = np.arange(len(view.hours))
@@ -260,6 +278,7 @@ class HistoryView(QWidget):
         self.visits.setTitle(f"Visits per hour ({zone})", color="#333", size="10pt")
         self.visits.addItem(pg.BarGraphItem(x=busy, height=[view.hours[i].score.visits for i in busy], width=0.8,
                                             brush="#1f77b4"))
+        self.visits.setYRange(0, max(max((view.hours[i].score.visits for i in busy), default=0) * 1.1, 5), padding=0)
         for plot in (self.hourly, self.mix, self.visits):
             plot.getAxis("bottom").setTicks(ticks)
             plot.setXRange(*span, padding=0)
@@ -330,8 +349,8 @@ class HistoryView(QWidget):
         if view.score is None:
             self.summary.setText(f"{view.title}{where}: no visits recorded.")
         else:
-            self.summary.setText(f"{view.title}{where}: score <b>{view.score:.0f}</b> from {view.visits} visits on "
-                                 f"{view.days_with_visits} of {len(days)} days")
+            self.summary.setText(f"{view.title}{where}: score <b>{view.score:.0f}</b> from "
+                                 f"{counted(view.visits, 'visit')} on {view.days_with_visits} of {len(days)} days")
         week = view.span == "week"
         labels = [f"{d.day:%a %d}" if week else f"{d.day.day}" for d in days]
         ticks = [[(i, label) for i, label in enumerate(labels)]]
@@ -376,6 +395,7 @@ class HistoryView(QWidget):
 
     def _show_session(self, loaded: SessionTimeline) -> None:
         self.session_plot.clear()
+        self.session_plot.enableAutoRange(x=True)
         self.session_plot.setTitle(f"Session {loaded.session_id}: faces in view (grey), score by visit (green), "
                                    f"{loaded.clock.name}", color="#333", size="10pt")
         times = [p.at for p in loaded.timeline] or [v.last_seen for v in loaded.visits]

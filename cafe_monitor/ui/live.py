@@ -15,15 +15,12 @@ from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolic
 
 from cafe_monitor.annotate import draw
 from cafe_monitor.capture import CameraState
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, Region, counted
+from cafe_monitor.domain import COLOURS as EMOTION_QCOLOURS
 from cafe_monitor.localtime import CafeClock
-from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.today import TodayPanel
-
-EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
-                    "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
 
 
 def score_colour(score: float | None) -> str:
@@ -121,7 +118,7 @@ class ScoreGauge(QFrame):
             self.detail.setText("no visits yet")
         else:
             self.number.setText(f"{s.score:.0f}")
-            self.detail.setText(f"95% interval {s.low:.0f}–{s.high:.0f} · {s.visits} visit{'s' * (s.visits != 1)}\n"
+            self.detail.setText(f"95% interval {s.low:.0f}–{s.high:.0f} · {counted(s.visits, 'visit')}\n"
                                 f"satisfied {s.satisfied:.0%} · dissatisfied {s.dissatisfied:.0%}")
         self.number.setStyleSheet(f"color:{score_colour(s.score)};")
 
@@ -157,6 +154,8 @@ class ScoreTimeline(pg.PlotWidget):
         self.curve = self.plot(pen=pg.mkPen("#2ca02c", width=2))
         self.lo = self.plot(pen=pg.mkPen("#2ca02c", width=1, style=Qt.PenStyle.DotLine))
         self.hi = self.plot(pen=pg.mkPen("#2ca02c", width=1, style=Qt.PenStyle.DotLine))
+        self.empty = pg.TextItem("no visits yet", color="#888888", anchor=(0.5, 0.5))
+        self.addItem(self.empty)
         self.clear_points()
 
     def clear_points(self) -> None:
@@ -166,10 +165,18 @@ class ScoreTimeline(pg.PlotWidget):
         self.vh: list[float] = []
         for c in (self.curve, self.lo, self.hi):
             c.setData([], [])
+        # an empty chart still reads as one: the clock from now on and the 0-100 score, says why it is empty
+        now = time.time()
+        self.setXRange(now, now + 600, padding=0)
+        self.empty.setPos(now + 300, 50)
+        self.empty.show()
 
     def add(self, t: float, s: Score) -> None:
         if s.score is None or (self.t and t - self.t[-1] < 1.0):
             return  # one point a second is plenty for a day-long session
+        if not self.t:
+            self.empty.hide()
+            self.enableAutoRange(x=True)
         self.t.append(t)
         self.v.append(s.score)
         self.vl.append(s.low or 0.0)

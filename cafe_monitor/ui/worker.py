@@ -15,15 +15,25 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, pyqtSignal
 from sqlalchemy.exc import SQLAlchemyError
 
-from cafe_monitor.capture import SourceError
-from cafe_monitor.classification import ModelError
 from cafe_monitor.config import Settings
-from cafe_monitor.detection import DetectorError
-from cafe_monitor.pipeline import Region
+from cafe_monitor.domain import Region
+from cafe_monitor.errors import UserError
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult
-from cafe_monitor.storage import StorageError
 
 log = logging.getLogger(__name__)
+
+
+def failure_message(exc: Exception) -> str:
+    """The one line the window shows for a job that failed off the GUI thread.
+
+    User errors and database failures are said as they are; anything else is a bug, logged
+    with its traceback and still shown, so that no job ever ends in silence."""
+    if isinstance(exc, (UserError, OSError)):
+        return str(exc)
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
+    log.error("unexpected error", exc_info=exc)
+    return f"unexpected error: {exc!r}"
 
 
 class MonitorWorker(QObject):
@@ -96,11 +106,8 @@ class MonitorWorker(QObject):
                 session.stop()
             result: SessionResult = session.run(on_state=self._on_state)
             self.finished.emit(result)
-        except (SourceError, ModelError, DetectorError, StorageError, OSError) as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug: keep the window alive, say what happened
-            self.failed.emit(f"unexpected error: {exc!r}")
-            raise
+        except Exception as exc:  # the one place the session's errors reach the window
+            self.failed.emit(failure_message(exc))
         finally:
             if session is not None:
                 session.pipeline.close()
@@ -140,13 +147,8 @@ class Loader(QObject):
         try:
             result: object = fn()
             error = None
-        except (StorageError, OSError) as exc:
-            result, error = None, str(exc)
-        except SQLAlchemyError as exc:
-            result, error = None, f"database error: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
-        except Exception as exc:  # a bug: say so in the window rather than lose the thread silently
-            log.exception("%s failed", self.name)
-            result, error = None, f"unexpected error: {exc!r}"
+        except Exception as exc:  # said in the window, never lost with the thread
+            result, error = None, failure_message(exc)
         finally:
             with self._lock:
                 self._running -= 1

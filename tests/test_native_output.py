@@ -1,0 +1,31 @@
+"""Native libraries' own output never reaches the user: one `error:` line without a camera."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_no_camera_prints_exactly_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    p = subprocess.run([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", "7"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120,
+                       env={**env, "CAFE_MONITOR_HOME": str(tmp_path)})
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith("error: cannot open camera 7"), p.stderr
+    assert p.stdout == ""
+
+
+def test_a_log_level_set_by_the_user_is_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from cafe_monitor.native_output import silence_opencv
+
+    monkeypatch.setenv("OPENCV_LOG_LEVEL", "INFO")
+    before = cv2.utils.logging.getLogLevel()
+    silence_opencv()
+    assert os.environ["OPENCV_LOG_LEVEL"] == "INFO" and cv2.utils.logging.getLogLevel() == before

@@ -1,0 +1,130 @@
+"""Every error in the dashboard becomes a visible message, Start always works after a session,
+and empty charts still read as charts (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PyQt6.QtWidgets import QProgressDialog
+
+from cafe_monitor import storage
+from cafe_monitor.config import Settings
+from cafe_monitor.scoring import score_visits
+from cafe_monitor.ui.app import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, db_url: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    w = MainWindow(Settings(), db_url=db_url)
+    qtbot.addWidget(w)
+    w.resize(1200, 760)
+    w.show()
+    yield w
+    if w.worker is not None:
+        w.worker.stop()
+        w.worker.wait(10)
+
+
+def broken_database(url: str) -> None:
+    """A database that opens (schema version current) but whose sessions table is gone."""
+    storage.open_database(url).dispose()
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+        con.execute("DROP TABLE timeline")
+        con.execute("DROP TABLE visits")
+        con.execute("DROP TABLE sessions")
+
+
+def short_clip(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(25):
+        writer.write(np.full((120, 160, 3), 40 + 4 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_export_failing_with_a_database_error_says_so_and_closes_the_progress(  # type: ignore[no-untyped-def]
+        qtbot, window: MainWindow, db_url: str, tmp_path: Path) -> None:
+    broken_database(db_url)
+    window.export("day", "2026-11-28", tmp_path / "out", ["json"])
+    qtbot.waitUntil(lambda: window.status.text().startswith("Export failed"), timeout=30000)
+    assert "database error" in window.status.text() and "sessions" in window.status.text()
+    qtbot.waitUntil(lambda: not [d for d in window.findChildren(QProgressDialog) if d.isVisible()], timeout=5000)
+
+
+def test_history_database_error_is_shown_after_a_tab_switch(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
+                                                            db_url: str) -> None:
+    broken_database(db_url)
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "Could not read the history" in window.history.summary.text(), timeout=10000)
+    assert "database error" in window.history.summary.text() and window.history.summary.isVisible()
+
+
+def test_history_failing_while_drawing_is_shown_not_lost(qtbot, window: MainWindow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A failure in the GUI thread's drawing (after the read succeeded) is said like a failed read."""
+    from cafe_monitor import history
+
+    monkeypatch.setattr(history, "load_day", lambda *a, **k: object())  # a view the charts cannot draw
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "Could not read the history" in window.history.summary.text(), timeout=10000)
+    assert "unexpected error" in window.history.summary.text()
+
+
+def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: MainWindow, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                              monkeypatch) -> None:
+    """The worker reports the end, then closes its models: a Start click in between is not lost."""
+    from cafe_monitor.pipeline import Pipeline
+
+    real_close = Pipeline.close
+
+    def slow_close(self: Pipeline) -> None:
+        time.sleep(1.5)
+        real_close(self)
+
+    monkeypatch.setattr(Pipeline, "close", slow_close)
+    clip = short_clip(tmp_path)
+    window.start(str(clip))
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=30000)
+    first = window.last_result.session_id
+    assert window.worker is not None and window.worker.running  # still closing its models
+    assert window.start_action.isEnabled()
+    window.camera_choice.setCurrentText(str(clip))
+    window.start_action.trigger()
+    qtbot.waitUntil(lambda: window.last_result.session_id != first, timeout=30000)
+    assert window.last_result.session_id == first + 1
+
+
+def test_live_charts_before_any_visit(window: MainWindow) -> None:
+    timeline = window.live.timeline
+    (x0, x1), (y0, y1) = timeline.viewRange()
+    now = time.time()
+    assert now - 60 < x0 <= now < x1 and x1 - x0 >= 300  # the clock from now, not 0.1 ... 0.9
+    assert y0 <= 0 and y1 >= 100
+    assert timeline.empty.isVisible() and timeline.empty.toPlainText() == "no visits yet"
+    labels = timeline.axis.tickStrings([x0 + 60, x0 + 120], 1.0, 60)
+    assert all(":" in label for label in labels), labels
+    one = score_visits(np.eye(7)[[3]])
+    timeline.add(now, one)
+    assert not timeline.empty.isVisible()
+
+
+def test_one_visit_is_said_in_the_singular(window: MainWindow) -> None:
+    window.live.gauge.set_score(score_visits(np.eye(7)[[3]]))
+    assert "1 visit\n" in window.live.gauge.detail.text()
+    window.live.gauge.set_score(score_visits(np.eye(7)[[3, 3]]))
+    assert "2 visits\n" in window.live.gauge.detail.text()
+
+
+def test_history_charts_of_an_empty_day(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "no visits recorded" in window.history.summary.text(), timeout=10000)
+    start, end = window.history.clock.day_range(window.history.selected_day())
+    (x0, x1), _ = window.history.session_plot.viewRange()
+    assert (x0, x1) == pytest.approx((start.timestamp(), end.timestamp()))  # the day's hours, not 0.25 ... 0.75
+    _, (v0, v1) = window.history.visits.viewRange()
+    assert v0 == 0 and v1 >= 5  # whole visits, not 0.2 ... 0.8
