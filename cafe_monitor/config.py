@@ -3,6 +3,7 @@ that names it: a typo must not silently fall back to a default in a shop).
 
     [camera]   source = "0"       loop = false
     [detector] model = "full_range"   min_score = 0.5
+               every_n_frames = 1  classify_carried = false  (detect on every Nth frame; boxes carried between)
     [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
                  cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
@@ -45,6 +46,11 @@ class CameraSettings:
 class DetectorSettings:
     model: str = "full_range"
     min_score: float = 0.5
+    #: detect on every Nth processed frame, the tracker's faces carried between (2 halves the
+    #: cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
+    every_n_frames: int = 1
+    #: also crop and classify faces at the carried boxes (more labels, ~1/3 of the saving lost)
+    classify_carried: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"region must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {r}")
     if not 0 < settings.detector.min_score < 1:
         raise ConfigError("detector.min_score must be between 0 and 1")
+    if not 1 <= settings.detector.every_n_frames <= 10:
+        raise ConfigError("detector.every_n_frames must be between 1 (every frame) and 10")
     if settings.classifier.precision not in PRECISIONS:
         raise ConfigError(f"classifier.precision must be one of {', '.join(PRECISIONS)}, "
                           f"got {settings.classifier.precision!r}")

@@ -87,7 +87,8 @@ def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
                                    precision=settings.classifier.precision)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
     return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker), region=settings.region,
-                    quality=settings.quality)
+                    quality=settings.quality, every_n_frames=settings.detector.every_n_frames,
+                    classify_carried=settings.detector.classify_carried)
 
 
 class RecentMix:
