@@ -13,6 +13,7 @@ the multi-camera runner use the same scheduling.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +92,11 @@ class FeedRate:
 
 @dataclass
 class RoundRobin:
-    """Serve feeds in turn, one newest frame each; never queue, never favour a camera."""
+    """Serve feeds in turn, one newest frame each; never queue, never favour a camera.
+
+    With `workers` > 1 (`run`), that many threads take turns from the same rotation, a
+    camera never in two at once (its frames stay in order); this uses a second core when
+    each camera has its own detector (MediaPipe and ONNX Runtime release the GIL)."""
 
     feeds: Sequence[Feed]
     #: with no frame waiting anywhere, wait this long on the next camera's slot
@@ -99,48 +104,85 @@ class RoundRobin:
     clock: Callable[[], float] = time.monotonic
     _next: int = field(default=0, init=False)
     _stopped: float | None = field(default=None, init=False)
+    _busy: set[int] = field(default_factory=set, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def step(self) -> Feed | None:
         """Process one frame of the first feed, from the one whose turn it is, that has a
         new frame; None when none had one within `idle_wait`."""
-        n = len(self.feeds)
-        for k in range(n):
-            i = (self._next + k) % n
-            frame = self.feeds[i].slot.get(timeout=0)
-            if frame is not None:
-                return self._serve(i, frame)
-        if n:
-            frame = self.feeds[self._next].slot.get(timeout=self.idle_wait)
-            if frame is not None:
-                return self._serve(self._next, frame)
-        return None
-
-    def _serve(self, i: int, frame: Frame) -> Feed:
+        taken = self._take()
+        if taken is None:
+            return None
+        i, frame = taken
         feed = self.feeds[i]
-        self._next = (i + 1) % len(self.feeds)
-        t0 = self.clock()
-        feed.process(frame)
-        t1 = self.clock()
-        feed.processed += 1
-        feed.busy_seconds += t1 - t0
-        if frame.captured_at:
-            feed.latency_seconds += max(0.0, time.monotonic() - frame.captured_at)
+        try:  # the feed is this worker's alone until released
+            t0 = self.clock()
+            feed.process(frame)
+            feed.busy_seconds += self.clock() - t0
+            feed.processed += 1
+            if frame.captured_at:
+                feed.latency_seconds += max(0.0, time.monotonic() - frame.captured_at)
+        finally:
+            with self._lock:
+                self._busy.discard(i)
         return feed
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> None:
+    def _take(self) -> tuple[int, Frame] | None:
+        with self._lock:
+            n = len(self.feeds)
+            free = [(self._next + k) % n for k in range(n) if (self._next + k) % n not in self._busy]
+            for i in free:
+                frame = self.feeds[i].slot.get(timeout=0)
+                if frame is not None:
+                    return self._claim(i, frame)
+            if free:  # nothing new anywhere: wait a little for the camera whose turn it is
+                frame = self.feeds[free[0]].slot.get(timeout=self.idle_wait)
+                if frame is not None:
+                    return self._claim(free[0], frame)
+        if not free:
+            time.sleep(self.idle_wait)  # every camera is being processed by another worker
+        return None
+
+    def _claim(self, i: int, frame: Frame) -> tuple[int, Frame]:
+        self._busy.add(i)
+        self._next = (i + 1) % len(self.feeds)
+        return i, frame
+
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None,
+            workers: int = 1) -> None:
         """Until stop is asked, max_seconds pass, or every feed has ended and been drained."""
         started = self.clock()
         self._stopped = None
         for feed in self.feeds:
             feed.started = started
+        halt = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                while not halt.is_set() and not should_stop():
+                    if max_seconds is not None and self.clock() - started >= max_seconds:
+                        break
+                    if self.step() is None and all(feed.ended() for feed in self.feeds):
+                        break
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+            finally:
+                halt.set()
+
+        helpers = [threading.Thread(target=work, name=f"round-robin-{k + 1}", daemon=True)
+                   for k in range(max(1, workers) - 1)]
+        for t in helpers:
+            t.start()
         try:
-            while not should_stop():
-                if max_seconds is not None and self.clock() - started >= max_seconds:
-                    break
-                if self.step() is None and all(feed.ended() for feed in self.feeds):
-                    break
+            work()
         finally:
+            halt.set()
+            for t in helpers:
+                t.join()
             self._stopped = self.clock()
+        if errors:
+            raise errors[0]
 
     def rates(self) -> list[FeedRate]:
         """Each feed's processed and dropped frames from `run`'s start to its end (or now)."""

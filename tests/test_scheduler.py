@@ -107,3 +107,48 @@ def test_rates_report_fps_and_latency(n: int) -> None:
     for r in loop.rates():
         assert 30 <= r.fps <= 60 and r.mean_latency_ms < 50
         assert r.as_dict()["name"] == r.name
+
+
+def test_two_workers_share_the_rotation_evenly_and_never_serve_a_camera_twice_at_once() -> None:
+    cameras = [FakeCamera(100.0) for _ in range(4)]
+    inside = [0] * 4
+    overlap: list[int] = []
+    seen: list[list[int]] = [[] for _ in cameras]
+
+    def process_for(i: int):  # type: ignore[no-untyped-def]
+        def process(frame: Frame) -> None:
+            inside[i] += 1
+            if inside[i] > 1:
+                overlap.append(i)
+            seen[i].append(frame.index)
+            time.sleep(0.0125)  # sleeping releases the GIL, as MediaPipe and ONNX Runtime do
+            inside[i] -= 1
+        return process
+
+    loop = RoundRobin([Feed(f"cam{i}", c.slot, process_for(i)) for i, c in enumerate(cameras)])
+    for c in cameras:
+        c.start()
+    try:
+        loop.run(max_seconds=1.5, workers=2)
+    finally:
+        for c in cameras:
+            c.halt.set()
+            c.join(2)
+    counts = [r.processed for r in loop.rates()]
+    assert not overlap
+    assert all(indices == sorted(indices) for indices in seen)
+    assert max(counts) - min(counts) <= 2
+    assert sum(counts) >= 180  # one worker manages 1.5 s / 12.5 ms = 120 frames; two, ~240
+
+
+def test_an_error_in_a_worker_reaches_the_caller() -> None:
+    slot = LatestFrameSlot()
+    import numpy as np
+
+    slot.put(Frame(np.zeros((2, 2), np.uint8), 0, 0.0))
+
+    def broken(frame: Frame) -> None:
+        raise ValueError("bad frame")
+
+    with pytest.raises(ValueError, match="bad frame"):
+        RoundRobin([Feed("a", slot, broken)]).run(max_seconds=2.0, workers=2)
