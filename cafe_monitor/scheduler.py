@@ -189,3 +189,17 @@ class RoundRobin:
         now = self._stopped if self._stopped is not None else self.clock()
         return [FeedRate(f.name, f.processed, f.dropped, now - f.started if f.started is not None else 0.0,
                          f.latency_seconds * 1e3 / f.processed if f.processed else 0.0) for f in self.feeds]
+
+
+def shortfall(rates: Sequence[FeedRate], tolerance: float = 0.05) -> str | None:
+    """One line for a status bar when the machine is not keeping up with its cameras (each
+    processed at what rate of what it delivers), or None when every camera is processed at
+    (within `tolerance`) the rate it delivers."""
+    behind = [r for r in rates if r.processed + r.dropped > 0 and r.dropped > tolerance * (r.processed + r.dropped)]
+    if not behind:
+        return None
+    low, high = min(r.fps for r in rates), max(r.fps for r in rates)
+    delivered = max(r.delivered_fps for r in rates)
+    each = f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}–{high:.0f}"
+    cameras = "each camera" if len(rates) > 1 else "the camera"
+    return f"machine too slow: {cameras} processed at {each} of {delivered:.0f} frames/s"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cafe_monitor.capture import Frame, LatestFrameSlot
-from cafe_monitor.scheduler import Feed, RoundRobin
+from cafe_monitor.scheduler import Feed, FeedRate, RoundRobin, shortfall
 
 
 class FakeCamera(threading.Thread):
@@ -152,3 +152,12 @@ def test_an_error_in_a_worker_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="bad frame"):
         RoundRobin([Feed("a", slot, broken)]).run(max_seconds=2.0, workers=2)
+
+
+def test_shortfall_states_the_even_lower_rate_or_nothing() -> None:
+    keeping_up = [FeedRate("a", 300, 3, 10.0, 9.0), FeedRate("b", 299, 1, 10.0, 9.0)]
+    assert shortfall(keeping_up) is None
+    behind = [FeedRate("a", 220, 80, 10.0, 30.0), FeedRate("b", 221, 79, 10.0, 30.0)]
+    assert shortfall(behind) == "machine too slow: each camera processed at 22 of 30 frames/s"
+    assert shortfall(behind[:1]) == "machine too slow: the camera processed at 22 of 30 frames/s"
+    assert shortfall([FeedRate("a", 0, 0, 1.0, 0.0)]) is None  # nothing delivered yet
