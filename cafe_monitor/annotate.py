@@ -1,5 +1,7 @@
-"""Draw what the pipeline saw on a copy of the frame: boxes, the visitor's steady mood,
-the region of interest, optional face blur. Pure OpenCV, so it tests without a screen."""
+"""Draw what the pipeline saw on a copy of the frame: the customer area, thin face boxes,
+and, private by default, every detected face pixelated (staff outside the area, faces too
+small to classify, faces not tracked yet); per-face mood labels only when asked for (set-up).
+Pure OpenCV, so it tests without a screen."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 from cafe_monitor.capture import Image
 from cafe_monitor.classification import CLASSES
 from cafe_monitor.pipeline import Region
+from cafe_monitor.preprocessing import Box
 from cafe_monitor.tracking import TrackedFace
 
 # BGR colours per emotion, matching the report charts
@@ -24,20 +27,39 @@ def mood(face: TrackedFace) -> tuple[str, float]:
     return CLASSES[i], float(face.smoothed[i])
 
 
-def blur_faces(image: Image, faces: Sequence[TrackedFace]) -> Image:
+#: the blurred patch reaches this share of the face box beyond each side (hair, ears, chin)
+BLUR_MARGIN = 0.25
+#: the patch is shown as this many blocks across: too few for a face to be recognised
+BLUR_BLOCKS = 6
+
+
+def blur_boxes(image: Image, boxes: Sequence[Box], *, margin: float = BLUR_MARGIN,
+               blocks: int = BLUR_BLOCKS) -> Image:
+    """A copy of the image with each box (grown by `margin` of its size on every side)
+    pixelated to `blocks` blocks across, then smoothed: nothing of the face is left to
+    recognise, only where it is."""
     out = image.copy()
     h, w = out.shape[:2]
-    for f in faces:
-        x1, y1 = max(0, int(f.box.x1)), max(0, int(f.box.y1))
-        x2, y2 = min(w, int(f.box.x2)), min(h, int(f.box.y2))
-        if x2 - x1 > 2 and y2 - y1 > 2:
-            k = max(3, ((x2 - x1) // 3) | 1)
-            out[y1:y2, x1:x2] = cv2.GaussianBlur(out[y1:y2, x1:x2], (k, k), 0)
+    for b in boxes:
+        mx, my = b.width * margin, b.height * margin
+        x1, y1 = max(0, int(b.x1 - mx)), max(0, int(b.y1 - my))
+        x2, y2 = min(w, int(np.ceil(b.x2 + mx))), min(h, int(np.ceil(b.y2 + my)))
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            continue
+        patch = out[y1:y2, x1:x2]
+        small = cv2.resize(patch, (max(1, min(blocks, x2 - x1)), max(1, min(blocks, y2 - y1))),
+                           interpolation=cv2.INTER_AREA)
+        coarse = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+        k = max(3, (min(x2 - x1, y2 - y1) // blocks) | 1)
+        out[y1:y2, x1:x2] = cv2.GaussianBlur(coarse, (k, k), 0).reshape(patch.shape)
     return out
 
 
-def draw(image: Image, faces: Sequence[TrackedFace], *, region: Region | None = None, blur: bool = False) -> Image:
-    out = blur_faces(image, faces) if blur else image.copy()
+def draw(image: Image, faces: Sequence[TrackedFace], *, boxes: Sequence[Box] = (), region: Region | None = None,
+         blur: bool = True, labels: bool = False) -> Image:
+    """The preview: `boxes` are every face the detector found (all are blurred, with the tracked
+    `faces`); a thin box marks each classified face; `labels` adds its visit and mood."""
+    out = blur_boxes(image, [*boxes, *(f.box for f in faces)]) if blur else image.copy()
     if out.ndim == 2:
         out = np.asarray(cv2.cvtColor(out, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     h, w = out.shape[:2]
@@ -52,8 +74,11 @@ def draw(image: Image, faces: Sequence[TrackedFace], *, region: Region | None = 
         cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), (0, 215, 255), max(1, int(2 * scale)))
     for f in faces:
         label, share = mood(f)
-        colour = COLOURS[label]
         p1, p2 = (int(f.box.x1), int(f.box.y1)), (int(f.box.x2), int(f.box.y2))
+        if not labels:  # no colour either: a colour per face is a label too
+            cv2.rectangle(out, p1, p2, (235, 235, 235), 1, cv2.LINE_AA)
+            continue
+        colour = COLOURS[label]
         cv2.rectangle(out, p1, p2, colour, max(2, int(3 * scale)))
         who = f"#{f.visit_id}" if f.visit_id is not None else "…"
         text = f"{who} {label} {share:.0%}" if f.visit_id is not None else f"{label} {share:.0%}"

@@ -1,10 +1,16 @@
-"""Capture thread: camera, video file or stream URL -> the latest frame, never a queue.
+"""Capture: camera, video file or stream URL -> the latest frame, never a queue.
 
 The consumer always gets the newest frame; frames it was too slow for are dropped and
 counted (Frigate-style), so a slow machine lags by at most one frame instead of
-drifting minutes behind. A watchdog reopens a camera that stops delivering frames
-(unplugged) or keeps delivering the same frame (frozen driver), with backoff; a file
-ends cleanly (or loops for demos).
+drifting minutes behind. A file is read in the capture thread and ends cleanly (or
+loops for demos).
+
+A live source is read by one reader thread per opened device, watched by the capture
+thread: a camera that keeps silent is shown as stalled, then abandoned and reopened
+with backoff, as is one that stops delivering (unplugged) or keeps delivering the same
+frame (frozen driver). A device is only ever read and released by its own reader, so a
+read() that hangs in a driver never meets a released device, and its thread ends (and
+releases the device) as soon as that read() returns.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import enum
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,11 +34,16 @@ log = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
 
+#: fps figures are counted over this many recent seconds (a lifetime average hides a
+#: camera that has just slowed down or stopped)
+RATE_WINDOW_SECONDS = 5.0
+
 
 class CameraState(enum.Enum):
     STARTING = "starting"
     LIVE = "live"
-    RECONNECTING = "reconnecting"
+    STALLED = "stalled"  # open, but no frame for `stall_after`: still waiting on it
+    RECONNECTING = "reconnecting"  # given up on the device; opening it again
     ENDED = "ended"  # a file reached its end
     FAILED = "failed"  # could not be opened at all
 
@@ -79,6 +91,41 @@ def open_cv(source: str | int) -> VideoReader:
     return cap  # type: ignore[return-value]
 
 
+class RateMeter:
+    """Events per second over the last `window` seconds; safe to tick and read from
+    different threads. Until a whole window has passed since (re)start, the rate is
+    over the time so far (at least one second, so the first frame is not 'fps 100')."""
+
+    def __init__(self, window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._times: deque[float] = deque()
+        self._started = clock()
+
+    def restart(self) -> None:
+        with self._lock:
+            self._times.clear()
+            self._started = self.clock()
+
+    def tick(self) -> None:
+        now = self.clock()
+        with self._lock:
+            self._times.append(now)
+            self._trim(now)
+
+    def rate(self) -> float:
+        now = self.clock()
+        with self._lock:
+            self._trim(now)
+            span = max(1.0, min(self.window, now - self._started))
+            return len(self._times) / span
+
+    def _trim(self, now: float) -> None:
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+
+
 class LatestFrameSlot:
     """A one-frame mailbox: put() replaces, get() waits for a newer frame than last time."""
 
@@ -117,14 +164,58 @@ class LatestFrameSlot:
 
 @dataclass(frozen=True)
 class WatchdogConfig:
-    stall_seconds: float = 3.0  # no new frame for this long -> reopen
+    stall_after: float = 1.0  # no new frame for this long -> shown as stalled
+    stall_seconds: float = 3.0  # no new frame for this long -> device abandoned and reopened
     frozen_frames: int = 90  # this many identical frames in a row -> reopen
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
+    #: devices whose read() is still hanging after being abandoned; with this many, no
+    #: further device is opened until one returns (each holds a thread and a driver handle)
+    max_abandoned: int = 2
+
+
+class DeviceReader(threading.Thread):
+    """The one thread that reads an opened live device, for as long as it is used.
+
+    It alone calls read() and release() on its device, so a device is never released
+    while a read may be inside it: the watchdog only `abandon()`s a silent reader, and the
+    reader releases its device and ends when (if ever) its read() returns. `deliver`
+    gets every frame and says whether to keep reading."""
+
+    def __init__(self, device: VideoReader, deliver: Callable[[DeviceReader, Image], bool],
+                 on_exit: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.device = device
+        self._deliver = deliver
+        self._on_exit = on_exit
+        self.abandoned = threading.Event()
+        # frozen-driver check, per device
+        self.same_count = 0
+        self.last_digest = b""
+
+    def abandon(self) -> None:
+        self.abandoned.set()
+
+    def run(self) -> None:
+        try:
+            while not self.abandoned.is_set():
+                try:
+                    ok, image = self.device.read()
+                except Exception:  # a driver failing mid-read is a lost camera, not a crash
+                    log.warning("camera read failed", exc_info=True)
+                    break
+                if not ok or image is None or not self._deliver(self, image):
+                    break
+        finally:
+            try:
+                self.device.release()
+            except Exception:  # a dead device may fail to release; nothing to do
+                log.debug("release failed", exc_info=True)
+            self._on_exit()
 
 
 class CaptureThread(threading.Thread):
-    """Reads a source into a LatestFrameSlot; reopens live sources that fail or freeze."""
+    """Reads a source into a LatestFrameSlot; reopens live sources that fail, stall or freeze."""
 
     def __init__(
         self,
@@ -147,6 +238,8 @@ class CaptureThread(threading.Thread):
         #: Files are read without dropping (every frame processed, fastest the consumer
         #: allows) unless paced in real time; live sources always drop stale frames.
         self.blocking = (not self.live and not realtime) if blocking is None else blocking
+        if self.blocking and self.live:
+            raise ValueError("a live source cannot wait for its consumer: frames are dropped instead")
         self.opener = opener
         self.watchdog = watchdog
         self.clock = clock
@@ -155,37 +248,62 @@ class CaptureThread(threading.Thread):
         self.error: str | None = None
         self.reconnects = 0
         self.frames_read = 0
-        self.input_fps = 0.0
         self.gaps: list[tuple[float, float]] = []  # (lost_at, back_at), wall-clock seconds
+        self._input = RateMeter(clock=clock)
         self._halt = threading.Event()
-        self._reader: VideoReader | None = None
-        self._last_frame_at = 0.0
+        self._wake = threading.Event()  # stop asked, or a reader ended: the watchdog looks now
+        self._lock = threading.Lock()  # frame delivery vs the watchdog's decisions
+        self._device: VideoReader | None = None  # opened by open_or_raise, not yet read
+        self._active: DeviceReader | None = None
+        self._abandoned: list[DeviceReader] = []
+        self._readers_started = 0
+        self._last_frame_at: float | None = None  # clock() of the newest frame
+        self._last_frame_wall = 0.0
+        self._lost_at: float | None = None  # wall time the camera was lost, until it is back
+        self._index = 0
         self._consumed = threading.Event()
 
     # -- public -------------------------------------------------------------------
     def open_or_raise(self) -> None:
         """Open the source once in the caller's thread, so a bad source fails fast."""
-        self._reader = self._open()
-        if self._reader is None:
+        self._device = self._open()
+        if self._device is None:
             self.state = CameraState.FAILED
             kind = "camera" if isinstance(self.source, int) else "source"
             raise SourceError(redact_url(f"cannot open {kind} {self.shown!r}: {self.error}"))
 
     def stop(self) -> None:
         self._halt.set()
+        self._wake.set()
         self._consumed.set()
 
     def frame_taken(self) -> None:
         """Consumer acknowledges a frame (used only in blocking file mode)."""
         self._consumed.set()
 
+    @property
+    def input_fps(self) -> float:
+        """Frames read per second over the last few seconds (0 soon after a camera stops)."""
+        return self._input.rate()
+
+    def seconds_since_frame(self) -> float | None:
+        """How long the source has been silent; None before its first frame."""
+        last = self._last_frame_at
+        return None if last is None else max(0.0, self.clock() - last)
+
+    @property
+    def abandoned_readers(self) -> int:
+        """Abandoned devices whose read() has not returned yet."""
+        return sum(r.is_alive() for r in self._abandoned)
+
     # -- thread -------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._run()
+            if self.live:
+                self._watch_live()
+            else:
+                self._read_file()
         finally:
-            if self._reader is not None:
-                self._reader.release()
             self.slot.close()
 
     def _open(self) -> VideoReader | None:
@@ -200,103 +318,147 @@ class CaptureThread(threading.Thread):
             return None
         return reader
 
-    def _run(self) -> None:
-        if self._reader is None:
-            self._reader = self._open()
-        if self._reader is None:
-            self.state = CameraState.FAILED if not self.live else CameraState.RECONNECTING
-            if not self.live:
-                return
-        backoff = self.watchdog.backoff_initial
-        fps_window_start, fps_count = self.clock(), 0
-        same_count, last_digest = 0, b""
-        file_fps = (self._reader.get(cv2.CAP_PROP_FPS) if self._reader else 0.0) or 25.0
-        started = self.clock()
-        index = 0
-        lost_at: float | None = None
-        while not self._halt.is_set():
-            if self._reader is None:  # reconnecting a live source
-                self.state = CameraState.RECONNECTING
-                if lost_at is None:
-                    lost_at = time.time()
-                if self._halt.wait(backoff):
-                    break
-                backoff = min(backoff * 2, self.watchdog.backoff_max)
-                self._reader = self._open()
-                if self._reader is not None:
-                    self.reconnects += 1
-                    log.warning("camera %r reopened", self.shown)
-                    same_count, self._last_frame_at = 0, self.clock()
-                continue
-            ok, image = self._read_with_stall_check()
-            if not ok or image is None:
-                if not self.live:
+    def _read_file(self) -> None:
+        device, self._device = self._device or self._open(), None
+        if device is None:
+            self.state = CameraState.FAILED
+            return
+        try:
+            file_fps = device.get(cv2.CAP_PROP_FPS) or 25.0
+            started = self.clock()
+            index = 0
+            while not self._halt.is_set():
+                ok, image = device.read()
+                if not ok or image is None:
                     if self.loop and index > 0:
-                        self._reader.release()
-                        self._reader = self._open()
-                        if self._reader is not None:
+                        device.release()
+                        device = self._open()
+                        if device is not None:
                             continue
                     self.state = CameraState.ENDED
                     return
-                log.warning("camera %r stopped delivering frames; reconnecting", self.shown)
-                self._drop_reader()
-                continue
-            now = self.clock()
-            if self.live:
-                digest = _digest(image)
-                same_count = same_count + 1 if digest == last_digest else 0
-                last_digest = digest
-                if same_count >= self.watchdog.frozen_frames:
-                    log.warning("camera %r is frozen (same frame %d times); reconnecting",
-                                self.shown, same_count)
-                    self._drop_reader()
+                self.state = CameraState.LIVE
+                if self.realtime:
+                    delay = started + index / file_fps - self.clock()
+                    if delay > 0 and self._halt.wait(delay):
+                        break
+                self.frames_read += 1
+                self._input.tick()
+                self._last_frame_at = self.clock()
+                if self.blocking:
+                    self._consumed.clear()
+                self.slot.put(Frame(image, index, index / file_fps, time.monotonic()))
+                index += 1
+                if self.blocking:
+                    self._consumed.wait()
+        finally:
+            if device is not None:
+                device.release()
+
+    def _watch_live(self) -> None:
+        """The watchdog: starts a reader per device and decides when a device is lost."""
+        wd = self.watchdog
+        stall_after = min(wd.stall_after, wd.stall_seconds)
+        tick = min(0.1, stall_after / 4)
+        backoff = wd.backoff_initial
+        waiting_since = self.clock()  # start of the current silence, before any frame
+        retry = False  # the first open is not a retry: no backoff before it
+        too_many_logged = False
+        try:
+            while not self._halt.is_set():
+                if self._active is None:
+                    if retry:
+                        self.state = CameraState.RECONNECTING
+                        if self._halt.wait(backoff):
+                            break
+                        backoff = min(backoff * 2, wd.backoff_max)
+                    retry = True
+                    if self.abandoned_readers >= wd.max_abandoned:
+                        if not too_many_logged:
+                            log.warning("camera %r: %d abandoned reads still hang; not opening another device",
+                                        self.shown, self.abandoned_readers)
+                            too_many_logged = True
+                        continue
+                    too_many_logged = False
+                    self._abandoned = [r for r in self._abandoned if r.is_alive()]
+                    device, self._device = self._device or self._open(), None
+                    if device is None:
+                        self._lost()
+                        continue
+                    if self._lost_at is not None:
+                        self.reconnects += 1
+                        log.warning("camera %r reopened", self.shown)
+                    self._start_reader(device)
+                    waiting_since = self.clock()
                     continue
-            if lost_at is not None:
-                self.gaps.append((lost_at, time.time()))
-                lost_at = None
-            backoff = self.watchdog.backoff_initial
+                self._wake.wait(tick)
+                self._wake.clear()
+                with self._lock:
+                    reader = self._active
+                    if reader is None or self._halt.is_set():
+                        continue
+                    last = self._last_frame_at
+                    silent = self.clock() - (waiting_since if last is None or last < waiting_since else last)
+                    if not reader.is_alive():  # read failed or frozen frames: the reader has let go
+                        log.warning("camera %r stopped delivering frames; reconnecting", self.shown)
+                        self._lost()
+                    elif silent >= wd.stall_seconds:
+                        log.warning("camera %r: no frame for %.1f s; abandoning the device and reopening",
+                                    self.shown, silent)
+                        reader.abandon()
+                        self._abandoned.append(reader)
+                        self._lost()
+                    elif silent >= stall_after and self.state in (CameraState.LIVE, CameraState.STARTING):
+                        self.state = CameraState.STALLED
+                    elif self.state is CameraState.LIVE:
+                        backoff = wd.backoff_initial
+        finally:
+            with self._lock:
+                last_reader, self._active = self._active, None
+            if last_reader is not None:
+                last_reader.abandon()
+                last_reader.join(timeout=1.0)  # a hanging read() releases its device when it returns
+            if self._device is not None:
+                self._device.release()
+                self._device = None
+
+    def _start_reader(self, device: VideoReader) -> None:
+        self._readers_started += 1
+        reader = DeviceReader(device, self._deliver, self._wake.set, name=f"capture-read-{self._readers_started}")
+        with self._lock:
+            self._active = reader
+        reader.start()
+
+    def _lost(self) -> None:
+        """The current device (if any) is given up; from now on the camera is reconnecting."""
+        self._active = None
+        if self._lost_at is None:
+            self._lost_at = self._last_frame_wall or time.time()
+        self.state = CameraState.RECONNECTING
+
+    def _deliver(self, reader: DeviceReader, image: Image) -> bool:
+        """A live frame from `reader` (its own thread); False tells the reader to stop."""
+        digest = _digest(image)
+        reader.same_count = reader.same_count + 1 if digest == reader.last_digest else 0
+        reader.last_digest = digest
+        with self._lock:
+            if reader.abandoned.is_set() or reader is not self._active:
+                return False  # a late frame from a device already given up
+            if reader.same_count >= self.watchdog.frozen_frames:
+                log.warning("camera %r is frozen (same frame %d times); reconnecting", self.shown, reader.same_count)
+                return False
+            now, wall = self.clock(), time.time()
+            if self._lost_at is not None:
+                self.gaps.append((self._lost_at, wall))
+                self._lost_at = None
             self.state = CameraState.LIVE
-            self._last_frame_at = now
-            ts = time.time() if self.live else index / file_fps
-            if self.realtime and not self.live:
-                delay = started + index / file_fps - self.clock()
-                if delay > 0 and self._halt.wait(delay):
-                    break
+            self._last_frame_at, self._last_frame_wall = now, wall
             self.frames_read += 1
-            fps_count += 1
-            if now - fps_window_start >= 1.0:
-                self.input_fps = fps_count / (now - fps_window_start)
-                fps_window_start, fps_count = now, 0
-            if self.blocking:
-                self._consumed.clear()
-            self.slot.put(Frame(image, index, ts, time.monotonic()))
-            index += 1
-            if self.blocking:
-                self._consumed.wait()
-
-    def _read_with_stall_check(self) -> tuple[bool, Image | None]:
-        """read() may block forever on a dead camera; for live sources run it with a
-        deadline in a helper thread and treat a miss as a stall."""
-        reader = self._reader
-        assert reader is not None
-        if not self.live:
-            return reader.read()
-        result: list[tuple[bool, Image | None]] = []
-        t = threading.Thread(target=lambda: result.append(reader.read()), daemon=True)
-        t.start()
-        t.join(self.watchdog.stall_seconds)
-        if not result:
-            log.warning("camera %r read() blocked for %.1fs", self.shown, self.watchdog.stall_seconds)
-            return False, None
-        return result[0]
-
-    def _drop_reader(self) -> None:
-        if self._reader is not None:
-            try:
-                self._reader.release()
-            except Exception:  # a dead device may fail to release; nothing to do
-                log.debug("release failed", exc_info=True)
-        self._reader = None
+            self._input.tick()
+            index = self._index
+            self._index += 1
+        self.slot.put(Frame(image, index, wall, time.monotonic()))
+        return True
 
 
 def _digest(image: Image) -> bytes:

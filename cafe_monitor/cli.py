@@ -37,35 +37,55 @@ def _db_url(args: argparse.Namespace, settings: Settings) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    sources: list[str] = args.source or []
     if not args.headless:
         if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
                 and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
             raise SourceError("no display to open the dashboard on; run with --headless (or under a desktop)")
         from cafe_monitor.ui.app import main as ui_main
 
-        return ui_main(settings, source=args.source, db_url=args.db, model=args.model)
-    from cafe_monitor.session import MonitorSession
+        try:
+            settings, problem = _settings(args), None
+        except ConfigError as exc:  # shown in the window: a dashboard started from a menu has no terminal
+            settings, problem = Settings(), str(exc)
+        return ui_main(settings, source=sources[0] if len(sources) == 1 else None,
+                       sources=sources if len(sources) > 1 else None, db_url=args.db, model=args.model,
+                       settings_file=args.config, settings_error=problem)
+    settings = _settings(args)
+    from cafe_monitor.monitor import Monitor, combined_score, plan_cameras
 
-    session = MonitorSession(settings, source=args.source, model=args.model, db_url=args.db,
-                             store=not args.no_store, realtime=args.realtime, loop=args.loop or None)
-    signal.signal(signal.SIGINT, lambda *_: session.stop())
-    signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    plans = plan_cameras(settings, sources)
+    monitor = Monitor(settings, plans, model=args.model, db_url=args.db, store=not args.no_store,
+                      realtime=args.realtime, loop=args.loop or None)
+    signal.signal(signal.SIGINT, lambda *_: monitor.stop())  # Ctrl+C ends every camera's session cleanly
+    signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
     try:
-        result = session.run(max_seconds=args.max_seconds)
+        runs = monitor.run(max_seconds=args.max_seconds)
     finally:
-        session.pipeline.close()
-    if args.json:
-        print(json.dumps(result.as_dict()))
-    else:
-        s = result.score
-        score = f"{s.score:.0f} (95% {s.low:.0f}-{s.high:.0f})" if s.score is not None else "n/a"
-        print(f"session {result.session_id}: {result.stats.frames} frames at {result.stats.fps:.1f} fps "
-              f"({result.provider}), {len(result.visits)} visits, score {score}")
-    if result.rescue_file:
-        print(f"warning: database unavailable, rows saved to {result.rescue_file}; load them with "
-              f"`cafe-monitor import {result.rescue_file}`", file=sys.stderr)
-    return 0
+        monitor.close()
+    if len(runs) == 1 and runs[0].error is not None:
+        raise runs[0].error  # one camera: exactly as before (a user error is one line, a bug a traceback)
+    if args.json:  # one camera: the summary as before; several: one summary each, named
+        single = runs[0].result if len(runs) == 1 else None
+        print(json.dumps(single.as_dict() if single is not None else {
+            "cameras": [r.as_dict() for r in runs], "combined": combined_score(runs, settings).as_dict()}))
+    for run in runs:
+        result = run.result
+        if result is None:
+            continue
+        if not args.json:
+            s = result.score
+            score = f"{s.score:.0f} (95% {s.low:.0f}-{s.high:.0f})" if s.score is not None else "n/a"
+            who = f"camera {run.name}: " if len(runs) > 1 else ""
+            print(f"{who}session {result.session_id}: {result.stats.frames} frames at {result.stats.fps:.1f} fps "
+                  f"({result.provider}), {len(result.visits)} visits, score {score}")
+        if result.rescue_file:
+            print(f"warning: database unavailable, rows saved to {result.rescue_file}; load them with "
+                  f"`cafe-monitor import {result.rescue_file}`", file=sys.stderr)
+    failed = [r for r in runs if r.error is not None]
+    for run in failed:
+        print(f"error: camera {run.name!r}: {run.error}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _counter(args: argparse.Namespace) -> Any:
@@ -202,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     r = sub.add_parser("run", help="run the monitor (dashboard, or --headless)")
-    r.add_argument("--source", help="camera index (0), video file, or stream URL; default from settings")
+    r.add_argument("--source", action="append", metavar="[NAME=]SOURCE",
+                   help="camera index (0), video file, or stream URL; default from settings. Repeat for up to "
+                        "4 cameras at once, each stored under its own name (NAME=, a [cameras.NAME] table with "
+                        "this source, else the default camera name, camera-2, ...)")
     r.add_argument("--headless", action="store_true", help="no window; print a summary when the source ends")
     r.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     r.add_argument("--loop", action="store_true", help="loop a video file (demos, soak tests)")

@@ -1,5 +1,8 @@
-"""Settings: one TOML file, strictly validated (an unknown or mistyped key is an error
-that names it: a typo must not silently fall back to a default in a shop).
+"""Settings: one TOML file, strictly validated. An unknown or mistyped key is an error that
+names it (a typo must not silently fall back to a default in a shop); every number has an
+allowed range (written next to its field, see cafe_monitor.limits) and a value outside it is
+a one-line error with the key's full name and the range; a partial table keeps the defaults
+of the keys it leaves out (a `[score.valence]` with only `surprise` keeps the other classes').
 
     [camera]   source = "0"       loop = false
     [detector] model = "full_range"   min_score = 0.5
@@ -7,29 +10,43 @@ that names it: a typo must not silently fall back to a default in a shop).
     [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
                  cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
-    [region]   x1 = 0.0  y1 = 0.0  x2 = 1.0  y2 = 1.0   (fractions of the frame)
-    [privacy]  blur_preview = false   retention_days = 30  (per-second rows)
+    [quality]  min_face_px = 24.0  good_face_px = 80.0  min_sharpness = 15.0  good_sharpness = 120.0
+    [privacy]  blur_preview = true   show_labels = false   notice = "..."  (shown under the live image)
+               retention_days = 30  (per-second rows)
                visit_retention_days = 0  (0 = keep visits and sessions; else delete them after N days)
     [storage]  url = ""  (empty = SQLite in the user data folder)  site = "main"  camera_name = "counter"
                time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
     [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
     [score.valence]  happy = 1.0 ...
+    [cameras.counter]  (one table per camera, keyed by the name its sessions are stored under)
+               source = ""  area = [0.0, 0.3, 1.0, 1.0]  (customer area x1, y1, x2, y2 as fractions;
+               missing = whole frame)  width = 0  height = 0  fps = 0  (0 = the device's default)
+
+The old form `[region] x1 = .. y1 = .. x2 = .. y2 = ..` is still read: it is the customer area
+of the default camera (`storage.camera_name`) unless that camera's table sets `area`; saving
+writes the new form.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import tomllib
 
-from cafe_monitor.classification import PRECISIONS
+from cafe_monitor.classification import CLASSES, PRECISIONS
+from cafe_monitor.limits import Limit, bounded, limit_of, number
 from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
 from cafe_monitor.pipeline import QualityConfig, Region
 from cafe_monitor.scoring import DEFAULT_VALENCE, ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
+
+DEFAULT_NOTICE = ("This camera estimates how satisfied customers are from facial expressions. "
+                  "No image or video is stored: only anonymous numbers.")
 
 
 class ConfigError(ValueError):
@@ -45,10 +62,10 @@ class CameraSettings:
 @dataclass(frozen=True)
 class DetectorSettings:
     model: str = "full_range"
-    min_score: float = 0.5
+    min_score: float = bounded(0.5, 0, 1, low_open=True, high_open=True)
     #: detect on every Nth processed frame, the tracker's faces carried between (2 halves the
     #: cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
-    every_n_frames: int = 1
+    every_n_frames: int = bounded(1, 1, 10)
     #: also crop and classify faces at the carried boxes (more labels, ~1/3 of the saving lost)
     classify_carried: bool = False
 
@@ -62,10 +79,15 @@ class ClassifierSettings:
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    blur_preview: bool = False
-    retention_days: int = 30
+    #: every face the detector finds is pixelated in the live preview (staff, small faces too)
+    blur_preview: bool = True
+    #: per-face mood labels ("happy 34%") in the preview: for setting up, not for judging people
+    show_labels: bool = False
+    #: shown under the live image, for customers who can see the screen
+    notice: str = DEFAULT_NOTICE
+    retention_days: int = bounded(30, 1, 36_500)
     #: visits (and sessions left empty) are deleted after this many days; 0 keeps them
-    visit_retention_days: int = 0
+    visit_retention_days: int = bounded(0, 0, 36_500)
 
 
 @dataclass(frozen=True)
@@ -84,13 +106,26 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    satisfied_above: float = 0.25
-    dissatisfied_below: float = -0.25
-    valence: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VALENCE))
+    satisfied_above: float = bounded(0.25, -1, 1)
+    dissatisfied_below: float = bounded(-0.25, -1, 1)
+    #: a partial table keeps the other classes' defaults (merged at load)
+    valence: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VALENCE),
+                                      metadata={"limit": Limit(-1, 1)})
 
     def to_config(self) -> ScoreConfig:
         return ScoreConfig(valence=dict(self.valence), satisfied_above=self.satisfied_above,
                            dissatisfied_below=self.dissatisfied_below)
+
+
+@dataclass(frozen=True)
+class CameraProfile:
+    """One camera's own settings (`[cameras.<name>]`), keyed by the name its sessions are stored under."""
+
+    source: str = ""  # "" = [camera] source
+    area: Region = Region()  # the customer area; the whole frame when not set
+    width: int = bounded(0, 0, 16_384)  # capture size and rate asked of the device; 0 = its default
+    height: int = bounded(0, 0, 16_384)
+    fps: int = bounded(0, 0, 1000)
 
 
 @dataclass(frozen=True)
@@ -99,11 +134,21 @@ class Settings:
     detector: DetectorSettings = DetectorSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     tracker: TrackerConfig = TrackerConfig()
-    region: Region = Region()
     quality: QualityConfig = QualityConfig()
     privacy: PrivacySettings = PrivacySettings()
     storage: StorageSettings = StorageSettings()
     score: ScoreSettings = ScoreSettings()
+    cameras: dict[str, CameraProfile] = field(default_factory=dict)
+
+    def profile(self, name: str | None = None) -> CameraProfile:
+        """The named camera's settings (default: storage.camera_name), or the defaults."""
+        return self.cameras.get(self.storage.camera_name if name is None else name, CameraProfile())
+
+    def with_area(self, area: Region, name: str | None = None) -> Settings:
+        """These settings with a camera's customer area replaced (checked, like a loaded file)."""
+        name = self.storage.camera_name if name is None else name
+        cameras = {**self.cameras, name: dataclasses.replace(self.profile(name), area=area)}
+        return validate(dataclasses.replace(self, cameras=cameras))
 
     def with_named_zone(self) -> Settings:
         """These settings with the site's zone named ("" resolved to the computer's), as a
@@ -111,7 +156,28 @@ class Settings:
         return dataclasses.replace(self, storage=dataclasses.replace(self.storage, time_zone=self.storage.clock().name))
 
 
+#: rules between two keys of one table: (table, lower key, higher key), lower < higher
+ORDERED = ((QualityConfig, "min_face_px", "good_face_px"), (QualityConfig, "min_sharpness", "good_sharpness"),
+           (ScoreSettings, "dissatisfied_below", "satisfied_above"), (Region, "x1", "x2"), (Region, "y1", "y2"))
+
+
+def _number(value: Any, key: str, typ: type) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (typ is int and not isinstance(value, int)):
+        kind = "a whole number" if typ is int else "a number"
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    return value if typ is int else float(value)
+
+
+def _area(value: Any, key: str) -> Region:
+    if (not isinstance(value, list) or len(value) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        raise ConfigError(f"{key} must be [x1, y1, x2, y2] as fractions of the frame, got {value!r}")
+    return Region(*(float(v) for v in value))
+
+
 def _build(cls: type[Any], data: Any, where: str) -> Any:
+    """A dataclass from a TOML table: unknown keys and wrong types refused; keys left out keep
+    their defaults (tables of numbers merge with the default table)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
     hints = get_type_hints(cls)
@@ -119,47 +185,75 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown setting {where}.{key}" if where else f"unknown section [{key}]")
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in data:
             continue
         key = f"{where}.{f.name}" if where else f.name
         typ, value = hints[f.name], data[f.name]
-        if dataclasses.is_dataclass(typ):
+        if typ is Region and where:  # a camera's area: a list, not a table
+            values[f.name] = _area(value, key)
+        elif dataclasses.is_dataclass(typ):
             values[f.name] = _build(typ, value, key)  # type: ignore[arg-type]
-        elif typ is float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{key} must be a number, got {value!r}")
-            values[f.name] = float(value)
+        elif get_origin(typ) is dict and dataclasses.is_dataclass(get_args(typ)[1]):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: expected tables like [{key}.name], got {value!r}")
+            if not value:
+                raise ConfigError(f"{key}: empty; add a table per camera, like [{key}.counter]")
+            values[f.name] = {str(name): _build(get_args(typ)[1], v, f"{key}.{_toml_key(str(name))}")
+                              for name, v in value.items()}
         elif get_origin(typ) is dict:
-            if not isinstance(value, dict) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()):
+            if not isinstance(value, dict):
                 raise ConfigError(f"{key} must be a table of numbers")
-            values[f.name] = {k: float(v) for k, v in value.items()}
-        elif not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            unknown = sorted(set(value) - set(CLASSES)) if f.name == "valence" else []
+            if unknown:
+                raise ConfigError(f"unknown setting {key}.{unknown[0]} (the emotions are {', '.join(CLASSES)})")
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else {}
+            values[f.name] = {**default, **{k: float(_number(v, f"{key}.{k}", float)) for k, v in value.items()}}
+        elif typ in (int, float):
+            values[f.name] = _number(value, key, typ)
+        elif not isinstance(value, typ):
             raise ConfigError(f"{key} must be {typ.__name__}, got {value!r}")
         else:
             values[f.name] = value
     return cls(**values)
 
 
+def check_limits(obj: Any, where: str, sep: str = ".") -> None:
+    """Every bounded number of a settings dataclass (and the tables inside it) within its range,
+    and ordered pairs in order; the first that is not -> a one-line ConfigError."""
+
+    def name(key: str) -> str:
+        return f"{where}{sep}{key}" if where else key
+
+    for f in fields(obj):
+        value, key, limit = getattr(obj, f.name), name(f.name), limit_of(f)
+        if isinstance(value, Region) and where:
+            check_limits(value, key, " ")  # a camera's area is a list: "cameras.counter.area x1"
+        elif dataclasses.is_dataclass(value):
+            check_limits(value, key)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if dataclasses.is_dataclass(v):
+                    check_limits(v, f"{key}.{_toml_key(k)}")
+                elif limit is not None and not limit.allows(v):
+                    raise ConfigError(f"{key}.{k} = {number(v)} is out of range ({limit})")
+        elif limit is not None and not limit.allows(value):
+            raise ConfigError(f"{key} = {number(value)} is out of range ({limit})")
+    for cls, low, high in ORDERED:
+        if type(obj) is cls and not getattr(obj, low) < getattr(obj, high):
+            raise ConfigError(f"{name(low)} = {number(getattr(obj, low))} must be less than "
+                              f"{name(high)} = {number(getattr(obj, high))}")
+
+
 def validate(settings: Settings) -> Settings:
-    r = settings.region
-    if not (0 <= r.x1 < r.x2 <= 1 and 0 <= r.y1 < r.y2 <= 1):
-        raise ConfigError(f"region must satisfy 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1, got {r}")
-    if not 0 < settings.detector.min_score < 1:
-        raise ConfigError("detector.min_score must be between 0 and 1")
-    if not 1 <= settings.detector.every_n_frames <= 10:
-        raise ConfigError("detector.every_n_frames must be between 1 (every frame) and 10")
+    check_limits(settings, "")
     if settings.classifier.precision not in PRECISIONS:
         raise ConfigError(f"classifier.precision must be one of {', '.join(PRECISIONS)}, "
                           f"got {settings.classifier.precision!r}")
-    if settings.privacy.retention_days < 1:
-        raise ConfigError("privacy.retention_days must be at least 1")
-    if settings.privacy.visit_retention_days < 0:
-        raise ConfigError("privacy.visit_retention_days must be 0 (keep) or a number of days")
-    if settings.tracker.min_frames < 1:
-        raise ConfigError("tracker.min_frames must be at least 1")
+    for name in settings.cameras:
+        if not name.strip():
+            raise ConfigError("cameras: a camera needs a name, like [cameras.counter]")
     for key, check in (("time_zone", zone), ("business_day_start", parse_day_start)):
         try:
             check(getattr(settings.storage, key))
@@ -173,7 +267,17 @@ def validate(settings: Settings) -> Settings:
 
 
 def parse(data: dict[str, Any]) -> Settings:
-    return validate(_build(Settings, data, ""))
+    data = dict(data)
+    old_region = data.pop("region", None)  # the old form of the default camera's area
+    settings = _build(Settings, data, "")
+    if old_region is not None:
+        region = _build(Region, old_region, "region")
+        check_limits(region, "region")
+        name = settings.storage.camera_name
+        if "area" not in data.get("cameras", {}).get(name, {}):
+            settings = dataclasses.replace(settings, cameras={
+                **settings.cameras, name: dataclasses.replace(settings.profile(name), area=region)})
+    return validate(settings)
 
 
 def load(path: Path | None) -> Settings:
@@ -193,31 +297,46 @@ def load(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name, ensure_ascii=False)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(v, Region):
+        return "[" + ", ".join(repr(x) for x in (v.x1, v.y1, v.x2, v.y2)) + "]"
+    return repr(v)
+
+
 def to_toml(settings: Settings) -> str:
     """Write settings back (the dashboard's settings dialog persists through this)."""
     lines: list[str] = []
 
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return repr(v)
-
-    for section in fields(Settings):
-        value = getattr(settings, section.name)
-        lines.append(f"[{section.name}]")
+    def table(name: str, value: Any) -> None:
+        lines.append(f"[{name}]")
         tables = []
         for f in fields(value):
             v = getattr(value, f.name)
             if isinstance(v, dict):
                 tables.append((f.name, v))
             else:
-                lines.append(f"{f.name} = {fmt(v)}")
-        for name, table in tables:
-            lines.append(f"\n[{section.name}.{name}]")
-            lines += [f"{k} = {fmt(v)}" for k, v in table.items()]
+                lines.append(f"{f.name} = {_toml_value(v)}")
         lines.append("")
+        for sub, items in tables:
+            lines.append(f"[{name}.{sub}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in items.items())
+            lines.append("")
+
+    for section in fields(Settings):
+        value = getattr(settings, section.name)
+        if isinstance(value, dict):
+            for name, profile in value.items():
+                table(f"{section.name}.{_toml_key(name)}", profile)
+        else:
+            table(section.name, value)
     return "\n".join(lines)
 
 

@@ -49,6 +49,18 @@ class DayMean:
     start: dt.datetime  # UTC
     visits: int
     score: float | None
+    mix: tuple[float, ...] = ()  # mean emotion distribution, CLASSES order (zeros without visits)
+
+
+def pool(parts: Sequence[tuple[int, Sequence[float]]], cfg: ScoreConfig) -> tuple[int, float | None]:
+    """Visits and score of several periods taken together, from each one's visit count and
+    mean distribution: the visit-weighted mean distribution's valence is the mean visit
+    valence (valence is linear), so the pooled score is the README's over all the visits."""
+    n = sum(k for k, _mix in parts)
+    if not n:
+        return 0, None
+    mix = sum(np.asarray(m, dtype=np.float64) * k for k, m in parts if k) / n
+    return n, round(to_score(float(np.dot(cfg.weights(), mix))), 2)
 
 
 def by_hour(visits: Sequence[VisitInfo], day: dt.date, clock: CafeClock, cfg: ScoreConfig) -> list[Bucket]:
@@ -71,7 +83,8 @@ def by_day(engine: Engine, last_day: dt.date, days: int, clock: CafeClock, cfg: 
     weights = cfg.weights()
     means = period_means(engine, clock.days_range(first, days), counter)
     return [DayMean(first + dt.timedelta(days=i), m.start, m.visits,
-                    round(to_score(float(np.dot(weights, m.mean_distribution))), 2) if m.visits else None)
+                    round(to_score(float(np.dot(weights, m.mean_distribution))), 2) if m.visits else None,
+                    m.mean_distribution)
             for i, m in enumerate(means)]
 
 
@@ -148,3 +161,105 @@ def load_day(engine: Engine, day: dt.date, clock: CafeClock, cfg: ScoreConfig, c
     return DayView(day=day, clock=clock, counter=counter, total=score_visits([v.distribution for v in visits], cfg),
                    hours=by_hour(visits, day, clock, cfg), trend=by_day(engine, day, trend_days, clock, cfg, counter),
                    sessions=sessions, compare_day=compare_day, compare_hours=compare)
+
+
+# --- week and month views ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupMean:
+    """Several business days taken together (a week), pooled over their visits."""
+
+    label: str
+    first: dt.date
+    last: dt.date
+    visits: int
+    score: float | None
+
+
+@dataclass(frozen=True)
+class PeriodView:
+    """What the History tab draws for a week (Monday to Sunday) or a calendar month of
+    business days: the score, mix and visits of each day, and weekly scores (a month's
+    weeks, cut at its ends; or the eight weeks up to a chosen week)."""
+
+    span: str  # "week" | "month"
+    first: dt.date
+    last: dt.date
+    clock: CafeClock
+    counter: Counter
+    days: list[DayMean]
+    weeks: list[GroupMean]
+    visits: int
+    score: float | None
+    sessions: list[tuple[SessionInfo, Score]]
+
+    @property
+    def zone(self) -> str:
+        return self.clock.name
+
+    @property
+    def days_with_visits(self) -> int:
+        return sum(1 for d in self.days if d.visits)
+
+    @property
+    def title(self) -> str:
+        if self.span == "month":
+            return f"{self.first:%B %Y}"
+        return f"Week of {self.first:%a %d %b} – {self.last:%a %d %b %Y}"
+
+
+SPANS = ("day", "week", "month")
+
+
+def span_days(day: dt.date, span: str) -> tuple[dt.date, dt.date]:
+    """First and last business day of the week (Monday to Sunday) or month holding `day`."""
+    if span == "week":
+        first = day - dt.timedelta(days=day.weekday())
+        return first, first + dt.timedelta(days=6)
+    if span == "month":
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, following - dt.timedelta(days=1)
+    if span == "day":
+        return day, day
+    raise ValueError(f"unknown span {span!r} (one of {', '.join(SPANS)})")
+
+
+def weeks_of(days: Sequence[DayMean], cfg: ScoreConfig) -> list[GroupMean]:
+    """The days grouped into Monday-to-Sunday weeks (cut where `days` begin and end)."""
+    groups: dict[tuple[int, int], list[DayMean]] = {}
+    for d in days:
+        groups.setdefault(d.day.isocalendar()[:2], []).append(d)
+    out = []
+    for members in groups.values():
+        visits, score = pool([(d.visits, d.mix) for d in members], cfg)
+        first, last = members[0].day, members[-1].day
+        label = f"{first:%d %b}" if first == last else f"{first:%d}–{last:%d %b}"
+        out.append(GroupMean(label, first, last, visits, score))
+    return out
+
+
+def week_trend(engine: Engine, last_monday: dt.date, weeks: int, clock: CafeClock, cfg: ScoreConfig,
+               counter: Counter = EVERY_COUNTER) -> list[GroupMean]:
+    """The score of each of `weeks` Monday-to-Sunday weeks ending with the one starting on
+    `last_monday`, averaged by the database in one query."""
+    mondays = [last_monday - dt.timedelta(days=7 * k) for k in range(weeks - 1, -1, -1)]
+    ranges = [(clock.day_range(m)[0], clock.day_range(m + dt.timedelta(days=6))[1]) for m in mondays]
+    means = period_means(engine, ranges, counter)
+    return [GroupMean(f"{m:%d %b}", m, m + dt.timedelta(days=6), *pool([(p.visits, p.mean_distribution)], cfg))
+            for m, p in zip(mondays, means, strict=True)]
+
+
+def load_period(engine: Engine, day: dt.date, span: str, clock: CafeClock, cfg: ScoreConfig,
+                counter: Counter = EVERY_COUNTER, trend_weeks: int = 8) -> PeriodView:
+    """The week or month holding `day`: a handful of queries whatever its length (zones,
+    the days' means, the weekly trend for a week, its sessions and their visits)."""
+    clock = clock_for(engine, counter, clock)
+    first, last = span_days(day, span)
+    days = by_day(engine, last, (last - first).days + 1, clock, cfg, counter)
+    weeks = weeks_of(days, cfg) if span == "month" else week_trend(engine, first, trend_weeks, clock, cfg, counter)
+    visits, score = pool([(d.visits, d.mix) for d in days], cfg)
+    start, end = clock.day_range(first)[0], clock.day_range(last)[1]
+    sessions = scored_sessions(engine, sessions_started(engine, start, end, counter), cfg)
+    return PeriodView(span, first, last, clock, counter, days, weeks, visits, score, sessions)

@@ -20,6 +20,7 @@ import numpy as np
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.limits import bounded
 from cafe_monitor.preprocessing import Box, crop_face
 from cafe_monitor.tracking import Observation, TrackedFace, TrackerConfig, Visit, VisitTracker
 
@@ -32,10 +33,10 @@ STAGES = ("detect", "preprocess", "classify", "track")
 class Region:
     """Customers' side of the counter, as fractions of the frame (0..1)."""
 
-    x1: float = 0.0
-    y1: float = 0.0
-    x2: float = 1.0
-    y2: float = 1.0
+    x1: float = bounded(0.0, 0, 1)
+    y1: float = bounded(0.0, 0, 1)
+    x2: float = bounded(1.0, 0, 1)
+    y2: float = bounded(1.0, 0, 1)
 
     def contains(self, box: Box, width: int, height: int) -> bool:
         cx, cy = box.centre
@@ -48,10 +49,10 @@ class Region:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    min_face_px: float = 24.0  # smaller faces are not classified at all
-    good_face_px: float = 80.0  # faces this big or bigger get full weight
-    min_sharpness: float = 15.0  # Laplacian variance of the 48x48 crop; blurrier -> weight 0
-    good_sharpness: float = 120.0
+    min_face_px: float = bounded(24.0, 0, 4096)  # smaller faces are not classified at all
+    good_face_px: float = bounded(80.0, 0, 4096, low_open=True)  # this big or bigger: full weight
+    min_sharpness: float = bounded(15.0, 0, 100_000)  # Laplacian variance of the 48x48 crop; blurrier -> weight 0
+    good_sharpness: float = bounded(120.0, 0, 100_000, low_open=True)
 
 
 def face_quality(detection: Detection, crop: Image, cfg: QualityConfig) -> float:
@@ -72,6 +73,9 @@ class FrameResult:
     ended_visits: list[Visit]
     detections: int  # faces found anywhere, before the region filter
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: every face box the detector found (inside or outside the area, any size): the
+    #: preview blurs them all, not only the classified faces
+    boxes: list[Box] = field(default_factory=list)
 
 
 class Pipeline:
@@ -132,7 +136,8 @@ class Pipeline:
         t4 = time.perf_counter()
         timings = {"detect": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
-        self._last = FrameResult(image, index, timestamp, faces, ended, len(detections), timings)
+        self._last = FrameResult(image, index, timestamp, faces, ended, len(detections), timings,
+                                 boxes=[d.box for d in detections])
         return self._last
 
     def finish(self) -> list[Visit]:

@@ -144,26 +144,51 @@ class LiveScore:
         self._dissatisfied += int((v <= self.config.dissatisfied_below).sum())
         self._dist += d.sum(axis=0)
 
-    def score(self, open_distributions: npt.ArrayLike = ()) -> Score:
-        """The score of the ended visits plus the visits still open (not folded in)."""
+    def sums(self, open_distributions: npt.ArrayLike = ()) -> ScoreSums:
+        """The running sums of the ended visits plus the visits still open (not folded in)."""
         d = np.asarray(open_distributions, dtype=np.float64).reshape(-1, len(CLASSES))
         v = d @ self._w
-        n = self._n + len(v)
+        return ScoreSums(
+            visits=self._n + len(v), total=self._sum + float(v.sum()), squares=self._sq + float(v @ v),
+            satisfied=self._satisfied + int((v >= self.config.satisfied_above).sum()),
+            dissatisfied=self._dissatisfied + int((v <= self.config.dissatisfied_below).sum()),
+            distribution=tuple(float(x) for x in self._dist + d.sum(axis=0)))
+
+    def score(self, open_distributions: npt.ArrayLike = ()) -> Score:
+        """The score of the ended visits plus the visits still open (not folded in)."""
+        return self.sums(open_distributions).score(self.config)
+
+
+@dataclass(frozen=True)
+class ScoreSums:
+    """A LiveScore reading as plain sums: they add up across cameras, so the dashboard's
+    combined gauge is exactly the live formula over every camera's visits together."""
+
+    visits: int = 0
+    total: float = 0.0  # sum of visit valences
+    squares: float = 0.0  # sum of squared visit valences
+    satisfied: int = 0
+    dissatisfied: int = 0
+    distribution: tuple[float, ...] = (0.0,) * len(CLASSES)  # summed emotion distributions
+
+    def __add__(self, other: ScoreSums) -> ScoreSums:
+        return ScoreSums(self.visits + other.visits, self.total + other.total, self.squares + other.squares,
+                         self.satisfied + other.satisfied, self.dissatisfied + other.dissatisfied,
+                         tuple(a + b for a, b in zip(self.distribution, other.distribution, strict=True)))
+
+    def score(self, config: ScoreConfig = ScoreConfig()) -> Score:
+        n = self.visits
         if n == 0:
             return empty_score()
-        total, sq = self._sum + float(v.sum()), self._sq + float(v @ v)
-        mean = total / n
-        sd = float(np.sqrt(max(sq / n - mean * mean, 0.0)))  # population sd, as the bootstrap sees it
-        half = 1.96 * max(sd, self.config.prior_sd) / np.sqrt(n)
-        satisfied = self._satisfied + int((v >= self.config.satisfied_above).sum())
-        dissatisfied = self._dissatisfied + int((v <= self.config.dissatisfied_below).sum())
-        dist = (self._dist + d.sum(axis=0)) / n
+        mean = self.total / n
+        sd = float(np.sqrt(max(self.squares / n - mean * mean, 0.0)))  # population sd, as the bootstrap sees it
+        half = 1.96 * max(sd, config.prior_sd) / np.sqrt(n)
         return Score(
             visits=n,
             score=round(to_score(mean), 2),
             low=round(to_score(mean - half), 2),
             high=round(to_score(mean + half), 2),
-            satisfied=round(satisfied / n, 4),
-            dissatisfied=round(dissatisfied / n, 4),
-            mean_distribution={c: round(float(x), 4) for c, x in zip(CLASSES, dist, strict=True)},
+            satisfied=round(self.satisfied / n, 4),
+            dissatisfied=round(self.dissatisfied / n, 4),
+            mean_distribution={c: round(x / n, 4) for c, x in zip(CLASSES, self.distribution, strict=True)},
         )

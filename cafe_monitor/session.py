@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from cafe_monitor import storage
-from cafe_monitor.capture import CameraState, CaptureThread, Frame
+from cafe_monitor.capture import CameraState, CaptureThread, Frame, RateMeter
 from cafe_monitor.classification import CLASSES, EmotionClassifier
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.pipeline import run as run_pipeline
-from cafe_monitor.scoring import LiveScore, Score, score_visits
+from cafe_monitor.preprocessing import Box
+from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,16 @@ log = logging.getLogger(__name__)
 #: open visits are handed to the writer this often; it commits about once a second, so a
 #: crash loses at most ~1.25 s of an open visit (plus the frame in flight)
 CHECKPOINT_SECONDS = 0.25
+#: with no new frame, the status is still published this often (a silent camera shows as silent)
+PUBLISH_SECONDS = 0.25
 
 
 @dataclass
 class LiveState:
-    """What the dashboard shows after each frame (a snapshot, safe to hand across threads)."""
+    """What the dashboard shows of a session: a snapshot, safe to hand across threads.
+
+    Published after each processed frame and on a timer in between; `frame` and `faces`
+    are the newest processed frame's (the same frame again while the camera is silent)."""
 
     frame: Frame | None
     faces: list[TrackedFace]
@@ -52,6 +58,113 @@ class LiveState:
     visits_done: int
     session_id: int | None
     db_error: str | None = None
+    boxes: list[Box] = field(default_factory=list)  # every detected face, for the preview's blur
+    sums: ScoreSums | None = None  # the score's running sums: a multi-camera gauge adds them up
+    frame_age: float | None = None  # seconds since the camera's newest frame; None before the first
+
+
+class SessionStatus:
+    """The latest of everything shown about one session, apart from frames.
+
+    The pipeline thread reports each processed frame (`frame_done`); the camera's state,
+    input fps and dropped frames are read from the capture when a `snapshot()` is taken,
+    so a snapshot taken while no frame comes still tells the truth (stalled, fps falling).
+    Any thread may take snapshots; each session has its own, so several run side by side."""
+
+    def __init__(self, capture: CaptureThread, provider: str, score: Score,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.capture = capture
+        self.provider = provider
+        self.session_id: int | None = None
+        self.writer: storage.SessionWriter | None = None
+        self._lock = threading.Lock()
+        self._processing = RateMeter(clock=clock)
+        self._result: FrameResult | None = None
+        self._frame: Frame | None = None
+        self._score = score
+        self._mix: dict[str, float] = {c: 0.0 for c in CLASSES}
+        self._visits_done = 0
+        self._sums: ScoreSums | None = None
+        self._new_frame = threading.Event()
+
+    def begin(self, session_id: int | None, writer: storage.SessionWriter | None, score: Score) -> None:
+        """A run starts: its row, writer and empty score; fps counts from now."""
+        with self._lock:
+            self.session_id, self.writer, self._score = session_id, writer, score
+        self._processing.restart()
+
+    def frame_done(self, result: FrameResult, *, score: Score, recent_mix: dict[str, float],
+                   visits_done: int, sums: ScoreSums | None = None) -> None:
+        """A frame went through the pipeline (called from the pipeline's thread)."""
+        frame = Frame(result.image, result.index, result.timestamp)
+        with self._lock:
+            self._result, self._frame = result, frame
+            self._score, self._mix, self._visits_done, self._sums = score, recent_mix, visits_done, sums
+        self._processing.tick()
+        self._new_frame.set()
+
+    def wait_for_frame(self, timeout: float) -> bool:
+        """Block until a frame is reported (True) or `timeout` passes (False)."""
+        got = self._new_frame.wait(timeout)
+        self._new_frame.clear()
+        return got
+
+    def wake(self) -> None:
+        self._new_frame.set()
+
+    @property
+    def processing_fps(self) -> float:
+        return self._processing.rate()
+
+    def snapshot(self) -> LiveState:
+        capture, writer = self.capture, self.writer
+        with self._lock:
+            result = self._result
+            return LiveState(
+                frame=self._frame, faces=result.faces if result is not None else [], score=self._score,
+                camera=capture.state,
+                input_fps=capture.input_fps, processing_fps=self._processing.rate(), dropped=capture.slot.dropped,
+                provider=self.provider, recent_mix=dict(self._mix), visits_done=self._visits_done,
+                session_id=self.session_id, db_error=writer.last_error if writer is not None else None,
+                frame_age=capture.seconds_since_frame(),
+                boxes=list(result.boxes) if result is not None else [], sums=self._sums)
+
+
+class StatusPublisher(threading.Thread):
+    """Hands `on_state` a snapshot after each processed frame and at least every
+    `interval` seconds while none comes; `stop()` ends it with one last snapshot.
+
+    All of a session's `on_state` calls come from this one thread, one at a time."""
+
+    def __init__(self, status: SessionStatus, on_state: Callable[[LiveState], None],
+                 interval: float = PUBLISH_SECONDS, name: str = "status") -> None:
+        super().__init__(name=name, daemon=True)
+        self.status = status
+        self.on_state = on_state
+        self.interval = interval
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.status.wait_for_frame(self.interval)
+            if self._halt.is_set():
+                break
+            self._publish()
+
+    def stop(self) -> None:
+        """Stop publishing; the last snapshot (the session's final state) is published
+        from the calling thread after the timer's last one."""
+        self._halt.set()
+        self.status.wake()
+        if self.is_alive():
+            self.join()
+        self._publish()
+
+    def _publish(self) -> None:
+        try:
+            self.on_state(self.status.snapshot())
+        except Exception:  # a failing display must not stop the status (or the session)
+            log.exception("publishing the session status failed")
 
 
 @dataclass
@@ -81,12 +194,18 @@ class SessionResult:
         }
 
 
-def build_pipeline(settings: Settings, model: Path | None = None) -> Pipeline:
-    model_path = resolve_model(model or settings.classifier.model)
-    classifier = EmotionClassifier(model_path, cpu_only=settings.classifier.cpu_only,
-                                   precision=settings.classifier.precision)
+def build_classifier(settings: Settings, model: Path | None = None) -> EmotionClassifier:
+    return EmotionClassifier(resolve_model(model or settings.classifier.model), cpu_only=settings.classifier.cpu_only,
+                             precision=settings.classifier.precision)
+
+
+def build_pipeline(settings: Settings, model: Path | None = None,
+                   classifier: EmotionClassifier | None = None) -> Pipeline:
+    """A pipeline of its own (detector, tracker); `classifier` shares one model between cameras."""
+    classifier = classifier or build_classifier(settings, model)
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
-    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker), region=settings.region,
+    return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker),
+                    region=settings.profile(settings.storage.camera_name).area,  # this camera's customer area
                     quality=settings.quality, every_n_frames=settings.detector.every_n_frames,
                     classify_carried=settings.detector.classify_carried)
 
@@ -143,13 +262,23 @@ class MonitorSession:
         self.engine = storage.open_database(self.db_url) if store else None
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
+        self._opened = False
+
+    def open_source(self) -> None:
+        """Open the source (once); a missing camera/file fails here, before any row is written."""
+        if not self._opened:
+            self.capture.open_or_raise()
+            self._opened = True
+        #: the session's latest status; `status.snapshot()` works from any thread while it runs
+        self.status = SessionStatus(self.capture, self.pipeline.classifier.engine,
+                                    score_visits([], settings.score.to_config()))
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self, on_state: Callable[[LiveState], None] | None = None,
             max_seconds: float | None = None) -> SessionResult:
-        self.capture.open_or_raise()  # a missing camera/file fails here, before any row is written
+        self.open_source()
         classifier = self.pipeline.classifier
         origin = time.time() if not self.capture.live else 0.0
         aggregator: storage.TimelineAggregator | None = None
@@ -170,18 +299,17 @@ class MonitorSession:
         score_cfg = self.settings.score.to_config()
         done: list[Visit] = []
         mix = RecentMix()
-        started = time.monotonic()
-        frames = 0
 
         last_timestamp: float | None = None
         live_score = score_visits([], score_cfg)
+        live_sums = ScoreSums()
         live = LiveScore(score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
         scored_at = -1.0
         checkpointed_at = time.monotonic()
+        self.status.begin(self.session_id, self.writer, live_score)
 
         def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal frames, last_timestamp, live_score, scored_at, checkpointed_at
-            frames += 1
+            nonlocal last_timestamp, live_score, live_sums, scored_at, checkpointed_at
             last_timestamp = result.timestamp
             done.extend(result.ended_visits)
             live.add([v.distribution for v in result.ended_visits])
@@ -197,27 +325,27 @@ class MonitorSession:
                     self.writer.checkpoint(self.pipeline.tracker.open_visits())
                     checkpointed_at = now
             mix.add(result.timestamp, probabilities)
-            if on_state is not None:
-                now = time.monotonic()
-                if result.ended_visits or now - scored_at >= 1.0:  # open visits' means drift slowly
-                    open_now = self.pipeline.tracker.open_visits()
-                    live_score, scored_at = live.score([v.distribution for v in open_now]), now
-                on_state(LiveState(
-                    frame=Frame(result.image, result.index, result.timestamp), faces=result.faces,
-                    score=live_score, camera=capture.state,
-                    input_fps=capture.input_fps, processing_fps=frames / max(time.monotonic() - started, 1e-6),
-                    dropped=capture.slot.dropped, provider=classifier.engine, recent_mix=mix.mix(),
-                    visits_done=len(done), session_id=self.session_id,
-                    db_error=self.writer.last_error if self.writer else None))
+            now = time.monotonic()
+            if result.ended_visits or now - scored_at >= 1.0:  # open visits' means drift slowly
+                open_now = self.pipeline.tracker.open_visits()
+                live_sums, scored_at = live.sums([v.distribution for v in open_now]), now
+                live_score = live_sums.score(score_cfg)
+            self.status.frame_done(result, score=live_score, sums=live_sums, recent_mix=mix.mix(),
+                                   visits_done=len(done))
 
+        publisher = StatusPublisher(self.status, on_state) if on_state is not None else None
         status, final = "interrupted", []
         try:
+            if publisher is not None:
+                publisher.start()
             stats, visits = run_pipeline(self.pipeline, self.capture, on_result=on_result,
                                              should_stop=self._stop.is_set, max_seconds=max_seconds)
             ended_ids = {v.id for v in done}
             final = [v for v in visits if v.id not in ended_ids]
             status = "ended"
         finally:
+            if publisher is not None:
+                publisher.stop()
             if self.writer is not None and aggregator is not None:
                 for v in final:
                     self.writer.add_visit(v)

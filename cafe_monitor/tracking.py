@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.limits import bounded
 from cafe_monitor.preprocessing import Box
 
 Probabilities = npt.NDArray[np.float32]
@@ -23,11 +24,11 @@ Probabilities = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    iou_threshold: float = 0.25
-    min_frames: int = 5
-    min_seconds: float = 0.5
-    max_gap_seconds: float = 2.0
-    smoothing: float = 0.3  # EMA factor for the live (displayed) mood
+    iou_threshold: float = bounded(0.25, 0, 1, low_open=True)
+    min_frames: int = bounded(5, 1, 10_000)
+    min_seconds: float = bounded(0.5, 0, 3600)
+    max_gap_seconds: float = bounded(2.0, 0, 3600, low_open=True)
+    smoothing: float = bounded(0.3, 0, 1, low_open=True)  # EMA factor for the live (displayed) mood
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen python docs/take_screenshots.py
 
-Writes docs/screenshots/{live,live_blur_region,history,export,report_page1}.png, using a
+Writes docs/screenshots/{live,live_blur_region,history,export,report_page1,live_grid}.png, using a
 throw-away database and data folder.
 """
 
@@ -53,14 +53,12 @@ def main() -> None:
         while w.worker is not None and w.worker.running:
             pump(app, 0.1)
     w.start(str(REPO / "assets" / "demo_three_customers.gif"))
-    w.set_region(Region(0.3, 0.0, 1.0, 1.0))
-    w.blur_action.setChecked(True)
+    w.set_region(Region(0.3, 0.0, 1.0, 1.0))  # blur is on and labels off by default
     pump(app, 2.2)
     w.grab().save(str(OUT / "live_blur_region.png"))
     while w.worker is not None and w.worker.running:
         pump(app, 0.1)
     w.set_region(Region())
-    w.blur_action.setChecked(False)
     w.tabs.setCurrentIndex(1)
     pump(app, 0.5)
     while w.history.loading:  # History reads in a background thread
@@ -83,6 +81,22 @@ def main() -> None:
     print(w.status.text())
     pdf = next(folder.glob("*.pdf"))
     subprocess.run(["pdftoppm", "-r", "70", "-png", "-singlefile", str(pdf), str(OUT / "report_page1")], check=True)
+    w.close()
+    grid_shot(app, settings)
+
+
+def grid_shot(app: QApplication, settings: Settings) -> None:
+    """Two cameras at once (`--source` repeated): live_grid.png."""
+    w = MainWindow(settings, db_url=f"sqlite:///{HOME / 'shots.db'}")
+    w.resize(1280, 800)
+    w.show()
+    w.start_all([f"counter={REPO / 'assets' / 'demo_three_customers.gif'}",
+                 f"seats={REPO / 'assets' / 'demo_emotions.mp4'}"])
+    pump(app, 5.0)
+    w.grab().save(str(OUT / "live_grid.png"))
+    w.stop()
+    while w.grid_worker is not None and w.grid_worker.running:
+        pump(app, 0.1)
     w.close()
 
 

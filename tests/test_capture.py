@@ -8,7 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from cafe_monitor.capture import CameraState, CaptureThread, Frame, LatestFrameSlot, SourceError, WatchdogConfig
+from cafe_monitor.capture import (
+    CameraState,
+    CaptureThread,
+    Frame,
+    LatestFrameSlot,
+    RateMeter,
+    SourceError,
+    WatchdogConfig,
+)
 
 FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
 
@@ -18,32 +26,64 @@ def image(i: int) -> np.ndarray:
 
 
 class FakeReader:
+    """A camera or file stand-in. Records who reads and who releases it, and any call made on
+    it after release (or a release during a read), which would crash a real driver."""
+
     def __init__(self, frames: int | None = None, frozen_after: int | None = None, fail_after: int | None = None,
-                 block_after: int | None = None, opened: bool = True) -> None:
+                 block_after: int | None = None, opened: bool = True, hang: float = 5.0,
+                 unblock: threading.Event | None = None) -> None:
         self.frames, self.frozen_after = frames, frozen_after
         self.fail_after, self.block_after = fail_after, block_after
         self.opened = opened
+        self.hang = hang  # how long a blocking read() hangs before it returns
+        self.unblock = unblock or threading.Event()  # set: hanging reads return at once
         self.n = 0
+        self.released = False
+        self.in_read = False
+        self.misuse: list[str] = []
+        self.read_by: set[int] = set()  # threads that called read()
+        self.released_by: int | None = None
+        self.last_frame_at: float | None = None  # time.monotonic() of the last frame given out
+
+    def _check(self, call: str) -> None:
+        if self.released:
+            self.misuse.append(call)
+            raise RuntimeError(f"{call}() on a released reader")
 
     def isOpened(self) -> bool:
+        self._check("isOpened")
         return self.opened
 
     def read(self) -> tuple[bool, np.ndarray | None]:
-        if self.block_after is not None and self.n >= self.block_after:
-            threading.Event().wait(5)  # a driver that hangs
-        if (self.frames is not None and self.n >= self.frames) or (
-                self.fail_after is not None and self.n >= self.fail_after):
-            return False, None
-        self.n += 1
-        if self.frozen_after is not None and self.n > self.frozen_after:
-            return True, image(self.frozen_after)
-        time.sleep(0.002)
-        return True, image(self.n)
+        self._check("read")
+        self.read_by.add(threading.get_ident())
+        self.in_read = True
+        try:
+            if self.block_after is not None and self.n >= self.block_after:
+                self.unblock.wait(self.hang)  # a driver that hangs, then gives up
+                return False, None
+            if (self.frames is not None and self.n >= self.frames) or (
+                    self.fail_after is not None and self.n >= self.fail_after):
+                return False, None
+            self.n += 1
+            if self.frozen_after is not None and self.n > self.frozen_after:
+                return True, image(self.frozen_after)
+            time.sleep(0.002)
+            self.last_frame_at = time.monotonic()
+            return True, image(self.n)
+        finally:
+            self.in_read = False
 
     def release(self) -> None:
-        pass
+        if self.in_read:
+            self.misuse.append("release during read")
+        if self.released:
+            self.misuse.append("release twice")
+        self.released = True
+        self.released_by = threading.get_ident()
 
     def get(self, prop: int) -> float:
+        self._check("get")
         return 25.0
 
 
@@ -116,14 +156,165 @@ def test_frozen_camera_is_detected_and_reopened() -> None:
     assert cap.reconnects == 1
 
 
+def watch_states(cap: CaptureThread, seconds: float) -> tuple[list[Frame], list[tuple[float, CameraState]]]:
+    """Drain frames for `seconds`, noting each change of camera state with its time."""
+    got: list[Frame] = []
+    changes: list[tuple[float, CameraState]] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not changes or changes[-1][1] is not cap.state:
+            changes.append((time.monotonic(), cap.state))
+        f = cap.slot.get(timeout=0.005)
+        if f is not None:
+            got.append(f)
+    return got, changes
+
+
 def test_blocking_read_is_a_stall() -> None:
-    readers = [FakeReader(block_after=3), FakeReader()]
-    cap = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    """live -> stalled after `stall_after` -> reconnecting after `stall_seconds` -> live again;
+    the hung device is released by the thread that was reading it, once its read returns."""
+    wd = WatchdogConfig(stall_after=0.3, stall_seconds=0.6, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
+    hung, healthy = FakeReader(block_after=3, hang=30), FakeReader()
+    readers = [hung, healthy]
+    cap = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=wd)
     cap.open_or_raise()
     cap.start()
-    frames = drain(cap, 1.5)
+    frames, changes = watch_states(cap, 1.3)
     cap.stop()
-    assert cap.reconnects == 1 and len(frames) > 5
+    cap.join(2)
+    states = [s for _, s in changes]
+    assert states[states.index(CameraState.LIVE):][:4] == [CameraState.LIVE, CameraState.STALLED,
+                                                           CameraState.RECONNECTING, CameraState.LIVE]
+    at = {s: t for t, s in reversed(changes)}  # first time of each state
+    assert hung.last_frame_at is not None
+    assert 0.3 <= at[CameraState.STALLED] - hung.last_frame_at < 0.3 + 0.3  # a watchdog tick, a busy machine
+    assert 0.6 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 0.6 + 0.3
+    assert cap.reconnects == 1 and len(cap.gaps) == 1 and len(frames) > 5
+    assert not hung.released  # its read() still hangs: nobody may release it under the driver
+    hung.unblock.set()
+    deadline = time.monotonic() + 2
+    while not hung.released and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hung.released and hung.released_by in hung.read_by and len(hung.read_by) == 1
+    assert hung.misuse == [] and healthy.misuse == []
+
+
+def test_healthy_camera_is_read_by_one_thread() -> None:
+    before = threading.active_count()
+    reader = FakeReader()
+    cap = CaptureThread(0, opener=lambda s: reader, watchdog=FAST)
+    cap.open_or_raise()
+    cap.start()
+    most = 0
+    for _ in range(30):
+        drain(cap, 0.01)
+        most = max(most, threading.active_count())
+    cap.stop()
+    cap.join(2)
+    assert reader.n > 50 and len(reader.read_by) == 1  # no thread per read()
+    assert most <= before + 2  # the watchdog and the one reader
+    assert reader.released_by in reader.read_by and reader.misuse == []
+
+
+def test_twenty_stalls_keep_the_thread_count_flat() -> None:
+    """Every device hangs after one frame (its read() returns a little later): each stall
+    abandons a reader that ends by itself; threads never pile up, no call hits a released device."""
+    wd = WatchdogConfig(stall_after=0.04, stall_seconds=0.08, backoff_initial=0.01, backoff_max=0.02, max_abandoned=2)
+    opened: list[FakeReader] = []
+
+    def opener(source: str | int) -> FakeReader:
+        opened.append(FakeReader(block_after=1, hang=0.25))
+        return opened[-1]
+
+    before = threading.active_count()
+    cap = CaptureThread(0, opener=opener, watchdog=wd)
+    cap.open_or_raise()
+    cap.start()
+    most, deadline = 0, time.monotonic() + 20
+    while cap.reconnects < 20 and time.monotonic() < deadline:
+        drain(cap, 0.01)
+        most = max(most, threading.active_count())
+    cap.stop()
+    cap.join(2)
+    assert cap.reconnects >= 20
+    assert most <= before + 2 + wd.max_abandoned  # watchdog + reader + the abandoned still hanging
+    deadline = time.monotonic() + 3  # every hanging read() returns and its thread lets go of the device
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() <= before
+    assert all(r.released and r.released_by in r.read_by and len(r.read_by) == 1 for r in opened)
+    assert [m for r in opened for m in r.misuse] == []
+
+
+def test_reads_that_never_return_do_not_pile_up() -> None:
+    """A driver whose reads hang for good: after `max_abandoned` hung devices no more are
+    opened (each would hold a thread), and the camera stays 'reconnecting'."""
+    wd = WatchdogConfig(stall_after=0.04, stall_seconds=0.08, backoff_initial=0.01, backoff_max=0.02, max_abandoned=2)
+    unblock = threading.Event()
+    opened: list[FakeReader] = []
+
+    def opener(source: str | int) -> FakeReader:
+        opened.append(FakeReader(block_after=1, hang=60, unblock=unblock))
+        return opened[-1]
+
+    before = threading.active_count()
+    cap = CaptureThread(0, opener=opener, watchdog=wd)
+    cap.open_or_raise()
+    cap.start()
+    most, end = 0, time.monotonic() + 0.8
+    while time.monotonic() < end:
+        drain(cap, 0.01)
+        most = max(most, threading.active_count())
+    try:
+        assert cap.state is CameraState.RECONNECTING
+        assert len(opened) == cap.abandoned_readers == wd.max_abandoned
+        assert most <= before + 2 + wd.max_abandoned
+        assert not any(r.released for r in opened)  # their reads still hang
+    finally:
+        cap.stop()
+        unblock.set()
+        cap.join(2)
+    deadline = time.monotonic() + 3
+    while not all(r.released for r in opened) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert all(r.released and r.released_by in r.read_by for r in opened)
+    assert [m for r in opened for m in r.misuse] == []
+
+
+def test_rate_is_over_the_last_seconds_not_the_lifetime() -> None:
+    now = [0.0]
+    meter = RateMeter(window=5.0, clock=lambda: now[0])
+    for i in range(300):  # 30 fps for 10 s
+        now[0] = i / 30
+        meter.tick()
+    now[0] = 10.0
+    assert meter.rate() == pytest.approx(30, abs=0.5)
+    now[0] = 13.0  # 3 s without a frame: 2 s of the window still hold frames
+    assert meter.rate() == pytest.approx(12, abs=0.5)  # a lifetime average would say 23
+    now[0] = 15.1
+    assert meter.rate() == 0.0
+
+
+def test_input_fps_falls_when_the_camera_stalls() -> None:
+    wd = WatchdogConfig(stall_after=0.2, stall_seconds=30)
+    reader = FakeReader(block_after=200, hang=30)
+    cap = CaptureThread(0, opener=lambda s: reader, watchdog=wd)
+    cap.open_or_raise()
+    cap.start()
+    try:
+        drain(cap, 1.0)
+        while reader.n < 200:
+            time.sleep(0.01)
+        moving = cap.input_fps
+        time.sleep(0.3)
+        assert cap.state is CameraState.STALLED
+        stalled_age = cap.seconds_since_frame()
+        assert stalled_age is not None and stalled_age >= 0.2
+        assert cap.input_fps < moving  # the window slides past the last frame
+    finally:
+        cap.stop()
+        reader.unblock.set()
+        cap.join(2)
 
 
 def test_live_source_drops_stale_frames_for_a_slow_consumer() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from cafe_monitor import storage
-from cafe_monitor.capture import CaptureThread, SourceError, WatchdogConfig
+from cafe_monitor.capture import CameraState, CaptureThread, SourceError, WatchdogConfig
 from cafe_monitor.config import Settings
-from cafe_monitor.session import MonitorSession, RecentMix, build_pipeline
+from cafe_monitor.session import LiveState, MonitorSession, RecentMix, build_pipeline
 from tests.test_capture import FakeReader
 from tests.test_cli import assert_one_line_error, cli
 
@@ -22,15 +23,18 @@ FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, 
 
 def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: str) -> None:
     readers = [FakeReader(fail_after=20), FakeReader(opened=False), FakeReader(opened=False), FakeReader()]
-    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    # retries 0.3 s apart: 'reconnecting' lasts long enough (0.9 s) for the 4-a-second status to show it
+    watchdog = WatchdogConfig(stall_seconds=0.3, backoff_initial=0.3, backoff_max=0.3)
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
-    states = []
-    timer = threading.Timer(1.5, session.stop)
+    states: list[LiveState] = []
+    timer = threading.Timer(2.0, session.stop)
     timer.start()
     try:
         result = session.run(on_state=states.append)
     finally:
         session.pipeline.close()
+    assert changes([s.camera for s in states])[-3:] == [CameraState.LIVE, CameraState.RECONNECTING, CameraState.LIVE]
     assert capture.reconnects == 1 and len(result.gaps) == 1
     lost, back = result.gaps[0]
     assert back > lost
@@ -38,6 +42,50 @@ def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: s
     row = storage.get_session(storage.open_database(db_url), result.session_id)
     assert row is not None and row.status == "ended" and row.camera_gaps == [[pytest.approx(lost, abs=1e-3),
                                                                               pytest.approx(back, abs=1e-3)]]
+
+
+def changes(states: list[CameraState]) -> list[CameraState]:
+    """The states with repeats removed: the sequence the status line went through."""
+    return [s for i, s in enumerate(states) if i == 0 or s is not states[i - 1]]
+
+
+def test_blocking_camera_shows_stalled_then_reconnecting_then_live(db_url: str) -> None:
+    """A camera whose read() hangs: the published status (not only frames) goes live ->
+    stalled within 2 s of the last frame -> reconnecting while the watchdog reopens it ->
+    live when frames return, and keeps arriving at least twice a second meanwhile."""
+    watchdog = WatchdogConfig(stall_after=1.0, stall_seconds=1.6)  # reopened after the default 0.5 s
+    hung, healthy = FakeReader(block_after=15, hang=30), FakeReader()
+    readers = [hung, healthy]
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog)
+    session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
+    seen: list[tuple[float, LiveState]] = []
+
+    def on_state(state: LiveState) -> None:
+        seen.append((time.monotonic(), state))
+        if healthy.n >= 20:
+            session.stop()
+
+    threading.Timer(8, session.stop).start()  # a safety net only
+    try:
+        session.run(on_state=on_state)
+    finally:
+        session.pipeline.close()
+        hung.unblock.set()
+    cameras = [s.camera for _, s in seen]
+    order = changes(cameras)
+    assert order[order.index(CameraState.LIVE):] == [CameraState.LIVE, CameraState.STALLED,
+                                                     CameraState.RECONNECTING, CameraState.LIVE]
+    first = {c: next(t for t, s in seen if s.camera is c) for c in order}
+    assert hung.last_frame_at is not None
+    assert 1.0 <= first[CameraState.STALLED] - hung.last_frame_at <= 2.0
+    assert 1.6 <= first[CameraState.RECONNECTING] - hung.last_frame_at <= 1.6 + 1.0
+    silent = [t for t, s in seen if s.camera in (CameraState.STALLED, CameraState.RECONNECTING)]
+    assert len(silent) >= 2 * (silent[-1] - silent[0])  # status kept coming while no frame did
+    assert max(b - a for a, b in pairwise(silent)) <= 0.5
+    stalled = [s for _, s in seen if s.camera is CameraState.STALLED]
+    assert stalled[-1].frame_age is not None and stalled[-1].frame_age >= 1.0
+    assert stalled[-1].frame is not None  # the last picture stays on screen, labelled stalled
+    assert hung.misuse == [] and healthy.misuse == []
 
 
 def test_frozen_camera_is_noticed(db_url: str) -> None:

@@ -116,3 +116,23 @@ def test_live_score_cost_does_not_grow_with_the_session() -> None:
     for _ in range(100):
         live.score(open_now)
     assert (time.perf_counter() - t) / 100 < 0.002  # vs ~700 ms for a bootstrap at 10k visits
+
+
+def test_score_sums_of_cameras_add_up_to_the_score_of_all_their_visits() -> None:
+    """The dashboard's combined gauge: each camera's running sums added = one LiveScore
+    over every camera's visits (ended and open)."""
+    from cafe_monitor.scoring import LiveScore, ScoreSums
+
+    rng = np.random.default_rng(3)
+    ended = [rng.dirichlet(np.ones(7), size=n) for n in (5, 0, 12)]
+    still_open = [rng.dirichlet(np.ones(7), size=n) for n in (1, 2, 0)]
+    cameras = [LiveScore() for _ in ended]
+    for live, visits in zip(cameras, ended, strict=True):
+        live.add(visits)
+    combined = sum((live.sums(o) for live, o in zip(cameras, still_open, strict=True)), ScoreSums()).score()
+    together = LiveScore()
+    together.add(np.vstack(ended))
+    assert combined == together.score(np.vstack(still_open))
+    assert combined.visits == 20
+    assert combined.score == pytest.approx(score_visits(np.vstack(ended + still_open)).score, abs=0.01)
+    assert ScoreSums().score().score is None

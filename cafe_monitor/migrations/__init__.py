@@ -3,11 +3,13 @@
 Alembic rather than hand-written ALTERs: it records the version in the database,
 runs each step in a transaction on PostgreSQL, and handles SQLite's limited ALTER
 through batch mode. A database newer than this program is refused instead of touched.
-Counters of a chain that start together take turns (a PostgreSQL advisory lock).
+Counters of a chain that start together take turns (a PostgreSQL advisory lock), and so
+do threads of one program (Alembic's context is global).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -34,19 +36,26 @@ MIGRATION_LOCK = 0x63616665
 LOCK_WAIT_S = 120.0
 
 
+#: Alembic's `context` is one module-level object, so two threads of this program migrating
+#: at once (the dashboard's first reads, a session starting) would trip over each other
+_ONE_THREAD = threading.Lock()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to head. On PostgreSQL under an advisory lock: of two counters
-    starting together one migrates, the other waits and then finds nothing to do."""
-    if engine.dialect.name != "postgresql":
-        _upgrade(engine)
-        return
-    with engine.connect() as lock:
-        _wait_for_lock(lock)
-        try:
+    """Bring the schema to head, one thread of this program at a time. On PostgreSQL also
+    under an advisory lock: of two counters starting together one migrates, the other
+    waits and then finds nothing to do."""
+    with _ONE_THREAD:
+        if engine.dialect.name != "postgresql":
             _upgrade(engine)
-        finally:
-            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-            lock.commit()
+            return
+        with engine.connect() as lock:
+            _wait_for_lock(lock)
+            try:
+                _upgrade(engine)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                lock.commit()
 
 
 def _wait_for_lock(conn: Connection) -> None:

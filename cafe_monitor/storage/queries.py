@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from cafe_monitor.classification import CLASSES
@@ -258,15 +259,25 @@ def timeline_of(engine: Engine, session_id: int) -> list[TimelinePoint]:
 
 def period_means(engine: Engine, periods: Sequence[tuple[dt.datetime, dt.datetime]],
                  counter: Counter = EVERY_COUNTER) -> list[PeriodMeans]:
-    """Visit count and mean distribution for each of consecutive [start, end) periods, in
-    one grouped query. Periods are given in UTC by the caller (a business day is 23-25
-    hours), so the database needs no time-zone support: a CASE picks the period."""
+    """Visit count and mean distribution for each [start, end) period, in one grouped query.
+    Periods are given in UTC by the caller (a business day is 23-25 hours), so the
+    database needs no time-zone support: a CASE picks the period. They must be in time
+    order and not overlap; gaps are allowed (the same hour on four past Mondays), and each
+    run of back-to-back periods is one range of the `first_seen` index."""
     if not periods:
         return []
     bounds = [(_utc(s), _utc(e)) for s, e in periods]
+    if any(s >= e for s, e in bounds) or any(a[1] > b[0] for a, b in pairwise(bounds)):
+        raise ValueError("periods must be non-empty, in time order and not overlap")
+    runs = [list(bounds[0])]
+    for s, e in bounds[1:]:
+        if s == runs[-1][1]:
+            runs[-1][1] = e
+        else:
+            runs.append([s, e])
     which = case(*[(VisitRow.first_seen < e, i) for i, (_s, e) in enumerate(bounds)], else_=-1).label("period")
     rows = counter.where(select(which, *_p(VisitRow)), join_from=VisitRow.session_id)
-    inner = rows.where(VisitRow.first_seen >= bounds[0][0], VisitRow.first_seen < bounds[-1][1]).subquery()
+    inner = rows.where(or_(*[and_(VisitRow.first_seen >= s, VisitRow.first_seen < e) for s, e in runs])).subquery()
     cols = [inner.c[f"p_{c}"] for c in CLASSES]
     q = select(inner.c.period, func.count(), *[func.avg(col) for col in cols]).group_by(inner.c.period)
     with engine.connect() as c:

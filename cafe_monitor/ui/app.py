@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from PyQt6.QtCore import Qt
@@ -18,17 +19,21 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QStackedWidget,
     QTabWidget,
     QToolBar,
 )
 
 from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.monitor import CameraRun, plan_cameras
 from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
+from cafe_monitor.storage.queries import Counter
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
+from cafe_monitor.ui.grid import CameraGrid, GridWorker, runs_summary
 from cafe_monitor.ui.history import HistoryView
 from cafe_monitor.ui.live import LiveView
 from cafe_monitor.ui.worker import MonitorWorker
@@ -37,34 +42,42 @@ log = logging.getLogger(__name__)
 VIDEO_FILTER = "Video or image (*.mp4 *.mov *.avi *.mkv *.webm *.gif *.jpg *.jpeg *.png);;All files (*)"
 
 
-def regions_path() -> Path:
-    return data_dir() / "regions.json"
-
-
-def load_regions() -> dict[str, list[float]]:
+def import_old_regions(settings: config.Settings, source: str) -> config.Settings:
+    """Older versions kept the customer area in regions.json (keyed by source, read only by the
+    dashboard, so headless runs ignored it). Its entry for `source` becomes the default camera's
+    area in the settings, unless the settings already set one; the file is then renamed
+    (regions.json.imported), so this happens once."""
+    path = data_dir() / "regions.json"
+    if not path.is_file():
+        return settings
     try:
-        data = json.loads(regions_path().read_text())
-        return {str(k): [float(x) for x in v] for k, v in data.items() if len(v) == 4}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
-
-
-def save_region(source: str, region: Region) -> None:
-    regions = load_regions()
-    regions[source] = [region.x1, region.y1, region.x2, region.y2]
-    tmp = regions_path().with_suffix(".tmp")
-    tmp.write_text(json.dumps(regions, indent=2))
-    tmp.replace(regions_path())
+        entry = json.loads(path.read_text(encoding="utf-8")).get(str(source))
+        area = Region(*(float(x) for x in entry)) if entry is not None else None
+        path.replace(path.with_name(path.name + ".imported"))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("regions.json not imported: %s", exc)
+        return settings
+    if area is None or not settings.profile().area.is_full:
+        return settings
+    try:
+        return settings.with_area(area)
+    except config.ConfigError as exc:
+        log.warning("regions.json: area for %s not imported: %s", redact_url(str(source)), exc)
+        return settings
 
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
-                 model: Path | None = None, settings_file: Path | None = None) -> None:
+                 model: Path | None = None, settings_file: Path | None = None,
+                 settings_error: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Café Monitor")
         self.resize(1280, 800)
-        self.settings = settings
         self.settings_file = settings_file or settings_path()
+        #: the settings file could not be used (the message); defaults run, and nothing but an
+        #: explicit save from the Settings dialog writes over that file
+        self.settings_error = settings_error
+        self.settings = settings if settings_error else import_old_regions(settings, source or settings.camera.source)
         self.db_url_override = db_url
         self.model = model
         self.initial_source = source
@@ -72,13 +85,23 @@ class MainWindow(QMainWindow):
         self.export_job: ExportJob | None = None
         self.last_result: SessionResult | None = None
         self._engine: storage.Engine | None = None
+        self._engine_lock = threading.Lock()  # History's and the today panel's loaders open it
 
         self.live = LiveView()
         self.live.timeline.set_clock(settings.storage.clock())
         self.live.blur = settings.privacy.blur_preview
+        self.live.labels = settings.privacy.show_labels
+        self.live.set_notice(settings.privacy.notice)
+        self.live.region = self.settings.profile().area
         self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
+        self._attach_today()
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.live, "Live")
+        self.grid = CameraGrid(settings.score.to_config())  # several cameras: shown instead of self.live
+        self.grid_worker: GridWorker | None = None
+        self.live_views = QStackedWidget()
+        self.live_views.addWidget(self.live)
+        self.live_views.addWidget(self.grid)
+        self.tabs.addTab(self.live_views, "Live")
         self.tabs.addTab(self.history, "History")
         self.tabs.currentChanged.connect(lambda i: self._refresh_history() if i == 1 else None)
         self.setCentralWidget(self.tabs)
@@ -88,6 +111,13 @@ class MainWindow(QMainWindow):
         self.unsaved.setStyleSheet("color: #b00020; font-weight: bold")
         self.statusBar().addPermanentWidget(self.unsaved)  # type: ignore[union-attr]
         self.check_unsaved()
+        self.settings_problem = QLabel()  # a settings file that could not be used, until fixed
+        self.settings_problem.setStyleSheet("color: #b00020; font-weight: bold")
+        self.settings_problem.setWordWrap(True)
+        self.statusBar().addPermanentWidget(self.settings_problem)  # type: ignore[union-attr]
+        self._show_settings_problem()
+        if self.settings is not settings:  # regions.json imported: its area now lives in settings.toml
+            self._persist()
 
         bar = QToolBar("Main")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -99,6 +129,8 @@ class MainWindow(QMainWindow):
         self.camera_choice.setCurrentText(settings.camera.source)
         self.camera_choice.setMinimumWidth(70)
         self.start_action = QAction("▶ Start camera", self)
+        self.start_all_action = QAction("▶ Start all cameras", self)  # the [cameras.*] tables with a source
+        self.start_all_action.setVisible(len(plan_cameras(settings)) > 1)
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
         self.region_action = QAction("Draw customer area", self)
@@ -106,21 +138,28 @@ class MainWindow(QMainWindow):
         self.blur_action = QAction("Blur faces", self)
         self.blur_action.setCheckable(True)
         self.blur_action.setChecked(self.live.blur)
+        self.labels_action = QAction("Mood labels", self)  # for setting up, off by default
+        self.labels_action.setCheckable(True)
+        self.labels_action.setChecked(self.live.labels)
+        self.labels_action.setToolTip("Show each face's visit and mood (for setting up the camera)")
         self.settings_action = QAction("Settings…", self)
         bar.addWidget(QLabel(" Camera "))
         bar.addWidget(self.camera_choice)
-        for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
-                  self.clear_region_action, self.blur_action, None, self.settings_action):
+        for a in (self.start_action, self.start_all_action, self.open_action, self.stop_action, None,
+                  self.region_action, self.clear_region_action, self.blur_action, self.labels_action, None,
+                  self.settings_action):
             if a is None:
                 bar.addSeparator()
             else:
                 bar.addAction(a)
         self.start_action.triggered.connect(lambda: self.start(self.camera_choice.currentText().strip() or "0"))
+        self.start_all_action.triggered.connect(lambda: self.start_all())
         self.open_action.triggered.connect(self.open_file)
         self.stop_action.triggered.connect(self.stop)
         self.region_action.triggered.connect(self.begin_region)
         self.clear_region_action.triggered.connect(lambda: self.set_region(Region()))
         self.blur_action.toggled.connect(self.set_blur)
+        self.labels_action.toggled.connect(self.set_labels)
         self.settings_action.triggered.connect(self.edit_settings)
         self.live.open_file_requested.connect(self.open_file)
         self.live.video.region_drawn.connect(self.set_region)
@@ -132,9 +171,15 @@ class MainWindow(QMainWindow):
         return self.db_url_override or self.settings.storage.url or default_db_url()
 
     def engine(self) -> storage.Engine:
-        if self._engine is None:
-            self._engine = storage.open_database(self.db_url())
-        return self._engine
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = storage.open_database(self.db_url())
+            return self._engine
+
+    def _attach_today(self) -> None:
+        """The Live tab's today/usual figures: this site, every camera, this database."""
+        self.live.today.attach(self.engine, self.settings.storage.clock(), self.settings.score.to_config(),
+                               Counter(site=self.settings.storage.site))
 
     def check_unsaved(self) -> None:
         """Say so while rescue files wait to be imported (at start and after each session)."""
@@ -159,15 +204,13 @@ class MainWindow(QMainWindow):
         return self.worker.source if self.worker is not None else self.settings.camera.source
 
     def start(self, source: str) -> None:
-        if self.worker is not None and self.worker.running:
+        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
             return
+        self.live_views.setCurrentWidget(self.live)
         self.live.clear_problem()
         self.live.reset()
-        region = load_regions().get(str(source))
         settings = self.settings
-        if region is not None:
-            settings = dataclasses.replace(settings, region=Region(*region))
-        self.live.region = settings.region
+        self.live.region = settings.profile().area  # the camera sessions are stored under
         self.worker = MonitorWorker(settings, source, db_url=self.db_url_override, model=self.model,
                                     realtime=not is_live(parse_source(source)))
         self.worker.state_ready.connect(self.on_state)
@@ -179,15 +222,48 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(True)
         self.status.setText(f"Starting {redact_url(source)}…")
 
+    def start_all(self, sources: list[str] | None = None) -> None:
+        """Several cameras at once (--source repeated, else the [cameras.*] tables), in a grid."""
+        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
+            return
+        try:
+            plans = plan_cameras(self.settings, sources or [])
+        except config.ConfigError as exc:
+            self.live_views.setCurrentWidget(self.live)
+            self.live.show_problem(str(exc))
+            return
+        self.grid_worker = GridWorker(self.settings, plans, db_url=self.db_url_override, model=self.model)
+        self.grid.set_cameras(self.grid_worker.cameras(), blur=self.live.blur, labels=self.live.labels)
+        self.grid.set_notice(self.settings.privacy.notice)
+        self.live_views.setCurrentWidget(self.grid)
+        self.grid_worker.state_ready.connect(self.on_grid_state)
+        self.grid_worker.finished.connect(self.on_grid_finished)
+        self.grid_worker.failed.connect(self.on_failed)
+        self.grid_worker.start()
+        for a, on in ((self.start_action, False), (self.start_all_action, False), (self.open_action, False),
+                      (self.stop_action, True), (self.region_action, False), (self.clear_region_action, False)):
+            a.setEnabled(on)
+        self.status.setText(f"Starting {len(plans)} cameras…")
+
+    def on_grid_state(self) -> None:
+        if self.grid_worker is not None:
+            self.grid.update_states(self.grid_worker.take())
+            self.status.setText(self.grid.status_text())
+
+    def on_grid_finished(self, runs: list[CameraRun]) -> None:
+        self._session_ended()
+        self.status.setText(runs_summary(runs))
+
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
         if path:
             self.start(path)
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.status.setText("Stopping…")
+        for w in (self.worker, self.grid_worker):
+            if w is not None:
+                w.stop()
+                self.status.setText("Stopping…")
 
     def on_state(self) -> None:
         if self.worker is None:
@@ -195,7 +271,7 @@ class MainWindow(QMainWindow):
         state = self.worker.take()
         if state is not None:
             self.live.update_state(state)
-            self.status.setText(self.live.status_text(state))
+            self.status.setText(self.live.status_markup(state))
 
     def on_finished(self, result: SessionResult) -> None:
         self.last_result = result
@@ -207,14 +283,17 @@ class MainWindow(QMainWindow):
 
     def on_failed(self, message: str) -> None:
         self._session_ended()
+        self.live_views.setCurrentWidget(self.live)  # where the problem banner is
         hint = " Open a video file instead, or check Settings → Camera." if "camera" in message else ""
         self.live.show_problem(message[:1].upper() + message[1:] + "." + hint)
         self.status.setText("Not running")
 
     def _session_ended(self) -> None:
         self.check_unsaved()
-        self.start_action.setEnabled(True)
-        self.open_action.setEnabled(True)
+        self.live.today.refresh()  # the ended session's last visits count today
+        for a in (self.start_action, self.start_all_action, self.open_action, self.region_action,
+                  self.clear_region_action):
+            a.setEnabled(True)
         self.stop_action.setEnabled(False)
 
     # -- region, blur, settings -----------------------------------------------------
@@ -224,18 +303,36 @@ class MainWindow(QMainWindow):
         self.status.setText("Drag a rectangle over the customers' side of the counter")
 
     def set_region(self, region: Region) -> None:
+        """The area drawn becomes this camera's customer area in settings.toml (headless runs
+        of the same camera use it too) and applies to a running session at once."""
+        try:
+            self.settings = self.settings.with_area(region)
+        except config.ConfigError as exc:
+            self.status.setText(f"Customer area not saved: {exc}")
+            return
         self.live.region = region
+        self.live.redraw()
         if self.worker is not None:
             self.worker.set_region(region)
-        save_region(str(self.current_source()), region)
+        self._persist()
         self.status.setText("Customer area: whole image" if region.is_full else
                             f"Customer area saved: x {region.x1:.2f}–{region.x2:.2f}, "
                             f"y {region.y1:.2f}–{region.y2:.2f}")
 
     def set_blur(self, on: bool) -> None:
         self.live.blur = on
+        self.grid.set_blur(on)
+        self.live.redraw()
         self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
                                                                                        blur_preview=on))
+        self._persist()
+
+    def set_labels(self, on: bool) -> None:
+        self.live.labels = on
+        self.grid.set_labels(on)
+        self.live.redraw()
+        self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
+                                                                                       show_labels=on))
         self._persist()
 
     def edit_settings(self) -> None:
@@ -245,16 +342,38 @@ class MainWindow(QMainWindow):
             self.settings = dialog.result_settings
             self.live.blur = self.settings.privacy.blur_preview
             self.blur_action.setChecked(self.live.blur)
+            self.live.labels = self.settings.privacy.show_labels
+            self.labels_action.setChecked(self.live.labels)
+            self.live.set_notice(self.settings.privacy.notice)
+            self.grid.set_notice(self.settings.privacy.notice)
+            self.live.redraw()
+            area = self.settings.profile().area
+            if area != self.live.region:
+                self.live.region = area
+                if self.worker is not None:
+                    self.worker.set_region(area)
             self.history.score_config = self.settings.score.to_config()
             self.history.clock = self.settings.storage.clock()
             self.live.timeline.set_clock(self.history.clock)
             if self.settings.storage.url != old_url:
                 self._engine = None
+            self.settings_error = None  # an explicit save replaces a file that could not be used
+            self._show_settings_problem()
+            self._attach_today()
             self._persist()
             if self.worker is not None and self.worker.running:
                 self.status.setText("Settings saved; camera, detector and database apply from the next session")
 
+    def _show_settings_problem(self) -> None:
+        self.settings_problem.setVisible(self.settings_error is not None)
+        if self.settings_error is not None:
+            self.settings_problem.setText(f"⚠ Settings not used (defaults in use): {self.settings_error}")
+            self.settings_problem.setToolTip("Fix the file, or save from Settings… to replace it.")
+
     def _persist(self) -> None:
+        if self.settings_error is not None:  # never write defaults over the user's broken file
+            self.status.setText("Not saved: the settings file has an error (see the status bar)")
+            return
         try:
             config.save(self.settings, self.settings_file)
         except OSError as exc:
@@ -297,14 +416,19 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Export failed", message)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker.wait(10)
+        for w in (self.worker, self.grid_worker):
+            if w is not None:
+                w.stop()
+                w.wait(10)
         super().closeEvent(event)
 
 
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
-         model: Path | None = None) -> int:
+         model: Path | None = None, settings_file: Path | None = None, settings_error: str | None = None,
+         sources: list[str] | None = None) -> int:
+    """Open the dashboard. `settings_error`: the settings file could not be used (the message);
+    the window says so and runs on `settings` (the defaults) instead of exiting unseen.
+    `sources`: several cameras at once, in a grid."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
@@ -313,10 +437,19 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
         from PyQt6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    window = MainWindow(settings, source=source, db_url=db_url, model=model)
+    window = MainWindow(settings, source=source, db_url=db_url, model=model, settings_file=settings_file,
+                        settings_error=settings_error)
     window.show()
-    if source is not None:
+    if settings_error is not None and app.platformName() != "offscreen":
+        QMessageBox.warning(window, "Settings", f"{settings_error}\n\nThe dashboard runs on the default settings "
+                            "until the file is fixed (or replaced from Settings…).")
+    if sources:
+        window.start_all(sources)  # --source repeated: a grid
+    elif source is not None:
         window.start(source)
-    elif app.platformName() != "offscreen":
-        window.start(settings.camera.source)  # the quick start: open the default camera
+    elif app.platformName() != "offscreen":  # the quick start: the configured cameras, else the default one
+        if window.start_all_action.isVisible():
+            window.start_all()
+        else:
+            window.start(settings.camera.source)
     return int(app.exec())

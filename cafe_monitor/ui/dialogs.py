@@ -29,7 +29,9 @@ from PyQt6.QtWidgets import (
 
 from cafe_monitor import config, reports, storage
 from cafe_monitor.classification import CLASSES
+from cafe_monitor.limits import Limit, limit_of
 from cafe_monitor.localtime import CafeClock, system_zone_name
+from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter
 
@@ -96,6 +98,17 @@ class ExportDialog(QDialog):
         return Path(self.folder.text()), [f for f, cb in self.formats.items() if cb.isChecked()]
 
 
+def _whole_range(cls: type, name: str) -> tuple[int, int]:
+    """A spin box's range from the field's allowed range (config validates the same table)."""
+    limit = limit_of(next(f for f in dataclasses.fields(cls) if f.name == name)) or Limit(0, 2**31 - 1)
+    return int(limit.low) + limit.low_open, int(limit.high) - limit.high_open
+
+
+def _valence_range() -> tuple[float, float]:
+    limit = limit_of(next(f for f in dataclasses.fields(config.ScoreSettings) if f.name == "valence")) or Limit(-1, 1)
+    return limit.low, limit.high
+
+
 class SettingsDialog(QDialog):
     """Edits the settings file; every value is validated by config.parse before saving."""
 
@@ -107,10 +120,15 @@ class SettingsDialog(QDialog):
         self.detector = QComboBox()
         self.detector.addItems(["full_range", "short_range"])
         self.detector.setCurrentText(settings.detector.model)
-        self.blur = QCheckBox("Blur faces in the live preview")
+        self.blur = QCheckBox("Blur every face in the live preview")
         self.blur.setChecked(settings.privacy.blur_preview)
+        self.labels = QCheckBox("Show mood labels on faces (for setting up)")
+        self.labels.setChecked(settings.privacy.show_labels)
+        self.notice = QLineEdit(settings.privacy.notice)
+        self.notice.setPlaceholderText("empty = no notice under the live image")
+        self.notice.setCursorPosition(0)
         self.retention = QSpinBox()
-        self.retention.setRange(1, 3650)
+        self.retention.setRange(*_whole_range(config.PrivacySettings, "retention_days"))
         self.retention.setValue(settings.privacy.retention_days)
         self.retention.setSuffix(" days")
         self.db = QLineEdit(settings.storage.url)
@@ -125,15 +143,27 @@ class SettingsDialog(QDialog):
         self.day_start = QTimeEdit(QTime.fromString(settings.storage.business_day_start, "HH:mm"))
         self.day_start.setDisplayFormat("HH:mm")
         self.day_start.setTimeRange(QTime(0, 0), QTime(12, 0))
-        r = settings.region
-        self.region_label = QLabel(f"x {r.x1:.2f}–{r.x2:.2f}, y {r.y1:.2f}–{r.y2:.2f}" if not r.is_full
-                                   else "whole image")
+        area = settings.profile().area  # of the camera named below; saved for the name given on save
+        self.area: dict[str, QDoubleSpinBox] = {}
+        area_row = QHBoxLayout()
+        for f in dataclasses.fields(Region):
+            box = QDoubleSpinBox()
+            limit = limit_of(f)
+            if limit is not None:
+                box.setRange(limit.low, limit.high)
+            box.setDecimals(3)
+            box.setSingleStep(0.05)
+            box.setValue(getattr(area, f.name))
+            box.setToolTip(f"{f.name}: fraction of the frame ({'left' if f.name[0] == 'x' else 'top'} = 0)")
+            self.area[f.name] = box
+            area_row.addWidget(QLabel(f.name))
+            area_row.addWidget(box)
         self.valence: dict[str, QDoubleSpinBox] = {}
         weights = QGroupBox("Score weights (valence per emotion, −1…1)")
         wform = QFormLayout(weights)
         for c in CLASSES:
             box = QDoubleSpinBox()
-            box.setRange(-1.0, 1.0)
+            box.setRange(*_valence_range())
             box.setSingleStep(0.1)
             box.setValue(float(settings.score.valence.get(c, 0.0)))
             self.valence[c] = box
@@ -143,8 +173,10 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Camera (index, file or URL)", self.source)
         form.addRow("Face detector", self.detector)
-        form.addRow("Region of interest", self.region_label)
+        form.addRow("Customer area (x1, y1, x2, y2)", area_row)
         form.addRow("", self.blur)
+        form.addRow("", self.labels)
+        form.addRow("Notice for customers", self.notice)
         form.addRow("Keep per-second data for", self.retention)
         form.addRow("Database URL", self.db)
         form.addRow("Site", self.site)
@@ -162,12 +194,14 @@ class SettingsDialog(QDialog):
         self.result_settings: config.Settings | None = None
 
     def build(self) -> config.Settings:
+        """The edited settings, checked like a loaded file (ConfigError names the key)."""
         s = self.original
-        return config.validate(dataclasses.replace(
+        edited = config.validate(dataclasses.replace(
             s,
             camera=dataclasses.replace(s.camera, source=self.source.text().strip() or "0"),
             detector=dataclasses.replace(s.detector, model=self.detector.currentText()),
             privacy=dataclasses.replace(s.privacy, blur_preview=self.blur.isChecked(),
+                                        show_labels=self.labels.isChecked(), notice=self.notice.text().strip(),
                                         retention_days=self.retention.value()),
             storage=dataclasses.replace(s.storage, url=self.db.text().strip(), site=self.site.text().strip() or "main",
                                         camera_name=self.camera_name.text().strip() or "counter",
@@ -175,6 +209,7 @@ class SettingsDialog(QDialog):
                                         business_day_start=self.day_start.time().toString("HH:mm")),
             score=dataclasses.replace(s.score, valence={c: round(b.value(), 3) for c, b in self.valence.items()}),
         ))
+        return edited.with_area(Region(**{k: round(b.value(), 3) for k, b in self.area.items()}))
 
     def _save(self) -> None:
         try:

@@ -49,6 +49,16 @@ from cafe_monitor.ui.live import EMOTION_QCOLOURS
 from cafe_monitor.ui.worker import Loader
 
 
+def _legend_outside(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
+    """The plot's legend in its own row under the x axis, so it can never cover a bar
+    (pyqtgraph's own legend floats over the data). Named items join it as usual."""
+    item = plot.getPlotItem()
+    legend = pg.LegendItem(colCount=columns, labelTextSize="8pt", labelTextColor="#333")
+    item.layout.addItem(legend, 4, 1)  # rows: title, top axis, view, bottom axis
+    item.legend = legend
+    return legend
+
+
 def _plot(title: str, date_axis: bool = False) -> pg.PlotWidget:
     w = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()} if date_axis else None)
     w.setBackground("w")
@@ -63,7 +73,7 @@ def _plot(title: str, date_axis: bool = False) -> pg.PlotWidget:
 class Loaded:
     """What one History load brings back to the GUI thread."""
 
-    view: history.DayView
+    view: history.DayView | history.PeriodView
     sites: list[str]
     cameras: list[str]
 
@@ -87,7 +97,10 @@ class HistoryView(QWidget):
         self.clock = clock or CafeClock.of()
         self.loader = Loader("history")
         self.session_loader = Loader("history-session")
-        self.shown: history.DayView | None = None
+        self.shown: history.DayView | history.PeriodView | None = None
+        self.span = QComboBox()  # one business day, or the week or month holding it
+        for name, span in (("Day", "day"), ("Week", "week"), ("Month", "month")):
+            self.span.addItem(name, span)
         today = self.clock.business_day(dt.datetime.now(dt.timezone.utc))
         self.day = QDateEdit(QDate(today.year, today.month, today.day))
         self.day.setCalendarPopup(True)
@@ -108,7 +121,7 @@ class HistoryView(QWidget):
         self.summary.setStyleSheet("font-size:14px; padding:4px;")
 
         top = QHBoxLayout()
-        for w in (QLabel("Day:"), self.day, self.compare, self.compare_day, QLabel("Site:"), self.site,
+        for w in (QLabel("Show:"), self.span, self.day, self.compare, self.compare_day, QLabel("Site:"), self.site,
                   QLabel("Camera:"), self.camera, refresh):
             top.addWidget(w)
         top.addStretch(1)
@@ -117,10 +130,10 @@ class HistoryView(QWidget):
 
         self.hourly = _plot("Score by hour")
         self.hourly.setYRange(0, 100)
-        self.hourly.addLegend(offset=(10, 5))
+        _legend_outside(self.hourly, 2)
         self.mix = _plot("Emotion mix by hour")
         self.mix.setYRange(0, 1)
-        self.mix.addLegend(offset=(5, 5), colCount=4, labelTextSize="8pt")
+        _legend_outside(self.mix, 7)
         self.visits = _plot("Visits per hour")
         self.trend = _plot("Daily score, last 4 weeks")
         self.trend.setYRange(0, 100)
@@ -153,6 +166,7 @@ class HistoryView(QWidget):
         self.session_loader.failed.connect(self._failed)
         refresh.clicked.connect(self.refresh)
         self.day.dateChanged.connect(self.refresh)
+        self.span.currentIndexChanged.connect(self.refresh)
         self.compare.toggled.connect(self.refresh)
         self.compare_day.dateChanged.connect(self.refresh)
         self.site.currentIndexChanged.connect(self.refresh)
@@ -166,6 +180,9 @@ class HistoryView(QWidget):
     # -- choices ------------------------------------------------------------------
     def selected_day(self) -> dt.date:
         return self.day.date().toPyDate()
+
+    def selected_span(self) -> str:
+        return str(self.span.currentData())
 
     def selected_site(self) -> str | None:
         return self.site.currentData()
@@ -185,12 +202,17 @@ class HistoryView(QWidget):
     def refresh(self) -> None:
         """Ask for the chosen day's figures; they are drawn when they arrive."""
         day, counter, cfg, clock = self.selected_day(), self.selected_counter(), self.score_config, self.clock
-        other = self.compare_day.date().toPyDate() if self.compare.isChecked() else None
+        span = self.selected_span()
+        self.compare.setEnabled(span == "day")
+        self.compare_day.setEnabled(span == "day")
+        other = self.compare_day.date().toPyDate() if self.compare.isChecked() and span == "day" else None
         factory = self.engine_factory
 
         def load() -> Loaded:
             engine = factory()
-            view = history.load_day(engine, day, clock, cfg, counter, compare_day=other)
+            view: history.DayView | history.PeriodView = (
+                history.load_day(engine, day, clock, cfg, counter, compare_day=other) if span == "day"
+                else history.load_period(engine, day, span, clock, cfg, counter))
             return Loaded(view, sites(engine), cameras(engine, counter.site))
 
         self.summary.setText(f"{day:%A %d %B %Y}: loading…")
@@ -209,6 +231,9 @@ class HistoryView(QWidget):
         self.shown = view
         self._fill_choices(self.site, loaded.sites)
         self._fill_choices(self.camera, loaded.cameras)
+        if isinstance(view, history.PeriodView):
+            self._show_period(view)
+            return
         total, zone = view.total, view.zone
         where = "" if view.counter == Counter() else f" · {view.counter.describe()}"
         if total.score is None:
@@ -224,16 +249,15 @@ class HistoryView(QWidget):
         span = (-0.5, len(view.hours) - 0.5)
         comparing = view.compare_day is not None
         self.hourly.clear()
-        self.hourly.addLegend(offset=(10, 5))
         self.hourly.setTitle(f"Score by hour ({zone})", color="#333", size="10pt")
         self._score_bars(self.hourly, x, view.hours, "#2ca02c", f"{view.day:%a %d %b}", -0.2 if comparing else 0)
         if view.compare_day is not None:
             other = view.compare_hours
             self._score_bars(self.hourly, np.arange(len(other)), other, "#9e9e9e", f"{view.compare_day:%a %d %b}", 0.2)
-        self._mix_bars(view.hours)
+        busy = [i for i, b in enumerate(view.hours) if b.score.visits]
+        self._mix_bars(history.mix_matrix(view.hours), busy, f"Emotion mix by hour ({zone})")
         self.visits.clear()
         self.visits.setTitle(f"Visits per hour ({zone})", color="#333", size="10pt")
-        busy = [i for i, b in enumerate(view.hours) if b.score.visits]
         self.visits.addItem(pg.BarGraphItem(x=busy, height=[view.hours[i].score.visits for i in busy], width=0.8,
                                             brush="#1f77b4"))
         for plot in (self.hourly, self.mix, self.visits):
@@ -259,13 +283,11 @@ class HistoryView(QWidget):
         item = pg.BarGraphItem(x=x[keep] + shift, height=heights, width=0.4 if shift else 0.8, brush=colour, name=name)
         plot.addItem(item)
 
-    def _mix_bars(self, hours: list[history.Bucket]) -> None:
+    def _mix_bars(self, m: np.ndarray, busy_rows: list[int], title: str) -> None:
+        """Stacked bars of [N, 7] mean distributions, for the rows that had visits."""
         self.mix.clear()
-        self.mix.addLegend(offset=(5, 5), colCount=4, labelTextSize="8pt")
-        self.mix.setTitle(f"Emotion mix by hour ({self.shown.zone if self.shown else self.clock.name})",
-                          color="#333", size="10pt")
-        m = history.mix_matrix(hours)
-        busy = np.array([i for i, b in enumerate(hours) if b.score.visits], dtype=int)
+        self.mix.setTitle(title, color="#333", size="10pt")
+        busy = np.array(busy_rows, dtype=int)
         bottom = np.zeros(len(busy))
         for i, c in enumerate(CLASSES):
             self.mix.addItem(pg.BarGraphItem(x=busy, y0=bottom.copy(), height=m[busy, i], width=0.8,
@@ -285,12 +307,12 @@ class HistoryView(QWidget):
             self.trend.plot(list(x), list(y), pen=pg.mkPen("#2ca02c", width=2), symbol="o", symbolSize=6,
                             symbolBrush="#2ca02c")
 
-    def _fill_sessions(self, view: history.DayView) -> None:
+    def _fill_sessions(self, view: history.DayView | history.PeriodView, when: str = "%H:%M:%S") -> None:
         self.sessions.setHorizontalHeaderItem(1, QTableWidgetItem(f"start ({view.zone})"))
         self.sessions.setRowCount(len(view.sessions))
         for i, (s, sc) in enumerate(view.sessions):
             secs = int(s.seconds)
-            cells = [str(s.id), f"{view.clock.local(s.started_at):%H:%M:%S}",
+            cells = [str(s.id), f"{view.clock.local(s.started_at):{when}}",
                      f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s",
                      str(sc.visits), "-" if sc.score is None else f"{sc.score:.0f} ({sc.low:.0f}–{sc.high:.0f})",
                      s.status, f"{s.site} / {s.camera}"]
@@ -300,6 +322,41 @@ class HistoryView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.sessions.setItem(i, j, item)
         self.sessions.resizeColumnsToContents()
+
+    def _show_period(self, view: history.PeriodView) -> None:
+        """A week or a month: score, mix and visits per business day, and weekly scores."""
+        zone, days = view.zone, view.days
+        where = "" if view.counter == Counter() else f" · {view.counter.describe()}"
+        if view.score is None:
+            self.summary.setText(f"{view.title}{where}: no visits recorded.")
+        else:
+            self.summary.setText(f"{view.title}{where}: score <b>{view.score:.0f}</b> from {view.visits} visits on "
+                                 f"{view.days_with_visits} of {len(days)} days")
+        week = view.span == "week"
+        labels = [f"{d.day:%a %d}" if week else f"{d.day.day}" for d in days]
+        ticks = [[(i, label) for i, label in enumerate(labels)]]
+        busy = [i for i, d in enumerate(days) if d.visits]
+        self.hourly.clear()
+        self.hourly.setTitle(f"Score by day ({zone})", color="#333", size="10pt")
+        self.hourly.addItem(pg.BarGraphItem(x=busy, height=[days[i].score or 0.0 for i in busy], width=0.8,
+                                            brush="#2ca02c"))
+        self._mix_bars(np.array([d.mix for d in days], dtype=float).reshape(len(days), len(CLASSES)), busy,
+                       f"Emotion mix by day ({zone})")
+        self.visits.clear()
+        self.visits.setTitle(f"Visits per day ({zone})", color="#333", size="10pt")
+        self.visits.addItem(pg.BarGraphItem(x=busy, height=[days[i].visits for i in busy], width=0.8, brush="#1f77b4"))
+        for plot in (self.hourly, self.mix, self.visits):
+            plot.getAxis("bottom").setTicks(ticks)
+            plot.setXRange(-0.5, len(days) - 0.5, padding=0)
+        self.trend.clear()
+        self.trend.setTitle(f"Score by week, last {len(view.weeks)} weeks ({zone})" if week
+                            else f"Score by week ({zone})", color="#333", size="10pt")
+        self.trend.getAxis("bottom").setTicks([[(i, w.label) for i, w in enumerate(view.weeks)]])
+        self.trend.setXRange(-0.5, len(view.weeks) - 0.5, padding=0)
+        full = [i for i, w in enumerate(view.weeks) if w.score is not None]
+        self.trend.addItem(pg.BarGraphItem(x=full, height=[view.weeks[i].score or 0.0 for i in full], width=0.6,
+                                           brush="#2ca02c"))
+        self._fill_sessions(view, "%a %d %H:%M")
 
     # -- one session ----------------------------------------------------------------
     def open_session(self, session_id: int | None) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import time
+from typing import ClassVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,6 +20,7 @@ from cafe_monitor.localtime import CafeClock
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
+from cafe_monitor.ui.today import TodayPanel
 
 EMOTION_QCOLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
                     "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
@@ -94,12 +97,12 @@ class VideoView(QLabel):
 class ScoreGauge(QFrame):
     """The big number staff glance at, with its certainty and visit count."""
 
-    def __init__(self) -> None:
+    def __init__(self, title: str = "Satisfaction (this session)") -> None:
         super().__init__()
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QVBoxLayout(self)
-        title = QLabel("Satisfaction (this session)")
-        title.setStyleSheet("color:#555; font-size:13px;")
+        heading = QLabel(title)
+        heading.setStyleSheet("color:#555; font-size:13px;")
         self.number = QLabel("–")
         font = QFont()
         font.setPointSize(44)
@@ -109,7 +112,7 @@ class ScoreGauge(QFrame):
         self.detail = QLabel("no visits yet")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail.setWordWrap(True)
-        for w in (title, self.number, self.detail):
+        for w in (heading, self.number, self.detail):
             layout.addWidget(w)
 
     def set_score(self, s: Score) -> None:
@@ -194,6 +197,7 @@ class LiveView(QWidget):
         super().__init__()
         self.video = VideoView()
         self.gauge = ScoreGauge()
+        self.today = TodayPanel()  # today's score and the usual for this hour, from the database
         self.mix = EmotionMixChart()
         self.timeline = ScoreTimeline()
         self.banner = QLabel()
@@ -208,14 +212,22 @@ class LiveView(QWidget):
         self.banner_box.setLayout(banner_row)
         self.banner_box.hide()
         self.region = Region()
-        self.blur = False
+        self.blur = True  # private by default: every detected face is pixelated
+        self.labels = False  # per-face moods only while setting up
+        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
+        self.notice = QLabel()  # tells customers who see the screen what is measured
+        self.notice.setWordWrap(True)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
 
         right = QVBoxLayout()
         right.addWidget(self.gauge)
+        right.addWidget(self.today)
         right.addWidget(self.mix, 1)
         left = QVBoxLayout()
         left.addWidget(self.banner_box)
         left.addWidget(self.video, 3)
+        left.addWidget(self.notice)
         left.addWidget(self.timeline, 1)
         layout = QHBoxLayout(self)
         layout.addLayout(left, 3)
@@ -223,6 +235,18 @@ class LiveView(QWidget):
         side.setLayout(right)
         side.setMaximumWidth(360)
         layout.addWidget(side, 1)
+
+    def redraw(self) -> None:
+        """Draw the last frame again (after blur, labels or the area changed; a still image
+        or a stopped session gets no new frame)."""
+        state = self._drawn
+        if state is not None and state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
+
+    def set_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text.strip()))
 
     def show_problem(self, message: str) -> None:
         self.banner.setText(message)
@@ -238,17 +262,45 @@ class LiveView(QWidget):
 
     def update_state(self, state: LiveState) -> None:
         if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, region=self.region, blur=self.blur))
+            self._drawn = state
+            self.redraw()
         self.gauge.set_score(state.score)
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
 
+    #: the status line's camera word when the camera needs attention
+    CAMERA_ATTENTION_COLOURS: ClassVar[dict[CameraState, str]] = {
+        CameraState.STALLED: "#b86e00", CameraState.RECONNECTING: "#d62728", CameraState.FAILED: "#d62728"}
+
+    @staticmethod
+    def camera_text(state: LiveState) -> str:
+        """The camera's part of the status line; a silent camera says for how long."""
+        if state.camera is CameraState.STALLED:
+            age = f" – no frame for {state.frame_age:.0f} s" if state.frame_age is not None else ""
+            return f"stalled{age}"
+        return {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
+                CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+
     @staticmethod
     def status_text(state: LiveState) -> str:
-        cam = {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
-               CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+        """The status line as plain text (fps over the last few seconds, not the session)."""
+        return f"Camera: {LiveView.camera_text(state)}   {LiveView._status_rest(state)}"
+
+    @staticmethod
+    def status_markup(state: LiveState) -> str:
+        """The status line as rich text: a camera that needs attention stands out (amber
+        when stalled, red when reconnecting or failed)."""
+        camera = html.escape(LiveView.camera_text(state))
+        colour = LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
+        if colour is not None:
+            camera = f'<b style="color:{colour}">{camera}</b>'
+        rest = html.escape(LiveView._status_rest(state)).replace("   ", "&nbsp;&nbsp; ")
+        return f"Camera: {camera}&nbsp;&nbsp; {rest}"
+
+    @staticmethod
+    def _status_rest(state: LiveState) -> str:
         provider = state.provider.replace("ExecutionProvider", "")
-        text = (f"Camera: {cam}   Input {state.input_fps:.0f} fps   Processing {state.processing_fps:.0f} fps   "
+        text = (f"Input {state.input_fps:.0f} fps   Processing {state.processing_fps:.0f} fps   "
                 f"Dropped {state.dropped}   Inference: {provider}   Session {state.session_id or '-'}")
         if state.db_error:
             text += f"   ⚠ database: {state.db_error}"

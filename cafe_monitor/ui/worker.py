@@ -7,7 +7,6 @@ are replaced, not queued, so the window shows the present and never falls behind
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -72,7 +71,7 @@ class MonitorWorker(QObject):
 
     def set_region(self, region: Region) -> None:
         """Applies at once if the session is running, else as soon as it starts."""
-        self.settings = dataclasses.replace(self.settings, region=region)
+        self.settings = self.settings.with_area(region)  # the session's camera (storage.camera_name)
         if self._session is not None:
             self._session.pipeline.region = region
 
@@ -92,7 +91,7 @@ class MonitorWorker(QObject):
             session = MonitorSession(self.settings, source=self.source, db_url=self.db_url, model=self.model,
                                      realtime=self.realtime)
             self._session = session
-            session.pipeline.region = self.settings.region  # a region drawn while models were loading
+            session.pipeline.region = self.settings.profile().area  # an area drawn while models were loading
             if self._stop_requested.is_set():
                 session.stop()
             result: SessionResult = session.run(on_state=self._on_state)

@@ -13,10 +13,10 @@ import pytest
 from PyQt6.QtCore import QDate, QPoint, Qt, QTime
 
 from cafe_monitor import storage
-from cafe_monitor.config import Settings
+from cafe_monitor.config import Settings, load
 from cafe_monitor.pipeline import Region
 from cafe_monitor.tracking import Visit
-from cafe_monitor.ui.app import MainWindow, load_regions
+from cafe_monitor.ui.app import MainWindow
 
 UTC = dt.timezone.utc
 
@@ -81,10 +81,9 @@ def test_region_of_interest_drawn_and_persisted(qtbot, window: MainWindow) -> No
     qtbot.mouseRelease(video, Qt.MouseButton.LeftButton, pos=QPoint(int(w * 0.9), int(h * 0.9)))
     r = window.live.region
     assert r.x1 == pytest.approx(0.5, abs=0.05) and r.x2 == pytest.approx(0.9, abs=0.05)
-    saved = load_regions()[window.settings.camera.source]
-    assert saved == [r.x1, r.y1, r.x2, r.y2]
+    assert load(window.settings_file).profile(window.settings.storage.camera_name).area == r  # settings.toml
     window.set_region(Region())
-    assert window.live.region.is_full
+    assert window.live.region.is_full and load(window.settings_file).profile().area.is_full
 
 
 def seed(url: str, site: str = "main") -> int:

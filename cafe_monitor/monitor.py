@@ -1,0 +1,198 @@
+"""Several cameras at once: up to four sources, each its own session, one classifier.
+
+Design: one `MonitorSession` per camera, each run in its own thread, all sharing one
+`EmotionClassifier`; each camera keeps its own MediaPipe detector and tracker (their state
+is per stream). Why threads rather than one round-robin loop:
+
+- `MonitorSession.run` stays the only code that records a session, so one camera, four
+  cameras and the dashboard can never store differently (a round robin would have to
+  split it into start/step/finish and re-implement its bookkeeping);
+- MediaPipe and ONNX Runtime release the GIL while they compute, so the threads use
+  every core, and ONNX Runtime's `run()` is safe to call from several threads at once;
+- a live camera's `LatestFrameSlot` keeps only its newest frame, so under overload each
+  camera drops stale frames instead of lagging, and the OS shares the cores between
+  threads that do the same work, which degrades the cameras evenly.
+
+Faces of several cameras are not batched into one classifier call: measured on this
+class of machine with the default int8 cascade, four faces cost 2.5 ms as four calls and
+1.5 ms as one, i.e. ~1 ms saved per four frames that take ~45 ms to detect; not worth
+making the cameras wait for each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cafe_monitor.capture import CaptureThread, SourceError
+from cafe_monitor.classification import EmotionClassifier
+from cafe_monitor.config import ConfigError, Settings
+from cafe_monitor.redact import redact_url
+from cafe_monitor.scoring import Score, score_visits
+from cafe_monitor.session import LiveState, MonitorSession, SessionResult, build_classifier, build_pipeline
+
+log = logging.getLogger(__name__)
+
+#: more would not fit the detector budget of a 2-core machine (docs/benchmarks.md)
+MAX_CAMERAS = 4
+_NAME = re.compile(r"^[\w-]+$")  # a camera name in NAME=SOURCE: letters, digits, '_' and '-'
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """One camera to run: the name its session is stored under, and its source."""
+
+    name: str
+    source: str
+
+
+def split_source(text: str) -> tuple[str | None, str]:
+    """'NAME=SOURCE' -> (NAME, SOURCE); a plain source (a URL's '=' included) -> (None, text)."""
+    name, sep, source = text.partition("=")
+    if sep and _NAME.match(name) and source:
+        return name, source
+    return None, text
+
+
+def plan_cameras(settings: Settings, sources: Sequence[str] = ()) -> list[CameraPlan]:
+    """Which cameras to run, under which names.
+
+    `sources` are `--source` values: 'NAME=SOURCE' or a plain source, named after the
+    `[cameras.<name>]` table whose source it is, else the default camera name
+    (`[storage] camera_name`) for the first and 'camera-2', 'camera-3', ... for the
+    others. Without sources: the `[cameras.*]` tables that set a source, else the
+    default camera (`[camera] source`)."""
+    if not sources:
+        configured = [CameraPlan(name, cam.source) for name, cam in settings.cameras.items() if cam.source]
+        plans = configured or [CameraPlan(settings.storage.camera_name, settings.camera.source)]
+    else:
+        plans = []
+        by_source = {cam.source: name for name, cam in settings.cameras.items() if cam.source}
+        named = [split_source(s) for s in sources]
+        taken = {n for n, _ in named if n is not None}
+        for i, (name, source) in enumerate(named):
+            if name is None:
+                candidates = [by_source.get(source), settings.storage.camera_name if i == 0 else None,
+                              *(f"camera-{k}" for k in range(max(i + 1, 2), 3 + MAX_CAMERAS))]
+                name = next(c for c in candidates if c is not None and c not in taken)
+                taken.add(name)
+            plans.append(CameraPlan(name, source))
+    if len(plans) > MAX_CAMERAS:
+        raise ConfigError(f"at most {MAX_CAMERAS} sources at once, got {len(plans)}")
+    names = [p.name for p in plans]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"two sources named {twice[0]!r}: give each its own name (--source NAME=SOURCE)")
+    return plans
+
+
+def camera_settings(settings: Settings, name: str) -> Settings:
+    """The settings one camera's session runs with: stored under its name, so it watches
+    its own customer area (`settings.profile(name).area`: its `[cameras.<name>]` table's)."""
+    return dataclasses.replace(settings, storage=dataclasses.replace(settings.storage, camera_name=name))
+
+
+@dataclass
+class CameraRun:
+    """How one camera's session ended: its result, or the error that ended it."""
+
+    name: str
+    source: str
+    result: SessionResult | None = None
+    error: BaseException | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The single-camera summary, plus the camera's name (and its error, if any)."""
+        if self.result is None:
+            return {"camera_name": self.name, "source": redact_url(self.source), "error": str(self.error)}
+        return {"camera_name": self.name, **self.result.as_dict()}
+
+
+def combined_score(runs: Sequence[CameraRun], settings: Settings) -> Score:
+    """The score of every camera's visits together (the same formula as one camera's)."""
+    return score_visits([v.distribution for r in runs if r.result is not None for v in r.result.visits],
+                        settings.score.to_config())
+
+
+class Monitor:
+    """Runs up to four cameras' sessions at once; `stop()` from any thread ends them all."""
+
+    def __init__(self, settings: Settings, plans: Sequence[CameraPlan], *, model: Path | None = None,
+                 db_url: str | None = None, store: bool = True, realtime: bool = False, loop: bool | None = None,
+                 classifier: EmotionClassifier | None = None) -> None:
+        if not 1 <= len(plans) <= MAX_CAMERAS:
+            raise ConfigError(f"between 1 and {MAX_CAMERAS} sources at once, got {len(plans)}")
+        self.plans = list(plans)
+        self.classifier = classifier or build_classifier(settings, model)
+        self.sessions: list[MonitorSession] = []
+        try:
+            for plan in self.plans:  # one at a time: the first opens (and migrates) the database
+                own = camera_settings(settings, plan.name)
+                self.sessions.append(MonitorSession(
+                    own, source=plan.source, db_url=db_url, store=store, realtime=realtime, loop=loop,
+                    pipeline=build_pipeline(own, classifier=self.classifier)))
+        except BaseException:
+            self.close()
+            raise
+
+    def stop(self) -> None:
+        for session in self.sessions:
+            session.stop()
+
+    def open(self) -> None:
+        """Open every source before any session starts, so a bad one fails the whole run
+        with its name and no camera leaves rows behind; the ones opened are released."""
+        opened: list[MonitorSession] = []
+        for plan, session in zip(self.plans, self.sessions, strict=True):
+            try:
+                session.open_source()
+            except SourceError as exc:
+                for other in opened:
+                    _release(other.capture)
+                raise SourceError(f"camera {plan.name!r}: {exc}" if len(self.plans) > 1 else str(exc)) from exc
+            opened.append(session)
+
+    def run(self, on_state: Callable[[str, LiveState], None] | None = None,
+            max_seconds: float | None = None) -> list[CameraRun]:
+        """Run every camera until its source ends, `stop()` or `max_seconds`; one
+        `CameraRun` per camera, in plan order. A camera that fails (its database refuses,
+        a bug) ends alone; the others run on."""
+        self.open()
+        runs = [CameraRun(p.name, p.source) for p in self.plans]
+
+        def work(run: CameraRun, session: MonitorSession) -> None:
+            state_cb = (lambda state: on_state(run.name, state)) if on_state is not None else None
+            try:
+                run.result = session.run(on_state=state_cb, max_seconds=max_seconds)
+            except Exception as exc:  # reported per camera by the caller; a bug is logged in full here
+                if not isinstance(exc, (OSError, RuntimeError, ValueError)):
+                    log.exception("camera %r failed", run.name)
+                run.error = exc
+
+        threads = [threading.Thread(target=work, args=(r, s), name=f"camera-{r.name}", daemon=True)
+                   for r, s in zip(runs, self.sessions, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():  # short joins: the main thread keeps handling Ctrl+C
+                t.join(0.2)
+        return runs
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.pipeline.close()
+
+
+def _release(capture: CaptureThread) -> None:
+    """Let an opened but never started capture release its device (its thread does that
+    on the way out; stopped first, it leaves at once)."""
+    if capture.ident is not None:  # started: it releases the device itself
+        return
+    capture.stop()
+    capture.start()
+    capture.join(5)

@@ -1,0 +1,260 @@
+"""Several cameras on the Live tab: a grid of views, one gauge per camera and a combined one.
+
+1 camera fills the grid, 2 sit side by side, 3-4 make a 2x2 grid. The combined gauge
+adds the cameras' running score sums (`ScoreSums`), so it is exactly the live formula
+over all cameras' visits together. `GridWorker` runs a `Monitor` off the GUI thread and,
+like `MonitorWorker`, keeps only each camera's newest state, so a slow window never lags.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from cafe_monitor.annotate import draw
+from cafe_monitor.capture import CameraState, SourceError
+from cafe_monitor.classification import ModelError
+from cafe_monitor.config import ConfigError, Settings
+from cafe_monitor.detection import DetectorError
+from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor
+from cafe_monitor.pipeline import Region
+from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
+from cafe_monitor.session import LiveState
+from cafe_monitor.storage import StorageError
+from cafe_monitor.ui.live import ScoreGauge, VideoView, score_colour
+
+log = logging.getLogger(__name__)
+
+CAMERA_WORDS = {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
+                CameraState.FAILED: "failed", CameraState.STARTING: "starting"}
+
+
+def grid_shape(cameras: int) -> tuple[int, int]:
+    """(rows, columns): 1 -> 1x1, 2 -> side by side, 3-4 -> 2x2."""
+    return (1, max(cameras, 1)) if cameras <= 2 else (2, 2)
+
+
+def combined_sums(states: Sequence[LiveState]) -> ScoreSums:
+    return sum((s.sums for s in states if s.sums is not None), ScoreSums())
+
+
+class CameraTile(QFrame):
+    """One camera: its name, its picture, its own score and its status line."""
+
+    def __init__(self, name: str, region: Region = Region()) -> None:
+        super().__init__()
+        self.name = name
+        self.region = region
+        self.blur = True  # every face pixelated, as on the single view (privacy defaults)
+        self.labels = False
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = QLabel(name)
+        self.title.setStyleSheet("font-weight:bold; font-size:14px;")
+        self.score = QLabel("–")
+        font = QFont()
+        font.setPointSize(22)
+        font.setBold(True)
+        self.score.setFont(font)
+        self.score.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.detail = QLabel("no visits yet")
+        self.detail.setStyleSheet("color:#555;")
+        self.video = VideoView()
+        self.video.setMinimumSize(240, 135)
+        self.video.setText(f"{name}: starting…")
+        self.status = QLabel("Camera: starting")
+        self.status.setStyleSheet("color:#555;")
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.detail)
+        head.addWidget(self.score)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(head)
+        layout.addWidget(self.video, 1)
+        layout.addWidget(self.status)
+
+    def set_score(self, s: Score) -> None:
+        self.score.setText("–" if s.score is None else f"{s.score:.0f}")
+        self.score.setStyleSheet(f"color:{score_colour(s.score)};")
+        self.detail.setText("no visits yet" if s.score is None else
+                            f"{s.low:.0f}–{s.high:.0f} · {s.visits} visit{'s' * (s.visits != 1)}")
+
+    def update_state(self, state: LiveState) -> None:
+        if state.frame is not None:
+            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                       blur=self.blur, labels=self.labels))
+        self.set_score(state.score)
+        self.status.setText(self.status_text(state))
+
+    def show_problem(self, message: str) -> None:
+        self.status.setText(f"⚠ {message}")
+        self.status.setStyleSheet("color:#b00020;")
+
+    @staticmethod
+    def status_text(state: LiveState) -> str:
+        text = (f"Camera: {CAMERA_WORDS[state.camera]} · {state.processing_fps:.0f} fps · "
+                f"dropped {state.dropped} · session {state.session_id or '-'}")
+        return text + (f" · ⚠ database: {state.db_error}" if state.db_error else "")
+
+
+class CameraGrid(QWidget):
+    """The Live tab with several cameras: the combined gauge above a grid of camera tiles."""
+
+    def __init__(self, score_config: ScoreConfig = ScoreConfig()) -> None:
+        super().__init__()
+        self.score_config = score_config
+        self.tiles: dict[str, CameraTile] = {}
+        self.states: dict[str, LiveState] = {}
+        self.combined = ScoreGauge("Satisfaction (all cameras)")
+        self.combined.setMaximumHeight(170)
+        self.cameras_line = QLabel()
+        self.cameras_line.setWordWrap(True)
+        self.notice = QLabel()  # tells customers who see the screen what is measured
+        self.notice.setWordWrap(True)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
+        self.notice.hide()
+        top = QHBoxLayout()
+        top.addWidget(self.combined, 1)
+        top.addWidget(self.cameras_line, 2)
+        self.grid = QGridLayout()
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.notice)
+
+    def set_cameras(self, cameras: Sequence[tuple[str, Region]], blur: bool = True, labels: bool = False) -> None:
+        """Lay out one tile per camera (name, customer area), in order."""
+        for tile in self.tiles.values():
+            self.grid.removeWidget(tile)
+            tile.deleteLater()
+        self.tiles, self.states = {}, {}
+        _, columns = grid_shape(len(cameras))
+        for i, (name, region) in enumerate(cameras):
+            tile = CameraTile(name, region)
+            tile.blur, tile.labels = blur, labels
+            self.tiles[name] = tile
+            self.grid.addWidget(tile, i // columns, i % columns)
+        self.combined.set_score(empty_score())
+        self.cameras_line.setText(f"{len(cameras)} cameras: " + ", ".join(n for n, _ in cameras))
+
+    def set_blur(self, on: bool) -> None:
+        for tile in self.tiles.values():
+            tile.blur = on
+
+    def set_labels(self, on: bool) -> None:
+        for tile in self.tiles.values():
+            tile.labels = on
+
+    def set_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text.strip()))
+
+    def update_states(self, states: dict[str, LiveState]) -> None:
+        for name, state in states.items():
+            if name in self.tiles:
+                self.states[name] = state
+                self.tiles[name].update_state(state)
+        self.combined.set_score(self.combined_score())
+
+    def combined_score(self) -> Score:
+        """The live score of every camera's visits together."""
+        return combined_sums(list(self.states.values())).score(self.score_config)
+
+    def status_text(self) -> str:
+        live = sum(s.camera == CameraState.LIVE for s in self.states.values())
+        return f"{len(self.tiles)} cameras, {live} live · " + " · ".join(
+            f"{n}: {CAMERA_WORDS[s.camera]}" for n, s in self.states.items())
+
+
+class GridWorker(QObject):
+    """Runs a Monitor (up to four cameras) off the GUI thread."""
+
+    state_ready = pyqtSignal()
+    finished = pyqtSignal(object)  # list[CameraRun]
+    failed = pyqtSignal(str)  # a user-facing one-line message
+
+    def __init__(self, settings: Settings, plans: Sequence[CameraPlan], *, db_url: str | None = None,
+                 model: Path | None = None) -> None:
+        super().__init__()
+        self.settings, self.plans, self.db_url, self.model = settings, list(plans), db_url, model
+        self._lock = threading.Lock()
+        self._latest: dict[str, LiveState] = {}
+        self._pending = False
+        self._monitor: Monitor | None = None
+        self._stop_requested = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def cameras(self) -> list[tuple[str, Region]]:
+        """Each camera's name and the customer area it watches."""
+        return [(p.name, self.settings.profile(p.name).area) for p in self.plans]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="monitor-grid", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        if self._monitor is not None:
+            self._monitor.stop()
+
+    def wait(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def take(self) -> dict[str, LiveState]:
+        """The newest state of each camera that has one since the last take."""
+        with self._lock:
+            states, self._latest, self._pending = self._latest, {}, False
+            return states
+
+    def _on_state(self, name: str, state: LiveState) -> None:
+        with self._lock:
+            self._latest[name] = state
+            notify, self._pending = not self._pending, True
+        if notify:
+            self.state_ready.emit()
+
+    def _run(self) -> None:
+        monitor: Monitor | None = None
+        try:
+            # realtime: files are paced like cameras, for people watching
+            monitor = Monitor(self.settings, self.plans, db_url=self.db_url, model=self.model, realtime=True)
+            self._monitor = monitor
+            if self._stop_requested.is_set():
+                monitor.stop()
+            runs: list[CameraRun] = monitor.run(on_state=self._on_state)
+            self.finished.emit(runs)
+        except (SourceError, ModelError, DetectorError, StorageError, ConfigError, OSError) as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug: keep the window alive, say what happened
+            self.failed.emit(f"unexpected error: {exc!r}")
+            raise
+        finally:
+            if monitor is not None:
+                monitor.close()
+
+
+def runs_summary(runs: Sequence[CameraRun]) -> str:
+    """One status line for a finished multi-camera run."""
+    parts = []
+    for r in runs:
+        if r.result is None:
+            parts.append(f"{r.name}: failed ({r.error})")
+        else:
+            s = r.result.score
+            parts.append(f"{r.name}: session {r.result.session_id}, {len(r.result.visits)} visits"
+                         + (f", score {s.score:.0f}" if s.score is not None else ""))
+    return "Cameras ended: " + "; ".join(parts) + ". See History."

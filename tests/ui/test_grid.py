@@ -1,0 +1,124 @@
+"""The Live tab with several cameras: grid layout, per-camera and combined gauges, and a
+real two-camera run from the main window (offscreen, pytest-qt)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cafe_monitor import storage
+from cafe_monitor.capture import CameraState, Frame
+from cafe_monitor.config import Settings, parse
+from cafe_monitor.pipeline import Region
+from cafe_monitor.scoring import LiveScore, ScoreSums
+from cafe_monitor.session import LiveState
+from cafe_monitor.ui.app import MainWindow
+from cafe_monitor.ui.grid import CameraGrid, grid_shape
+from tests.conftest import ASSETS, clip_frames
+
+#: where the screenshots go for a person to look at (docs/ takes one of them)
+SHOTS = Path(os.environ.get("CAFE_MONITOR_SHOTS", "")) if os.environ.get("CAFE_MONITOR_SHOTS") else None
+
+
+def state(image: np.ndarray, visits: np.ndarray, camera: CameraState = CameraState.LIVE) -> LiveState:
+    live = LiveScore()
+    live.add(visits)
+    sums = live.sums()
+    return LiveState(frame=Frame(image, 0, 0.0), faces=[], score=sums.score(), camera=camera, input_fps=25.0,
+                     processing_fps=24.0, dropped=0, provider="CPU int8", recent_mix={}, visits_done=len(visits),
+                     session_id=7, sums=sums)
+
+
+def test_grid_shapes() -> None:
+    assert [grid_shape(n) for n in (1, 2, 3, 4)] == [(1, 1), (1, 2), (2, 2), (2, 2)]
+
+
+@pytest.mark.parametrize("cameras", [2, 4])
+def test_grid_lays_out_cameras_and_combines_their_scores(qtbot, cameras: int, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.resize(1200, 760)
+    names = ["counter", "seats", "terrace", "door"][:cameras]
+    grid.set_cameras([(n, Region(0.0, 0.2, 1.0, 1.0) if n == "seats" else Region()) for n in names])
+    grid.show()
+    frames = clip_frames(ASSETS / "demo_emotions.mp4", [20, 150, 300, 440])
+    rng = np.random.default_rng(0)
+    visits = {n: rng.dirichlet(np.ones(7) * 0.3, size=3 + 4 * i) for i, n in enumerate(names)}
+    grid.update_states({n: state(frames[i], visits[n]) for i, n in enumerate(names)})
+    qtbot.wait(50)
+
+    tiles = [grid.tiles[n] for n in names]
+    rows = [grid.grid.getItemPosition(grid.grid.indexOf(t))[:2] for t in tiles]
+    assert rows == ([(0, 0), (0, 1)] if cameras == 2 else [(0, 0), (0, 1), (1, 0), (1, 1)])
+    assert tiles[0].geometry().top() == tiles[1].geometry().top()  # side by side
+    if cameras == 4:
+        assert tiles[2].geometry().top() > tiles[0].geometry().bottom()  # a second row
+    for n, t in zip(names, tiles, strict=True):
+        assert t.title.text() == n and t.score.text() == f"{state(frames[0], visits[n]).score.score:.0f}"
+        assert t.video.pixmap() is not None and not t.video.pixmap().isNull()
+        assert "Camera: live" in t.status.text()
+
+    everyone = LiveScore()
+    everyone.add(np.vstack(list(visits.values())))
+    assert grid.combined_score() == everyone.score()  # all cameras' visits together, one formula
+    assert grid.combined.number.text() == f"{everyone.score().score:.0f}"
+    assert f"{sum(len(v) for v in visits.values())} visits" in grid.combined.detail.text()
+    assert grid.status_text().startswith(f"{cameras} cameras, {cameras} live")
+
+    grid.update_states({names[0]: state(frames[0], visits[names[0]], CameraState.RECONNECTING)})
+    assert "reconnecting" in grid.tiles[names[0]].status.text() and f"{names[0]}: reconnecting" in grid.status_text()
+    shot = grid.grab()
+    assert shot.save(str(tmp_path / f"grid-{cameras}.png"))
+    if SHOTS is not None:
+        shot.save(str(SHOTS / f"grid-{cameras}.png"))
+
+
+def test_one_camera_without_sums_counts_nothing_twice(qtbot) -> None:  # type: ignore[no-untyped-def]
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.set_cameras([("counter", Region())])
+    blank = np.zeros((90, 160, 3), np.uint8)
+    s = state(blank, np.zeros((0, 7)))
+    grid.update_states({"counter": s, "not-shown": s})
+    assert list(grid.states) == ["counter"] and grid.combined_score().score is None
+    assert ScoreSums().score() == grid.combined_score()
+
+
+@pytest.mark.media
+def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gif: Path,  # type: ignore[no-untyped-def]
+                                                face_then_empty_clip: Path) -> None:
+    settings = parse({"storage": {"camera_name": "till"},
+                      "cameras": {"till": {"source": str(customers_gif)},
+                                  "seats": {"source": str(face_then_empty_clip), "area": [0.0, 0.0, 0.05, 0.05]}}})
+    window = MainWindow(settings, db_url=db_url)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    assert window.start_all_action.isVisible()  # two [cameras.*] tables with a source
+    assert not MainWindow(Settings(), db_url=db_url).start_all_action.isVisible()
+    window.start_all()
+    try:
+        assert window.live_views.currentWidget() is window.grid and list(window.grid.tiles) == ["till", "seats"]
+        assert not window.start_action.isEnabled() and window.stop_action.isEnabled()
+        qtbot.waitUntil(lambda: "Cameras ended" in window.status.text(), timeout=60000)
+        ended = window.status.text()
+    finally:
+        if window.grid_worker is not None and window.grid_worker.running:
+            window.stop()
+            window.grid_worker.wait(10)
+    assert "till: session" in ended and "seats: session" in ended
+    assert window.grid.tiles["till"].detail.text().endswith("3 visits")
+    assert window.grid.tiles["seats"].score.text() == "–"  # its area excludes the face
+    assert window.start_all_action.isEnabled()
+    sessions = {s.camera: s for s in storage.list_sessions(window.engine())}
+    assert set(sessions) == {"till", "seats"} and all(s.status == "ended" for s in sessions.values())
+    if SHOTS is not None:
+        window.grab().save(str(SHOTS / "dashboard-grid.png"))
+
+    window.tabs.setCurrentIndex(1)  # History's camera picker offers each camera by its name
+    qtbot.waitUntil(lambda: window.history.camera.count() == 3, timeout=10000)
+    assert {window.history.camera.itemData(i) for i in range(window.history.camera.count())} == {
+        None, "till", "seats"}
