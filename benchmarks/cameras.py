@@ -1,6 +1,7 @@
 """Several cameras at once, paced like real cameras, with a `fer`-style baseline in the same run.
 
-    python benchmarks/cameras.py [--seconds 10] [--counts 1 2 4] [--json]
+    python benchmarks/cameras.py [--seconds 6] [--rounds 2] [--counts 1 2 4] [--sizes 1280x720 640x360]
+                                 [--systems NAME ...] [--json]
 
 1, 2 and 4 cameras at 1280x720 and 640x360, each a capture thread reading a real face clip
 from assets/ (cameras 1 and 3: the emotions clip; 2 and 4: the three-customers GIF; both
@@ -14,6 +15,8 @@ capture-to-result latency, and the CPU the whole process used (decoding included
   * ours, every_n_frames=2: detection on every other frame, the result carried between;
   * the same two with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so
     a second core works on another camera while one waits in MediaPipe or ONNX Runtime;
+  * the same with a thread of its own per camera (cafe_monitor.monitor's arrangement: the OS
+    shares the cores between the cameras' threads);
   * fer-style: what the `fer` package does per frame: the whole frame to gray, OpenCV's Haar
     cascade (fer's settings: scale 1.1, 5 neighbours, 50 px faces), 40 px padding, crops
     resized to 64x64 for a mini-Xception (Arriaga et al. 2017, fer's model; the same layers
@@ -34,6 +37,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -132,6 +136,8 @@ class System:
 
     make: Callable[[ExitStack], Callable[[Frame], object]]  # one per camera; closes its parts on exit
     workers: int = 1
+    #: a thread of its own per camera (cafe_monitor.monitor's arrangement) instead of one rotation
+    thread_per_camera: bool = False
 
 
 def setup(n: int, clips: dict[int, Path], system: System, seconds: float) -> dict[str, Any]:
@@ -139,25 +145,32 @@ def setup(n: int, clips: dict[int, Path], system: System, seconds: float) -> dic
     for c in captures:
         c.open_or_raise()
     with ExitStack() as stack:
-        loop = RoundRobin([Feed.of_capture(f"camera {i + 1}", c, system.make(stack)) for i, c in enumerate(captures)])
-        return measure(loop, captures, system.workers, seconds)
+        feeds = [Feed.of_capture(f"camera {i + 1}", c, system.make(stack)) for i, c in enumerate(captures)]
+        loops = [RoundRobin([f]) for f in feeds] if system.thread_per_camera else [RoundRobin(feeds)]
+        return measure(loops, captures, system.workers, seconds)
 
 
-def measure(loop: RoundRobin, captures: list[CaptureThread], workers: int, seconds: float) -> dict[str, Any]:
+def measure(loops: list[RoundRobin], captures: list[CaptureThread], workers: int, seconds: float) -> dict[str, Any]:
     me = psutil.Process()
     psutil.cpu_percent(None)
     cpu0 = me.cpu_times()
     for c in captures:
         c.start()
     try:
-        loop.run(max_seconds=seconds, workers=workers)
+        threads = [threading.Thread(target=loop.run, kwargs={"max_seconds": seconds, "workers": workers})
+                   for loop in loops[1:]]
+        for t in threads:
+            t.start()
+        loops[0].run(max_seconds=seconds, workers=workers)
+        for t in threads:
+            t.join()
     finally:
         cpu1 = me.cpu_times()
         machine = psutil.cpu_percent(None) / 100 * (psutil.cpu_count() or 1)
         for c in captures:
             c.stop()
             c.join(5)
-    rates = loop.rates()
+    rates = [r for loop in loops for r in loop.rates()]
     wall = rates[0].seconds
     ours = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall
     return {
@@ -177,6 +190,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=6.0, help="per setup and round")
     p.add_argument("--rounds", type=int, default=2, help="each setup's best round is kept")
     p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--systems", nargs="+", help="only these (names as printed); fer-style always runs")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="cafe-cameras-"))
@@ -184,17 +199,22 @@ def main() -> None:
     detector = FaceDetector("full_range")
     fer = FerStyle(mini_xception_onnx(folder))
 
-    def ours(every_n: int, workers: int = 1) -> System:
+    def ours(every_n: int, workers: int = 1, thread_per_camera: bool = False) -> System:
         """With one worker the cameras share one detector; with more, each has its own."""
         def make(stack: ExitStack) -> Callable[[Frame], object]:
-            own = stack.enter_context(FaceDetector("full_range")) if workers > 1 else detector
+            alone = workers > 1 or thread_per_camera
+            own = stack.enter_context(FaceDetector("full_range")) if alone else detector
             pipe = Pipeline(own, classifier, tracker=VisitTracker(), every_n_frames=every_n)
             return lambda f: pipe.process(f.image, f.timestamp, f.index)
-        return System(make, workers)
+        return System(make, workers, thread_per_camera)
 
     systems = {"ours": ours(1), "ours every_n_frames=2": ours(2), "ours 2 workers": ours(1, 2),
                "ours 2 workers, every 2nd": ours(2, 2),
+               "ours thread per camera": ours(1, thread_per_camera=True),
+               "ours thread per camera, every 2nd": ours(2, thread_per_camera=True),
                "fer-style": System(lambda _stack: lambda f: fer.process(f.image))}
+    if args.systems:
+        systems = {k: v for k, v in systems.items() if k in args.systems or k == "fer-style"}
     cpu = psutil.cpu_count() or 0
     results: dict[str, Any] = {
         "machine": f"{_cpu_model()}, {cpu} logical CPUs, {platform.system()}",
@@ -202,7 +222,8 @@ def main() -> None:
         "camera_fps": FPS, "seconds_per_setup": args.seconds, "rounds": args.rounds,
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
-    for size_name, size in SIZES.items():
+    for size_name in args.sizes:
+        size = SIZES[size_name]
         clips = {k: reencoded(reencoded(clip, folder, fps=FPS), folder, size=size) for k, clip in enumerate(CLIPS)}
         for n in args.counts:
             setup_results: dict[str, dict[str, Any]] = {}
