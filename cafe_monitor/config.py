@@ -6,6 +6,7 @@ of the keys it leaves out (a `[score.valence]` with only `surprise` keeps the ot
 
     [camera]   source = "0"       loop = false
     [detector] model = "full_range"   min_score = 0.5
+               every_n_frames = 1  classify_carried = false  (detect on every Nth frame; boxes carried between)
     [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
                  cpu_only = false   precision = "auto"
     [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
@@ -64,6 +65,11 @@ class CameraSettings:
 class DetectorSettings:
     model: str = "full_range"
     min_score: float = bounded(0.5, 0, 1, low_open=True, high_open=True)
+    #: detect on every Nth processed frame, the tracker's faces carried between (2 halves the
+    #: cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
+    every_n_frames: int = bounded(1, 1, 10)
+    #: also crop and classify faces at the carried boxes (more labels, ~1/3 of the saving lost)
+    classify_carried: bool = False
 
 
 @dataclass(frozen=True)

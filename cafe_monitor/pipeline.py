@@ -8,6 +8,7 @@ status line read them).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -69,6 +70,8 @@ class Pipeline:
         tracker: VisitTracker | None = None,
         region: Region = Region(),
         quality: QualityConfig = QualityConfig(),
+        every_n_frames: int = 1,
+        classify_carried: bool = False,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
@@ -77,10 +80,27 @@ class Pipeline:
         self.quality = quality
         self.margin, self.shift = classifier.card.crop_margin, classifier.card.crop_shift
         self.align_eyes = classifier.card.align_eyes
+        #: Detect on every Nth processed frame only; between them the last frame's boxes are
+        #: carried (faces at a counter move little in 1/15 s). Carried frames are either
+        #: answered with the last result as it stood (`classify_carried` off: ~no cost, the
+        #: tracker sees only detection frames) or cropped and classified at the carried boxes.
+        self.every_n_frames = max(1, every_n_frames)
+        self.classify_carried = classify_carried
+        self._processed = 0
+        self._carried: list[Detection] = []
+        self._last: FrameResult | None = None
 
     def process(self, image: Image, timestamp: float, index: int = 0) -> FrameResult:
         t0 = time.perf_counter()
-        detections = self.detector.detect(image)
+        fresh = self._processed % self.every_n_frames == 0 or self._last is None
+        self._processed += 1
+        if not fresh and not self.classify_carried:
+            assert self._last is not None
+            return dataclasses.replace(self._last, image=image, index=index, timestamp=timestamp, ended_visits=[],
+                                       timings_ms={**dict.fromkeys(STAGES, 0.0),
+                                                   "track": (time.perf_counter() - t0) * 1e3})
+        detections = self.detector.detect(image) if fresh else self._carried
+        self._carried = detections
         t1 = time.perf_counter()
         h, w = image.shape[:2]
         kept = [d for d in detections
@@ -99,8 +119,9 @@ class Pipeline:
         t4 = time.perf_counter()
         timings = {"detect": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
-        return FrameResult(image, index, timestamp, faces, ended, len(detections), timings,
-                           boxes=[d.box for d in detections])
+        self._last = FrameResult(image, index, timestamp, faces, ended, len(detections), timings,
+                                 boxes=[d.box for d in detections])
+        return self._last
 
     def finish(self) -> list[Visit]:
         return self.tracker.close_all()

@@ -101,7 +101,7 @@ def _square_gray(image: npt.NDArray[np.uint8], sq: Box, out_size: int) -> npt.ND
     region = image[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)]
     if region.size == 0:
         return np.zeros((out_size, out_size), dtype=np.uint8)
-    crop = to_gray(np.ascontiguousarray(region))  # convert only the face, not the frame
+    crop = to_gray(region)  # convert only the face, not the frame (OpenCV reads the view in place)
     if pad_l or pad_t or pad_r or pad_b:
         crop = np.asarray(cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE), np.uint8)
     interpolation = cv2.INTER_AREA if side > out_size else cv2.INTER_LINEAR

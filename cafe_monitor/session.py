@@ -206,7 +206,8 @@ def build_pipeline(settings: Settings, model: Path | None = None,
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
     return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker),
                     region=settings.profile(settings.storage.camera_name).area,  # this camera's customer area
-                    quality=settings.quality)
+                    quality=settings.quality, every_n_frames=settings.detector.every_n_frames,
+                    classify_carried=settings.detector.classify_carried)
 
 
 class RecentMix:
