@@ -70,6 +70,12 @@ def test_grid_lays_out_cameras_and_combines_their_scores(qtbot, cameras: int, tm
 
     grid.update_states({names[0]: state(frames[0], visits[names[0]], CameraState.RECONNECTING)})
     assert "reconnecting" in grid.tiles[names[0]].status.text() and f"{names[0]}: reconnecting" in grid.status_text()
+    assert "too slow" not in grid.status_text()
+    slow = "machine too slow: each camera processed at 22 of 30 frames/s"
+    grid.update_states({}, slow)  # the monitor's shortfall reaches the status line, and leaves it
+    assert grid.status_text().startswith(f"{cameras} cameras") and grid.status_text().endswith(f" · ⚠ {slow}")
+    grid.update_states({}, None)
+    assert "too slow" not in grid.status_text()
     shot = grid.grab()
     assert shot.save(str(tmp_path / f"grid-{cameras}.png"))
     if SHOTS is not None:
