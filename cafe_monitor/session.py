@@ -386,6 +386,8 @@ class MonitorSession:
         status, flush and close the writer. `failed` (processing raised): the session is
         stored as interrupted, with what was written up to then."""
         self.capture.stop()
+        if self.capture.ident is None:  # opened, never started: its thread releases the device on the way out
+            self.capture.start()
         self.capture.join(timeout=5)
         self._stats.seconds = time.monotonic() - self._started
         self._stats.dropped = self.capture.slot.dropped

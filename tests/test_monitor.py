@@ -283,3 +283,15 @@ def test_a_headless_text_run_warns_once_when_the_machine_is_too_slow(
     assert cli_module.main(["run", "--headless", "--no-store", "--source", str(customers_gif)]) == 0
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if "too slow" in line] == [f"warning: {slow}"]
+
+
+@pytest.mark.media
+def test_a_session_begun_but_never_driven_finishes_cleanly(customers_gif: Path, db_url: str) -> None:
+    """begin() then finish() with no frame (a loop that stopped before its first turn): the
+    session is stored as ended with nothing in it, and its source is released."""
+    session = MonitorSession(config.Settings(), source=str(customers_gif), db_url=db_url)
+    session.begin()
+    result = session.finish()
+    assert result.stats.frames == 0 and result.visits == [] and not session.capture.is_alive()
+    rows = storage.list_sessions(storage.open_database(db_url))
+    assert [(r.id, r.status) for r in rows] == [(result.session_id, "ended")]
