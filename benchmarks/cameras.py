@@ -15,8 +15,13 @@ capture-to-result latency, and the CPU the whole process used (decoding included
   * ours, every_n_frames=2: detection on every other frame, the result carried between;
   * the same two with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so
     a second core works on another camera while one waits in MediaPipe or ONNX Runtime;
-  * the same with a thread of its own per camera (cafe_monitor.monitor's arrangement: the OS
-    shares the cores between the cameras' threads);
+  * the same with a thread of its own per camera (the monitor's arrangement before it used
+    the rotation: the OS shares the cores between the cameras' threads);
+  * monitor: `cafe_monitor.monitor.Monitor` itself, as `cafe-monitor run --source ... --realtime
+    --loop` runs it: the rotation with two workers, each camera its own pipeline as
+    `build_pipeline` makes it from the default settings, one shared classifier, and each
+    camera recorded as a session (SQLite in a temporary folder: rows, checkpoints, live
+    score, status); "monitor, every 2nd" with `[detector] every_n_frames = 2`;
   * fer-style: what the `fer` package does per frame: the whole frame to gray, OpenCV's Haar
     cascade (fer's settings: scale 1.1, 5 neighbours, 50 px faces), 40 px padding, crops
     resized to 64x64 for a mini-Xception (Arriaga et al. 2017, fer's model; the same layers
@@ -49,12 +54,14 @@ import cv2
 import numpy as np
 import psutil
 
+from cafe_monitor import config
 from cafe_monitor.capture import CaptureThread, Frame, Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import FaceDetector
+from cafe_monitor.monitor import CameraPlan, Monitor
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
-from cafe_monitor.scheduler import Feed, RoundRobin
+from cafe_monitor.scheduler import Feed, FeedRate, RoundRobin
 from cafe_monitor.tracking import VisitTracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,41 +143,76 @@ class System:
 
     make: Callable[[ExitStack], Callable[[Frame], object]]  # one per camera; closes its parts on exit
     workers: int = 1
-    #: a thread of its own per camera (cafe_monitor.monitor's arrangement) instead of one rotation
+    #: a thread of its own per camera (the monitor's former arrangement) instead of one rotation
     thread_per_camera: bool = False
+    #: > 0: run cafe_monitor.monitor.Monitor itself with [detector] every_n_frames = this
+    monitor_every_n: int = 0
 
 
-def setup(n: int, clips: dict[int, Path], system: System, seconds: float) -> dict[str, Any]:
+def setup(n: int, clips: dict[int, Path], system: System, seconds: float, classifier: EmotionClassifier,
+          folder: Path) -> dict[str, Any]:
+    if system.monitor_every_n:
+        return monitor_setup(n, clips, system.monitor_every_n, seconds, classifier, folder)
     captures = [CaptureThread(str(clips[i % 2]), realtime=True, loop=True) for i in range(n)]
     for c in captures:
         c.open_or_raise()
     with ExitStack() as stack:
         feeds = [Feed.of_capture(f"camera {i + 1}", c, system.make(stack)) for i, c in enumerate(captures)]
         loops = [RoundRobin([f]) for f in feeds] if system.thread_per_camera else [RoundRobin(feeds)]
-        return measure(loops, captures, system.workers, seconds)
+
+        def run() -> list[FeedRate]:
+            for c in captures:
+                c.start()
+            try:
+                threads = [threading.Thread(target=loop.run, kwargs={"max_seconds": seconds, "workers": system.workers})
+                           for loop in loops[1:]]
+                for t in threads:
+                    t.start()
+                loops[0].run(max_seconds=seconds, workers=system.workers)
+                for t in threads:
+                    t.join()
+            finally:
+                for c in captures:
+                    c.stop()
+                    c.join(5)
+            return [r for loop in loops for r in loop.rates()]
+
+        return measure(run)
 
 
-def measure(loops: list[RoundRobin], captures: list[CaptureThread], workers: int, seconds: float) -> dict[str, Any]:
+def monitor_setup(n: int, clips: dict[int, Path], every_n: int, seconds: float, classifier: EmotionClassifier,
+                  folder: Path) -> dict[str, Any]:
+    """The Monitor as the command line runs it, recording every camera's session."""
+    settings = config.parse({"detector": {"every_n_frames": every_n}})
+    plans = [CameraPlan(f"camera-{i + 1}", str(clips[i % 2])) for i in range(n)]
+    db = folder / f"monitor-{time.monotonic_ns()}.sqlite"
+    monitor = Monitor(settings, plans, db_url=f"sqlite:///{db}", realtime=True, loop=True, classifier=classifier)
+
+    def run() -> list[FeedRate]:
+        runs = monitor.run(max_seconds=seconds)
+        failed = [r for r in runs if r.error is not None]
+        if failed:
+            raise RuntimeError(f"camera {failed[0].name}: {failed[0].error}")
+        assert monitor.rotation is not None
+        return monitor.rotation.rates()
+
+    try:
+        result = measure(run)
+    finally:
+        monitor.close()
+    result["shortfall"] = monitor.shortfall()  # what the monitor said at the end (its last 5 s)
+    return result
+
+
+def measure(run: Callable[[], list[FeedRate]]) -> dict[str, Any]:
     me = psutil.Process()
     psutil.cpu_percent(None)
     cpu0 = me.cpu_times()
-    for c in captures:
-        c.start()
     try:
-        threads = [threading.Thread(target=loop.run, kwargs={"max_seconds": seconds, "workers": workers})
-                   for loop in loops[1:]]
-        for t in threads:
-            t.start()
-        loops[0].run(max_seconds=seconds, workers=workers)
-        for t in threads:
-            t.join()
+        rates = run()
     finally:
         cpu1 = me.cpu_times()
         machine = psutil.cpu_percent(None) / 100 * (psutil.cpu_count() or 1)
-        for c in captures:
-            c.stop()
-            c.join(5)
-    rates = [r for loop in loops for r in loop.rates()]
     wall = rates[0].seconds
     ours = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall
     return {
@@ -212,6 +254,8 @@ def main() -> None:
                "ours 2 workers, every 2nd": ours(2, 2),
                "ours thread per camera": ours(1, thread_per_camera=True),
                "ours thread per camera, every 2nd": ours(2, thread_per_camera=True),
+               "monitor": System(lambda _stack: lambda f: None, monitor_every_n=1),
+               "monitor, every 2nd": System(lambda _stack: lambda f: None, monitor_every_n=2),
                "fer-style": System(lambda _stack: lambda f: fer.process(f.image))}
     if args.systems:
         systems = {k: v for k, v in systems.items() if k in args.systems or k == "fer-style"}
@@ -229,7 +273,7 @@ def main() -> None:
             setup_results: dict[str, dict[str, Any]] = {}
             for _ in range(args.rounds):  # the systems take turns, so a shared machine's drift hits all
                 for name, system in systems.items():
-                    r = setup(n, clips, system, args.seconds)
+                    r = setup(n, clips, system, args.seconds, classifier, folder)
                     best = setup_results.get(name)
                     if best is None or r["fps_per_camera_min"] > best["fps_per_camera_min"]:
                         setup_results[name] = r
@@ -252,7 +296,8 @@ def _print(label: str, rows: dict[str, dict[str, Any]]) -> None:
         ratio = f"  ({r['ratio_vs_fer_style']}x fer-style)" if "ratio_vs_fer_style" in r else ""
         print(f"{label:12} {name:26} {r['fps_per_camera_min']:5.1f}-{r['fps_per_camera_max']:5.1f} fps per camera, "
               f"dropped {r['dropped_share']:.0%}, CPU {r['cpu_cores_used']} cores "
-              f"(machine {r['cpu_cores_busy_machine']}){ratio}", flush=True)
+              f"(machine {r['cpu_cores_busy_machine']}){ratio}"
+              + (f"; says: {r['shortfall']}" if r.get("shortfall") else ""), flush=True)
 
 
 def _cpu_model() -> str:

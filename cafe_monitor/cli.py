@@ -62,10 +62,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         monitor.close()
     if len(runs) == 1 and runs[0].error is not None:
         raise runs[0].error  # one camera: exactly as before (a user error is one line, a bug a traceback)
+    slow = monitor.shortfall()  # over the run's last seconds: "machine too slow: ..." or None
     if args.json:  # one camera: the summary as before; several: one summary each, named
         single = runs[0].result if len(runs) == 1 else None
         print(json.dumps(single.as_dict() if single is not None else {
-            "cameras": [r.as_dict() for r in runs], "combined": combined_score(runs, settings).as_dict()}))
+            "cameras": [r.as_dict() for r in runs],
+            "combined": {**combined_score(runs, settings).as_dict(), "shortfall": slow}}))
     for run in runs:
         result = run.result
         if result is None:
@@ -80,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.rescue_file:
             print(f"warning: database unavailable, rows saved to {result.rescue_file}; load them with "
                   f"`cafe-monitor import {result.rescue_file}`", file=sys.stderr)
+    if slow and not (args.json and len(runs) > 1):  # the JSON of several cameras carries it
+        print(f"warning: {slow}", file=sys.stderr)
     failed = [r for r in runs if r.error is not None]
     for run in failed:
         print(f"error: camera {run.name!r}: {run.error}", file=sys.stderr)

@@ -1,17 +1,24 @@
 """Several cameras at once: up to four sources, each its own session, one classifier.
 
-Design: one `MonitorSession` per camera, each run in its own thread, all sharing one
-`EmotionClassifier`; each camera keeps its own MediaPipe detector and tracker (their state
-is per stream). Why threads rather than one round-robin loop:
+Design: one `MonitorSession` per camera (its own source, MediaPipe detector and tracker,
+whose state is per stream), all sharing one `EmotionClassifier`, driven by one rotation
+(cafe_monitor.scheduler.RoundRobin): two workers take the cameras in turn, newest frame
+only, never the same camera twice at once. Why a rotation rather than a thread per camera:
 
-- `MonitorSession.run` stays the only code that records a session, so one camera, four
-  cameras and the dashboard can never store differently (a round robin would have to
-  split it into start/step/finish and re-implement its bookkeeping);
-- MediaPipe and ONNX Runtime release the GIL while they compute, so the threads use
-  every core, and ONNX Runtime's `run()` is safe to call from several threads at once;
+- measured on a 2-core machine with four 1280x720 cameras at 30 fps (docs/benchmarks.md,
+  "Several cameras"), the rotation with two workers processed 28.3-28.8 frames/s per
+  camera with 5% dropped, a thread per camera 20.9-24.3 with 25% dropped: four threads
+  contend for two cores and the OS shares them unevenly; two workers keep both cores busy
+  (MediaPipe and ONNX Runtime release the GIL) and the turns keep the cameras even;
+- it knows each camera's recent processed and dropped rates, so the monitor can say when
+  the machine is too slow (`Monitor.shortfall()`), instead of silently dropping frames;
 - a live camera's `LatestFrameSlot` keeps only its newest frame, so under overload each
-  camera drops stale frames instead of lagging, and the OS shares the cores between
-  threads that do the same work, which degrades the cameras evenly.
+  camera drops stale frames instead of lagging.
+
+Each camera records through the same steps as a single session (`MonitorSession.begin`,
+`process`, `finish`), so one camera, four cameras and the dashboard can never store
+differently. A camera that fails (its database refuses it, a bug) or whose source ends
+is finished alone; the others go on.
 
 Faces of several cameras are not batched into one classifier call: measured on this
 class of machine with the default int8 cascade, four faces cost 2.5 ms as four calls and
@@ -29,10 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cafe_monitor.capture import CaptureThread, SourceError
+from cafe_monitor import scheduler
+from cafe_monitor.capture import RATE_WINDOW_SECONDS, CaptureThread, Frame, SourceError
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import ConfigError, Settings
 from cafe_monitor.redact import redact_url
+from cafe_monitor.scheduler import Feed, RoundRobin
 from cafe_monitor.scoring import Score, score_visits
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult, build_classifier, build_pipeline
 
@@ -40,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: more would not fit the detector budget of a 2-core machine (docs/benchmarks.md)
 MAX_CAMERAS = 4
+#: the rotation's workers: one per core of the machines it is made for (2 cores, no GPU)
+WORKERS = 2
 _NAME = re.compile(r"^[\w-]+$")  # a camera name in NAME=SOURCE: letters, digits, '_' and '-'
 
 
@@ -124,12 +135,16 @@ class Monitor:
 
     def __init__(self, settings: Settings, plans: Sequence[CameraPlan], *, model: Path | None = None,
                  db_url: str | None = None, store: bool = True, realtime: bool = False, loop: bool | None = None,
-                 classifier: EmotionClassifier | None = None) -> None:
+                 classifier: EmotionClassifier | None = None, workers: int = WORKERS) -> None:
         if not 1 <= len(plans) <= MAX_CAMERAS:
             raise ConfigError(f"between 1 and {MAX_CAMERAS} sources at once, got {len(plans)}")
         self.plans = list(plans)
+        self.workers = workers
         self.classifier = classifier or build_classifier(settings, model)
         self.sessions: list[MonitorSession] = []
+        #: the rotation of the current (or last) run; its rates say whether the machine keeps up
+        self.rotation: RoundRobin | None = None
+        self._stop = threading.Event()
         try:
             for plan in self.plans:  # one at a time: the first opens (and migrates) the database
                 own = camera_settings(settings, plan.name)
@@ -141,6 +156,8 @@ class Monitor:
             raise
 
     def stop(self) -> None:
+        """End every camera's session (also before `run`: it then ends at once)."""
+        self._stop.set()
         for session in self.sessions:
             session.stop()
 
@@ -164,28 +181,80 @@ class Monitor:
         a bug) ends alone; the others run on."""
         self.open()
         runs = [CameraRun(p.name, p.source) for p in self.plans]
-
-        def work(run: CameraRun, session: MonitorSession) -> None:
-            state_cb = (lambda state: on_state(run.name, state)) if on_state is not None else None
+        begun: list[tuple[CameraRun, MonitorSession]] = []
+        for run, session in zip(runs, self.sessions, strict=True):
+            state_cb = (lambda state, name=run.name: on_state(name, state)) if on_state is not None else None
             try:
-                run.result = session.run(on_state=state_cb, max_seconds=max_seconds)
-            except Exception as exc:  # reported per camera by the caller; a bug is logged in full here
-                if not isinstance(exc, (OSError, RuntimeError, ValueError)):
-                    log.exception("camera %r failed", run.name)
-                run.error = exc
+                session.begin(state_cb)
+            except Exception as exc:  # e.g. the database refuses this camera (CounterBusyError)
+                _failed(run, exc)
+                _release(session.capture)
+                continue
+            begun.append((run, session))
+        finished: set[str] = set()
+        lock = threading.Lock()
 
-        threads = [threading.Thread(target=work, args=(r, s), name=f"camera-{r.name}", daemon=True)
-                   for r, s in zip(runs, self.sessions, strict=True)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():  # short joins: the main thread keeps handling Ctrl+C
-                t.join(0.2)
+        def finish(run: CameraRun, session: MonitorSession) -> None:
+            with lock:
+                if run.name in finished:
+                    return
+                finished.add(run.name)
+            try:
+                result = session.finish(failed=run.error is not None)
+            except Exception as exc:
+                if run.error is None:
+                    _failed(run, exc)
+                return
+            if run.error is None:
+                run.result = result
+
+        self.rotation = RoundRobin([self._feed(run, session, finish) for run, session in begun])
+        try:
+            if begun:
+                for _, session in begun:
+                    session.capture.start()
+                self.rotation.run(should_stop=self._stop.is_set, max_seconds=max_seconds,
+                                  workers=max(1, min(self.workers, len(begun))))
+        finally:
+            for run, session in begun:  # stopped, or max_seconds: the sessions still open end here
+                finish(run, session)
         return runs
+
+    def _feed(self, run: CameraRun, session: MonitorSession,
+              finish: Callable[[CameraRun, MonitorSession], None]) -> Feed:
+        """One camera in the rotation: its frames go through its session; an error ends it
+        alone (its source is stopped, its session finished as interrupted)."""
+
+        def process(frame: Frame) -> None:
+            if run.error is not None:  # failed: the frames still in flight are not processed
+                return
+            try:
+                session.process(frame)
+            except Exception as exc:
+                _failed(run, exc)
+                session.capture.stop()
+
+        feed = Feed.of_capture(run.name, session.capture, process)
+        feed.on_end = lambda: finish(run, session)
+        return feed
+
+    def shortfall(self) -> str | None:
+        """'machine too slow: each camera processed at N of M frames/s' while the cameras
+        are not all processed at the rate they deliver, over the last few seconds (after a
+        run: its last few seconds); None while keeping up."""
+        rotation = self.rotation
+        return scheduler.shortfall(rotation.rates(window=RATE_WINDOW_SECONDS)) if rotation is not None else None
 
     def close(self) -> None:
         for session in self.sessions:
             session.pipeline.close()
+
+
+def _failed(run: CameraRun, exc: BaseException) -> None:
+    """Note why a camera ended; a bug (not a user, OS or database error) is logged in full."""
+    if not isinstance(exc, (OSError, RuntimeError, ValueError)):
+        log.exception("camera %r failed", run.name, exc_info=exc)
+    run.error = exc
 
 
 def _release(capture: CaptureThread) -> None:

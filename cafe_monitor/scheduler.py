@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -43,6 +44,11 @@ class Feed:
     busy_seconds: float = 0.0  # time spent in `process`
     latency_seconds: float = 0.0  # summed capture-to-result time (frames carry captured_at)
     started: float | None = None  # clock time of the loop's start
+    #: called once, by the worker that finds the feed ended and drained (outside the loop's
+    #: lock), so a camera whose source ends is closed at once while the others go on
+    on_end: Callable[[], object] | None = None
+    #: (clock, processed, dropped, latency_seconds) a few times a second, for recent rates
+    history: deque[tuple[float, int, int, float]] = field(default_factory=deque, repr=False)
 
     @classmethod
     def of_capture(cls, name: str, capture: CaptureThread, process: Callable[[Frame], object]) -> Feed:
@@ -96,26 +102,37 @@ class RoundRobin:
 
     With `workers` > 1 (`run`), that many threads take turns from the same rotation, a
     camera never in two at once (its frames stay in order); this uses a second core when
-    each camera has its own detector (MediaPipe and ONNX Runtime release the GIL)."""
+    each camera has its own detector (MediaPipe and ONNX Runtime release the GIL).
+
+    A feed with an `on_end` hook leaves the rotation when it has ended and been drained:
+    the hook is called once and the feed gets no more turns."""
 
     feeds: Sequence[Feed]
     #: with no frame waiting anywhere, wait this long on the next camera's slot
     idle_wait: float = 0.005
     clock: Callable[[], float] = time.monotonic
+    #: recent rates (`rates(window=...)`) can look back at most this far
+    history_seconds: float = 30.0
     _next: int = field(default=0, init=False)
     _stopped: float | None = field(default=None, init=False)
     _busy: set[int] = field(default_factory=set, init=False)
+    _retired: set[int] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def step(self) -> Feed | None:
         """Process one frame of the first feed, from the one whose turn it is, that has a
-        new frame; None when none had one within `idle_wait`."""
+        new frame (or end a feed that has ended, see `on_end`); None when none had one
+        within `idle_wait`."""
         taken = self._take()
         if taken is None:
             return None
         i, frame = taken
         feed = self.feeds[i]
         try:  # the feed is this worker's alone until released
+            if frame is None:  # ended and drained: it leaves the rotation
+                assert feed.on_end is not None
+                feed.on_end()
+                return feed
             t0 = self.clock()
             feed.process(frame)
             feed.busy_seconds += self.clock() - t0
@@ -125,16 +142,37 @@ class RoundRobin:
         finally:
             with self._lock:
                 self._busy.discard(i)
+                if frame is not None:
+                    self._sample(feed)
         return feed
 
-    def _take(self) -> tuple[int, Frame] | None:
+    def _sample(self, feed: Feed) -> None:
+        """Note the feed's counters (at most 10 times a second), dropping what is older than
+        `history_seconds` but the newest such sample (the start of the longest window)."""
+        now = self.clock()
+        h = feed.history
+        if h and now - h[-1][0] < 0.1:
+            return
+        h.append((now, feed.processed, feed.dropped, feed.latency_seconds))
+        while len(h) > 1 and h[1][0] <= now - self.history_seconds:
+            h.popleft()
+
+    def _take(self) -> tuple[int, Frame | None] | None:
+        """A free feed's new frame, or (i, None) for a feed that has ended and been drained."""
         with self._lock:
             n = len(self.feeds)
-            free = [(self._next + k) % n for k in range(n) if (self._next + k) % n not in self._busy]
+            free = [(self._next + k) % n for k in range(n)
+                    if (self._next + k) % n not in self._busy and (self._next + k) % n not in self._retired]
             for i in free:
-                frame = self.feeds[i].slot.get(timeout=0)
+                feed = self.feeds[i]
+                done = feed.on_end is not None and feed.ended()  # asked first: a last frame is not lost
+                frame = feed.slot.get(timeout=0)
                 if frame is not None:
                     return self._claim(i, frame)
+                if done:
+                    self._retired.add(i)
+                    self._busy.add(i)
+                    return i, None
             if free:  # nothing new anywhere: wait a little for the camera whose turn it is
                 frame = self.feeds[free[0]].slot.get(timeout=self.idle_wait)
                 if frame is not None:
@@ -155,6 +193,8 @@ class RoundRobin:
         self._stopped = None
         for feed in self.feeds:
             feed.started = started
+            feed.history.clear()
+            feed.history.append((started, feed.processed, feed.dropped, feed.latency_seconds))
         halt = threading.Event()
         errors: list[BaseException] = []
 
@@ -163,7 +203,7 @@ class RoundRobin:
                 while not halt.is_set() and not should_stop():
                     if max_seconds is not None and self.clock() - started >= max_seconds:
                         break
-                    if self.step() is None and all(feed.ended() for feed in self.feeds):
+                    if self.step() is None and self._all_ended():
                         break
             except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
@@ -184,22 +224,39 @@ class RoundRobin:
         if errors:
             raise errors[0]
 
-    def rates(self) -> list[FeedRate]:
-        """Each feed's processed and dropped frames from `run`'s start to its end (or now)."""
+    def _all_ended(self) -> bool:
+        """Every feed has ended, and those with an `on_end` hook have been ended by it."""
+        return all(i in self._retired if f.on_end is not None else f.ended() for i, f in enumerate(self.feeds))
+
+    def rates(self, window: float | None = None) -> list[FeedRate]:
+        """Each feed's processed and dropped frames from `run`'s start to its end (or now);
+        with `window`, over about the last `window` seconds only (what a status line shows:
+        a slow start or a busy minute long gone does not count)."""
         now = self._stopped if self._stopped is not None else self.clock()
-        return [FeedRate(f.name, f.processed, f.dropped, now - f.started if f.started is not None else 0.0,
-                         f.latency_seconds * 1e3 / f.processed if f.processed else 0.0) for f in self.feeds]
+        if window is None:
+            return [FeedRate(f.name, f.processed, f.dropped, now - f.started if f.started is not None else 0.0,
+                             f.latency_seconds * 1e3 / f.processed if f.processed else 0.0) for f in self.feeds]
+        rates = []
+        with self._lock:
+            for f in self.feeds:
+                base = next((s for s in reversed(f.history) if s[0] <= now - window), None)
+                t0, processed0, dropped0, latency0 = base or (f.history[0] if f.history else (now, 0, f.dropped, 0.0))
+                processed = f.processed - processed0
+                latency = (f.latency_seconds - latency0) * 1e3 / processed if processed else 0.0
+                rates.append(FeedRate(f.name, processed, f.dropped - dropped0, now - t0, latency))
+        return rates
 
 
 def shortfall(rates: Sequence[FeedRate], tolerance: float = 0.05) -> str | None:
     """One line for a status bar when the machine is not keeping up with its cameras (each
     processed at what rate of what it delivers), or None when every camera is processed at
     (within `tolerance`) the rate it delivers."""
-    behind = [r for r in rates if r.processed + r.dropped > 0 and r.dropped > tolerance * (r.processed + r.dropped)]
+    delivering = [r for r in rates if r.processed + r.dropped > 0]  # an ended camera is not behind
+    behind = [r for r in delivering if r.dropped > tolerance * (r.processed + r.dropped)]
     if not behind:
         return None
-    low, high = min(r.fps for r in rates), max(r.fps for r in rates)
-    delivered = max(r.delivered_fps for r in rates)
+    low, high = min(r.fps for r in delivering), max(r.fps for r in delivering)
+    delivered = max(r.delivered_fps for r in delivering)
     each = f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}–{high:.0f}"
-    cameras = "each camera" if len(rates) > 1 else "the camera"
+    cameras = "each camera" if len(delivering) > 1 else "the camera"
     return f"machine too slow: {cameras} processed at {each} of {delivered:.0f} frames/s"

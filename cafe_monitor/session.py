@@ -26,7 +26,6 @@ from cafe_monitor.detection import FaceDetector
 from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
-from cafe_monitor.pipeline import run as run_pipeline
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
@@ -245,7 +244,12 @@ class RecentMix:
 
 
 class MonitorSession:
-    """Runs one session to its end; `stop()` from any thread ends it cleanly."""
+    """Records one session; `stop()` from any thread ends it cleanly.
+
+    Its steps are public so a loop serving several cameras (cafe_monitor.monitor) records
+    exactly as one camera does: `begin()` (the session's row, writer and status), then
+    `process(frame)` per frame, then `finish()`. `run()` is those steps around a loop of
+    its own over this session's source."""
 
     def __init__(self, settings: Settings, *, source: str | None = None, model: Path | None = None,
                  db_url: str | None = None, store: bool = True, realtime: bool = False,
@@ -266,6 +270,20 @@ class MonitorSession:
         #: the session's latest status; `status.snapshot()` works from any thread while it runs
         self.status = SessionStatus(self.capture, self.pipeline.classifier.engine,
                                     score_visits([], settings.score.to_config()))
+        # what one run records, (re)set by `begin`
+        self._score_cfg = settings.score.to_config()
+        self._aggregator: storage.TimelineAggregator | None = None
+        self._publisher: StatusPublisher | None = None
+        self._stats = RunStats()
+        self._started = time.monotonic()
+        self._done: list[Visit] = []  # visits ended during the run
+        self._mix = RecentMix()
+        self._live = LiveScore(self._score_cfg)
+        self._live_score = score_visits([], self._score_cfg)
+        self._live_sums = ScoreSums()
+        self._last_timestamp: float | None = None
+        self._scored_at = -1.0
+        self._checkpointed_at = time.monotonic()
 
     def open_source(self) -> None:
         """Open the source (once); a missing camera/file fails here, before any row is written."""
@@ -278,10 +296,38 @@ class MonitorSession:
 
     def run(self, on_state: Callable[[LiveState], None] | None = None,
             max_seconds: float | None = None) -> SessionResult:
+        """Record until the source ends, `stop()` or `max_seconds`."""
+        self.begin(on_state)
+        failed = True
+        try:
+            if not self.capture.is_alive():
+                self.capture.start()
+            started = time.monotonic()
+            while not self._stop.is_set():
+                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    break
+                frame = self.capture.slot.get(timeout=0.25)
+                if frame is None:
+                    if source_done(self.capture):
+                        break
+                    continue
+                try:
+                    self.process(frame)
+                finally:
+                    self.capture.frame_taken()  # a file read without pacing waits for this
+            failed = False
+        finally:
+            result = self.finish(failed=failed)
+        return result
+
+    def begin(self, on_state: Callable[[LiveState], None] | None = None) -> None:
+        """Start recording: open the source (if not yet), write the session's row, start its
+        writer and, with `on_state`, its status publisher. The source is not started: `run`
+        (or the loop that calls `process`) starts it."""
         self.open_source()
         classifier = self.pipeline.classifier
         origin = time.time() if not self.capture.live else 0.0
-        aggregator: storage.TimelineAggregator | None = None
+        self._aggregator = None
         if self.engine is not None:
             site, privacy = self.settings.storage.site, self.settings.privacy
             storage.mark_interrupted(self.engine, site, self.settings.storage.camera_name)  # or CounterBusyError
@@ -295,67 +341,80 @@ class MonitorSession:
                 started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
             self.writer = storage.SessionWriter(self.engine, self.session_id, origin=origin, rescue_dir=data_dir())
             self.writer.start()
-            aggregator = storage.TimelineAggregator(self.writer.to_datetime)
-        score_cfg = self.settings.score.to_config()
-        done: list[Visit] = []
-        mix = RecentMix()
+            self._aggregator = storage.TimelineAggregator(self.writer.to_datetime)
+        self._stats, self._done, self._mix = RunStats(), [], RecentMix()
+        self._live = LiveScore(self._score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
+        self._live_score, self._live_sums = score_visits([], self._score_cfg), ScoreSums()
+        self._last_timestamp, self._scored_at = None, -1.0
+        self._checkpointed_at = time.monotonic()
+        self.status.begin(self.session_id, self.writer, self._live_score)
+        self._publisher = StatusPublisher(self.status, on_state) if on_state is not None else None
+        if self._publisher is not None:
+            self._publisher.start()
+        self._started = time.monotonic()
 
-        last_timestamp: float | None = None
-        live_score = score_visits([], score_cfg)
-        live_sums = ScoreSums()
-        live = LiveScore(score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
-        scored_at = -1.0
-        checkpointed_at = time.monotonic()
-        self.status.begin(self.session_id, self.writer, live_score)
-
-        def on_result(result: FrameResult, capture: CaptureThread) -> None:
-            nonlocal last_timestamp, live_score, live_sums, scored_at, checkpointed_at
-            last_timestamp = result.timestamp
-            done.extend(result.ended_visits)
-            live.add([v.distribution for v in result.ended_visits])
-            probabilities = [f.probabilities for f in result.faces]
-            if self.writer is not None and aggregator is not None:
-                for v in result.ended_visits:
-                    self.writer.add_visit(v)
-                bucket = aggregator.add(result.timestamp, probabilities)
-                if bucket is not None:
-                    self.writer.add_bucket(bucket)
-                now = time.monotonic()
-                if now - checkpointed_at >= CHECKPOINT_SECONDS:  # a crash keeps open visits up to ~2 s back
-                    self.writer.checkpoint(self.pipeline.tracker.open_visits())
-                    checkpointed_at = now
-            mix.add(result.timestamp, probabilities)
+    def process(self, frame: Frame) -> FrameResult:
+        """One frame through the pipeline and into the session: rows, checkpoints, live score, status."""
+        result = self.pipeline.process(frame.image, frame.timestamp, frame.index)
+        self._stats.add(result)
+        self._last_timestamp = result.timestamp
+        self._done.extend(result.ended_visits)
+        self._live.add([v.distribution for v in result.ended_visits])
+        probabilities = [f.probabilities for f in result.faces]
+        if self.writer is not None and self._aggregator is not None:
+            for v in result.ended_visits:
+                self.writer.add_visit(v)
+            bucket = self._aggregator.add(result.timestamp, probabilities)
+            if bucket is not None:
+                self.writer.add_bucket(bucket)
             now = time.monotonic()
-            if result.ended_visits or now - scored_at >= 1.0:  # open visits' means drift slowly
-                open_now = self.pipeline.tracker.open_visits()
-                live_sums, scored_at = live.sums([v.distribution for v in open_now]), now
-                live_score = live_sums.score(score_cfg)
-            self.status.frame_done(result, score=live_score, sums=live_sums, recent_mix=mix.mix(),
-                                   visits_done=len(done))
+            if now - self._checkpointed_at >= CHECKPOINT_SECONDS:  # a crash keeps open visits up to ~2 s back
+                self.writer.checkpoint(self.pipeline.tracker.open_visits())
+                self._checkpointed_at = now
+        self._mix.add(result.timestamp, probabilities)
+        now = time.monotonic()
+        if result.ended_visits or now - self._scored_at >= 1.0:  # open visits' means drift slowly
+            open_now = self.pipeline.tracker.open_visits()
+            self._live_sums, self._scored_at = self._live.sums([v.distribution for v in open_now]), now
+            self._live_score = self._live_sums.score(self._score_cfg)
+        self.status.frame_done(result, score=self._live_score, sums=self._live_sums, recent_mix=self._mix.mix(),
+                               visits_done=len(self._done))
+        return result
 
-        publisher = StatusPublisher(self.status, on_state) if on_state is not None else None
-        status, final = "interrupted", []
+    def finish(self, failed: bool = False) -> SessionResult:
+        """End the session: stop the source, close the visits still open, publish the last
+        status, flush and close the writer. `failed` (processing raised): the session is
+        stored as interrupted, with what was written up to then."""
+        self.capture.stop()
+        if self.capture.ident is None:  # opened, never started: its thread releases the device on the way out
+            self.capture.start()
+        self.capture.join(timeout=5)
+        self._stats.seconds = time.monotonic() - self._started
+        self._stats.dropped = self.capture.slot.dropped
+        final = [] if failed else self.pipeline.finish()
+        visits = sorted(self._done + final, key=lambda v: v.id)
         try:
-            if publisher is not None:
-                publisher.start()
-            stats, visits = run_pipeline(self.pipeline, self.capture, on_result=on_result,
-                                             should_stop=self._stop.is_set, max_seconds=max_seconds)
-            ended_ids = {v.id for v in done}
-            final = [v for v in visits if v.id not in ended_ids]
-            status = "ended"
+            if self._publisher is not None:
+                self._publisher.stop()
         finally:
-            if publisher is not None:
-                publisher.stop()
-            if self.writer is not None and aggregator is not None:
+            if self.writer is not None and self._aggregator is not None:
                 for v in final:
                     self.writer.add_visit(v)
-                bucket = aggregator.flush()
+                bucket = self._aggregator.flush()
                 if bucket is not None:
                     self.writer.add_bucket(bucket)
                 end = dt.datetime.now(dt.timezone.utc)
-                if not self.capture.live and last_timestamp is not None:  # a file ran faster than real time
-                    end = max(end, self.writer.to_datetime(last_timestamp))
-                self.writer.close(status, end, self.capture.gaps)
-        score = score_visits([v.distribution for v in visits], score_cfg)
-        return SessionResult(self.session_id, stats, visits, score, classifier.engine, self.capture.state,
-                             list(self.capture.gaps), self.writer.rescue_file if self.writer else None)
+                if not self.capture.live and self._last_timestamp is not None:  # a file ran faster than real time
+                    end = max(end, self.writer.to_datetime(self._last_timestamp))
+                self.writer.close("interrupted" if failed else "ended", end, self.capture.gaps)
+        score = score_visits([v.distribution for v in visits], self._score_cfg)
+        return SessionResult(self.session_id, self._stats, visits, score, self.pipeline.classifier.engine,
+                             self.capture.state, list(self.capture.gaps),
+                             self.writer.rescue_file if self.writer else None)
+
+
+def source_done(capture: CaptureThread) -> bool:
+    """True once the source will deliver no more frames (a file at its end, a failed
+    camera, a stopped capture) and its thread has gone."""
+    ended = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
+    return ended and not capture.is_alive()

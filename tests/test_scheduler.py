@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -161,3 +162,84 @@ def test_shortfall_states_the_even_lower_rate_or_nothing() -> None:
     assert shortfall(behind) == "machine too slow: each camera processed at 22 of 30 frames/s"
     assert shortfall(behind[:1]) == "machine too slow: the camera processed at 22 of 30 frames/s"
     assert shortfall([FeedRate("a", 0, 0, 1.0, 0.0)]) is None  # nothing delivered yet
+
+
+def test_a_slow_pipeline_is_told_as_a_shortfall_at_the_even_lower_rate() -> None:
+    # two 30 fps cameras, a pipeline good for ~20 frames/s in all: each processed at ~10 of 30
+    loop, _, _ = run_cameras([30.0, 30.0], 0.05, 2.5)
+    text = shortfall(loop.rates(window=1.5))
+    assert text is not None, loop.rates(window=1.5)
+    m = re.fullmatch(r"machine too slow: each camera processed at (\d+)(?:–(\d+))? of (\d+) frames/s", text)
+    assert m is not None, text
+    assert 5 <= int(m[1]) <= int(m[2] or m[1]) <= 13 and 26 <= int(m[3]) <= 34, text
+
+
+def test_recent_rates_forget_a_slow_start() -> None:
+    """A status line shows the last seconds: a slow first second (models warming up, a
+    busy minute) stops counting once it is past, while the whole run still shows it."""
+    cameras = [FakeCamera(30.0) for _ in range(2)]
+    t0 = time.monotonic()
+
+    def process(frame: Frame) -> None:
+        time.sleep(0.1 if time.monotonic() - t0 < 1.0 else 0.002)
+
+    loop = RoundRobin([Feed(f"cam{i}", c.slot, process) for i, c in enumerate(cameras)])
+    for c in cameras:
+        c.start()
+    try:
+        loop.run(max_seconds=3.0)
+    finally:
+        for c in cameras:
+            c.halt.set()
+            c.join(2)
+    whole, recent = loop.rates(), loop.rates(window=1.0)
+    assert shortfall(whole) is not None  # a third of the run at 5 of 30 frames/s
+    assert all(0.9 <= r.seconds <= 1.3 for r in recent), recent
+    assert all(r.fps >= 20 and r.dropped <= 0.2 * (r.processed + r.dropped) for r in recent), recent
+    assert shortfall(recent, tolerance=0.2) is None
+    assert all(w.processed > r.processed for w, r in zip(whole, recent, strict=True))
+
+
+def test_a_feed_that_ends_leaves_the_rotation_alone_and_the_others_go_on() -> None:
+    import numpy as np
+
+    file_slot = LatestFrameSlot()
+    file_slot.put(Frame(np.zeros((2, 2), np.uint8), 0, 0.0))
+    file_slot.close()
+    camera = FakeCamera(50.0)
+    ended_at: list[float] = []
+    file_frames: list[int] = []
+    file_feed = Feed("file", file_slot, lambda f: file_frames.append(f.index), ended=lambda: file_slot.closed,
+                     on_end=lambda: ended_at.append(time.monotonic()))
+    live_feed = Feed("live", camera.slot, lambda f: None)
+    loop = RoundRobin([file_feed, live_feed])
+    camera.start()
+    t0 = time.monotonic()
+    try:
+        loop.run(max_seconds=1.0, workers=2)
+    finally:
+        camera.halt.set()
+        camera.join(2)
+    assert file_frames == [0]  # its last frame processed before it ended
+    assert len(ended_at) == 1 and ended_at[0] - t0 < 0.5  # ended at once, once
+    assert time.monotonic() - t0 >= 1.0 and live_feed.processed >= 30  # the live camera went on
+    assert shortfall(loop.rates(window=0.5)) is None  # an ended camera is not "behind"
+
+    # every feed with a hook ended: the loop ends by itself, each hook called once
+    ends: list[str] = []
+    slots = [LatestFrameSlot() for _ in range(2)]
+    for s in slots:
+        s.close()
+
+    def closed_file(name: str, slot: LatestFrameSlot) -> Feed:
+        return Feed(name, slot, lambda f: None, ended=lambda: slot.closed, on_end=lambda: ends.append(name))
+
+    feeds = [closed_file(f"f{i}", s) for i, s in enumerate(slots)]
+    t0 = time.monotonic()
+    RoundRobin(feeds).run(max_seconds=5.0, workers=2)
+    assert sorted(ends) == ["f0", "f1"] and time.monotonic() - t0 < 1.0
+
+
+def test_shortfall_leaves_out_cameras_that_delivered_nothing_lately() -> None:
+    rates = [FeedRate("a", 220, 80, 10.0, 30.0), FeedRate("ended", 0, 0, 10.0, 0.0), FeedRate("b", 200, 100, 10.0, 0)]
+    assert shortfall(rates) == "machine too slow: each camera processed at 20–22 of 30 frames/s"

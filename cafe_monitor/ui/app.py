@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
 
     def on_grid_state(self) -> None:
         if self.grid_worker is not None:
-            self.grid.update_states(self.grid_worker.take())
+            self.grid.update_states(self.grid_worker.take(), self.grid_worker.shortfall())
             self.status.setText(self.grid.status_text())
 
     def on_grid_finished(self, runs: list[CameraRun]) -> None:

@@ -111,6 +111,8 @@ class CameraGrid(QWidget):
         self.score_config = score_config
         self.tiles: dict[str, CameraTile] = {}
         self.states: dict[str, LiveState] = {}
+        #: "machine too slow: ..." while the cameras are not all processed as fast as they deliver
+        self.shortfall: str | None = None
         self.combined = ScoreGauge("Satisfaction (all cameras)")
         self.combined.setMaximumHeight(170)
         self.cameras_line = QLabel()
@@ -134,7 +136,7 @@ class CameraGrid(QWidget):
         for tile in self.tiles.values():
             self.grid.removeWidget(tile)
             tile.deleteLater()
-        self.tiles, self.states = {}, {}
+        self.tiles, self.states, self.shortfall = {}, {}, None
         _, columns = grid_shape(len(cameras))
         for i, (name, region) in enumerate(cameras):
             tile = CameraTile(name, region)
@@ -156,7 +158,9 @@ class CameraGrid(QWidget):
         self.notice.setText(text)
         self.notice.setVisible(bool(text.strip()))
 
-    def update_states(self, states: dict[str, LiveState]) -> None:
+    def update_states(self, states: dict[str, LiveState], shortfall: str | None = None) -> None:
+        """Show each camera's newest state; `shortfall`: the monitor's, for the status line."""
+        self.shortfall = shortfall
         for name, state in states.items():
             if name in self.tiles:
                 self.states[name] = state
@@ -169,8 +173,9 @@ class CameraGrid(QWidget):
 
     def status_text(self) -> str:
         live = sum(s.camera == CameraState.LIVE for s in self.states.values())
-        return f"{len(self.tiles)} cameras, {live} live · " + " · ".join(
+        text = f"{len(self.tiles)} cameras, {live} live · " + " · ".join(
             f"{n}: {CAMERA_WORDS[s.camera]}" for n, s in self.states.items())
+        return text + (f" · ⚠ {self.shortfall}" if self.shortfall else "")
 
 
 class GridWorker(QObject):
@@ -217,6 +222,11 @@ class GridWorker(QObject):
         with self._lock:
             states, self._latest, self._pending = self._latest, {}, False
             return states
+
+    def shortfall(self) -> str | None:
+        """The running monitor's "machine too slow: ..." line, or None."""
+        monitor = self._monitor
+        return monitor.shortfall() if monitor is not None else None
 
     def _on_state(self, name: str, state: LiveState) -> None:
         with self._lock:

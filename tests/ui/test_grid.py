@@ -16,7 +16,7 @@ from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import LiveScore, ScoreSums
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.app import MainWindow
-from cafe_monitor.ui.grid import CameraGrid, grid_shape
+from cafe_monitor.ui.grid import CameraGrid, GridWorker, grid_shape
 from tests.conftest import ASSETS, clip_frames
 
 #: where the screenshots go for a person to look at (docs/ takes one of them)
@@ -70,6 +70,12 @@ def test_grid_lays_out_cameras_and_combines_their_scores(qtbot, cameras: int, tm
 
     grid.update_states({names[0]: state(frames[0], visits[names[0]], CameraState.RECONNECTING)})
     assert "reconnecting" in grid.tiles[names[0]].status.text() and f"{names[0]}: reconnecting" in grid.status_text()
+    assert "too slow" not in grid.status_text()
+    slow = "machine too slow: each camera processed at 22 of 30 frames/s"
+    grid.update_states({}, slow)  # the monitor's shortfall reaches the status line, and leaves it
+    assert grid.status_text().startswith(f"{cameras} cameras") and grid.status_text().endswith(f" · ⚠ {slow}")
+    grid.update_states({}, None)
+    assert "too slow" not in grid.status_text()
     shot = grid.grab()
     assert shot.save(str(tmp_path / f"grid-{cameras}.png"))
     if SHOTS is not None:
@@ -89,7 +95,7 @@ def test_one_camera_without_sums_counts_nothing_twice(qtbot) -> None:  # type: i
 
 @pytest.mark.media
 def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gif: Path,  # type: ignore[no-untyped-def]
-                                                face_then_empty_clip: Path) -> None:
+                                                face_then_empty_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = parse({"storage": {"camera_name": "till"},
                       "cameras": {"till": {"source": str(customers_gif)},
                                   "seats": {"source": str(face_then_empty_clip), "area": [0.0, 0.0, 0.05, 0.05]}}})
@@ -99,9 +105,20 @@ def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gi
     window.show()
     assert window.start_all_action.isVisible()  # two [cameras.*] tables with a source
     assert not MainWindow(Settings(), db_url=db_url).start_all_action.isVisible()
+    slow = "machine too slow: each camera processed at 9 of 25 frames/s"
+    real_shortfall = GridWorker.shortfall
+    asked: list[str | None] = []
+
+    def said(worker: GridWorker) -> str | None:
+        asked.append(real_shortfall(worker))  # the running monitor's own (None: keeping up, or a shortfall)
+        return slow
+
+    monkeypatch.setattr(GridWorker, "shortfall", said)
     window.start_all()
     try:
         assert window.live_views.currentWidget() is window.grid and list(window.grid.tiles) == ["till", "seats"]
+        qtbot.waitUntil(lambda: window.status.text().endswith(f"⚠ {slow}"), timeout=30000)  # the status line
+        assert all(a is None or a.startswith("machine too slow") for a in asked)
         assert not window.start_action.isEnabled() and window.stop_action.isEnabled()
         qtbot.waitUntil(lambda: "Cameras ended" in window.status.text(), timeout=60000)
         ended = window.status.text()
