@@ -1,7 +1,7 @@
 """Settings: one TOML file, strictly validated (an unknown or mistyped key is an error
 that names it: a typo must not silently fall back to a default in a shop).
 
-    [camera]   source = "0"       loop = false
+    [camera]   source = "0"       loop = false   start_at_launch = true
     [detector] model = "full_range"   min_score = 0.5
     [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
                  cpu_only = false   precision = "auto"
@@ -13,6 +13,8 @@ that names it: a typo must not silently fall back to a default in a shop).
                time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
     [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
     [score.valence]  happy = 1.0 ...
+    [reports]  folder = ""  (empty = reports/ in the user data folder)  auto_daily = true
+    [cameras.<name>]  source = "0"  area = [x1, y1, x2, y2]  width = 0  height = 0  fps = 0  (0 = device default)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import tomllib
 
@@ -39,6 +41,7 @@ class ConfigError(ValueError):
 class CameraSettings:
     source: str = "0"
     loop: bool = False
+    start_at_launch: bool = True  # the dashboard starts monitoring when it opens (`run --start` always does)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,26 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The day report written by itself at each business day's end (cafe_monitor.daily_reports)."""
+
+    folder: str = ""  # "" = reports/ in the user data folder
+    auto_daily: bool = True
+
+
+@dataclass(frozen=True)
+class CameraProfile:
+    """One camera's table `[cameras.<name>]` (minimal version from the `unattended` branch; the
+    `privacy` branch's fuller one replaces it): its source, customer area and capture mode."""
+
+    source: str = ""
+    area: Region = Region()
+    width: int = 0  # 0 = the device's default
+    height: int = 0
+    fps: int = 0
+
+
+@dataclass(frozen=True)
 class ScoreSettings:
     satisfied_above: float = 0.25
     dissatisfied_below: float = -0.25
@@ -98,6 +121,12 @@ class Settings:
     privacy: PrivacySettings = PrivacySettings()
     storage: StorageSettings = StorageSettings()
     score: ScoreSettings = ScoreSettings()
+    reports: ReportSettings = ReportSettings()
+    cameras: dict[str, CameraProfile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> CameraProfile:
+        """The camera's stored table, or the defaults."""
+        return self.cameras.get(name, CameraProfile())
 
     def with_named_zone(self) -> Settings:
         """These settings with the site's zone named ("" resolved to the computer's), as a
@@ -119,8 +148,14 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
             continue
         key = f"{where}.{f.name}" if where else f.name
         typ, value = hints[f.name], data[f.name]
-        if dataclasses.is_dataclass(typ):
+        if typ is Region and isinstance(value, list) and len(value) == 4:  # area = [x1, y1, x2, y2]
+            values[f.name] = _build(Region, dict(zip(("x1", "y1", "x2", "y2"), value, strict=True)), key)
+        elif dataclasses.is_dataclass(typ):
             values[f.name] = _build(typ, value, key)  # type: ignore[arg-type]
+        elif get_origin(typ) is dict and get_args(typ)[1] is CameraProfile:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} must be a table of camera tables")
+            values[f.name] = {str(k): _build(CameraProfile, v, f"{key}.{k}") for k, v in value.items()}
         elif typ is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{key} must be a number, got {value!r}")
@@ -150,6 +185,9 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("privacy.retention_days must be at least 1")
     if settings.privacy.visit_retention_days < 0:
         raise ConfigError("privacy.visit_retention_days must be 0 (keep) or a number of days")
+    for name, cam in settings.cameras.items():
+        if min(cam.width, cam.height, cam.fps) < 0:
+            raise ConfigError(f"cameras.{name}: width, height and fps must be 0 (the device's default) or more")
     if settings.tracker.min_frames < 1:
         raise ConfigError("tracker.min_frames must be at least 1")
     for key, check in (("time_zone", zone), ("business_day_start", parse_day_start)):
@@ -198,6 +236,13 @@ def to_toml(settings: Settings) -> str:
 
     for section in fields(Settings):
         value = getattr(settings, section.name)
+        if section.name == "cameras":  # one table per camera, the area as a list
+            for name, p in value.items():
+                a = p.area
+                lines += [f"[cameras.{fmt(name)}]", f"source = {fmt(p.source)}",
+                          f"area = [{a.x1!r}, {a.y1!r}, {a.x2!r}, {a.y2!r}]",
+                          f"width = {p.width}", f"height = {p.height}", f"fps = {p.fps}", ""]
+            continue
         lines.append(f"[{section.name}]")
         tables = []
         for f in fields(value):
