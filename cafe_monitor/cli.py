@@ -1,5 +1,5 @@
 """`cafe-monitor` command line: run (dashboard or headless), sessions, report, import, delete,
-evaluate, check.
+evaluate, install-autostart, check.
 
 User errors (no camera, bad file, bad settings, locked database, unwritable folder)
 print one line and exit with status 2; tracebacks are for bugs only.
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cafe_monitor import __version__
+from cafe_monitor.autostart import AutostartError
 from cafe_monitor.capture import SourceError
 from cafe_monitor.classification import ModelError
 from cafe_monitor.config import ConfigError, Settings, load
@@ -25,7 +26,8 @@ from cafe_monitor.paths import default_db_url, settings_path
 from cafe_monitor.reports import ReportError
 from cafe_monitor.storage import StorageError
 
-USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, ReportError, OSError)
+USER_ERRORS = (SourceError, ModelError, ConfigError, DetectorError, StorageError, ReportError, AutostartError,
+               OSError)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -44,17 +46,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise SourceError("no display to open the dashboard on; run with --headless (or under a desktop)")
         from cafe_monitor.ui.app import main as ui_main
 
-        return ui_main(settings, source=args.source, db_url=args.db, model=args.model)
+        return ui_main(settings, source=args.source, db_url=args.db, model=args.model, start=args.start)
     from cafe_monitor.session import MonitorSession
 
     session = MonitorSession(settings, source=args.source, model=args.model, db_url=args.db,
                              store=not args.no_store, realtime=args.realtime, loop=args.loop or None)
     signal.signal(signal.SIGINT, lambda *_: session.stop())
     signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    from cafe_monitor import daily_reports
+
+    reporter = daily_reports.start_for(settings, session.db_url) if not args.no_store else None
     try:
         result = session.run(max_seconds=args.max_seconds)
     finally:
         session.pipeline.close()
+        if reporter is not None:
+            reporter.stop()
     if args.json:
         print(json.dumps(result.as_dict()))
     else:
@@ -173,6 +180,28 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_autostart(args: argparse.Namespace) -> int:
+    """Start the monitor at login and restart it after a crash (Linux; see cafe_monitor.autostart)."""
+    from cafe_monitor import autostart
+
+    if args.remove:
+        removed = autostart.remove()
+        for path in removed:
+            print(f"removed {path}")
+        print("autostart removed (a monitor running now keeps running)" if removed else "no autostart entry to remove")
+        return 0
+    outcome = autostart.install(headless=args.headless, method=args.method, config=args.config)
+    print(f"autostart: {outcome.why}")
+    for path in outcome.removed:
+        print(f"removed {path}")
+    for path in outcome.written:
+        print(f"wrote {path}")
+    for note in outcome.notes:
+        print(note)
+    print("undo: cafe-monitor install-autostart --remove")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Which inference provider this machine will use, and why."""
     import onnxruntime as ort
@@ -211,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the user data folder; env CAFE_MONITOR_DB)")
     r.add_argument("--no-store", action="store_true", help="do not record the session")
     r.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    r.add_argument("--start", action="store_true", help="dashboard: start monitoring at once (as "
+                                                        "[camera] start_at_launch does)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sessions", help="list recorded sessions")
@@ -257,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="do not ask")
     d.add_argument("--db")
     d.set_defaults(func=cmd_delete)
+
+    a = sub.add_parser("install-autostart", help="start the monitor at login, restarted after a crash (Linux)")
+    a.add_argument("--headless", action="store_true", help="autostart the headless monitor instead of the dashboard")
+    a.add_argument("--method", choices=("auto", "systemd", "xdg"), default="auto",
+                   help="systemd user unit or XDG autostart entry (default: systemd where the session has it)")
+    a.add_argument("--remove", action="store_true", help="remove the autostart entry")
+    a.set_defaults(func=cmd_install_autostart)
 
     c = sub.add_parser("check", help="show the inference provider and model in use")
     c.add_argument("--model", type=Path)

@@ -12,12 +12,12 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
     QApplication,
-    QComboBox,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
+    QSystemTrayIcon,
     QTabWidget,
     QToolBar,
 )
@@ -28,9 +28,11 @@ from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.pipeline import Region
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
+from cafe_monitor.ui.camera_picker import CameraPicker
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.history import HistoryView
 from cafe_monitor.ui.live import LiveView
+from cafe_monitor.ui.tray import CloseChoice, Tray, ask_on_close
 from cafe_monitor.ui.worker import MonitorWorker
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,10 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(bar)
-        self.camera_choice = QComboBox()
-        self.camera_choice.setEditable(True)  # an index, or a stream URL typed in
-        self.camera_choice.setToolTip("Camera index (0 = default webcam) or stream URL")
-        self.camera_choice.addItems(["0", "1", "2", "3"])
-        self.camera_choice.setCurrentText(settings.camera.source)
-        self.camera_choice.setMinimumWidth(70)
+        self.camera_picker = CameraPicker(settings)  # devices by name, their sizes and frame rates
+        self.camera_choice = self.camera_picker.device
+        self.tray: Tray | None = None
+        self.quitting = False
         self.start_action = QAction("▶ Start camera", self)
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
@@ -107,15 +107,14 @@ class MainWindow(QMainWindow):
         self.blur_action.setCheckable(True)
         self.blur_action.setChecked(self.live.blur)
         self.settings_action = QAction("Settings…", self)
-        bar.addWidget(QLabel(" Camera "))
-        bar.addWidget(self.camera_choice)
+        bar.addWidget(self.camera_picker)
         for a in (self.start_action, self.open_action, self.stop_action, None, self.region_action,
                   self.clear_region_action, self.blur_action, None, self.settings_action):
             if a is None:
                 bar.addSeparator()
             else:
                 bar.addAction(a)
-        self.start_action.triggered.connect(lambda: self.start(self.camera_choice.currentText().strip() or "0"))
+        self.start_action.triggered.connect(self.start_camera)
         self.open_action.triggered.connect(self.open_file)
         self.stop_action.triggered.connect(self.stop)
         self.region_action.triggered.connect(self.begin_region)
@@ -177,7 +176,16 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(False)
         self.open_action.setEnabled(False)
         self.stop_action.setEnabled(True)
+        self.camera_picker.set_running(True)
         self.status.setText(f"Starting {redact_url(source)}…")
+
+    def start_camera(self) -> None:
+        """Start the picked camera; its size and frame rate are saved for next time."""
+        remembered = self.camera_picker.remembered(self.settings)
+        if remembered != self.settings:
+            self.settings = remembered
+            self._persist()
+        self.start(self.camera_picker.source())
 
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
@@ -216,6 +224,7 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(True)
         self.open_action.setEnabled(True)
         self.stop_action.setEnabled(False)
+        self.camera_picker.set_running(False)
 
     # -- region, blur, settings -----------------------------------------------------
     def begin_region(self) -> None:
@@ -296,15 +305,50 @@ class MainWindow(QMainWindow):
         if QApplication.platformName() != "offscreen":
             QMessageBox.warning(self, "Export failed", message)
 
+    # -- closing: keep monitoring in the tray, or stop -----------------------------------
+    def tray_available(self) -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
     def closeEvent(self, event: QCloseEvent | None) -> None:
+        if not self.quitting and self.worker is not None and self.worker.running and event is not None:
+            choice = ask_on_close(self, self.tray_available())
+            if choice is CloseChoice.TRAY:
+                self.hide_to_tray()
+            if choice is not CloseChoice.STOP:
+                event.ignore()
+                return
         if self.worker is not None:
             self.worker.stop()
             self.worker.wait(10)
+        if self.tray is not None:
+            self.tray.hide()
         super().closeEvent(event)
+
+    def hide_to_tray(self) -> None:
+        if self.tray is None:
+            self.tray = Tray(self.windowIcon(), self)
+            self.tray.show_requested.connect(self.show_from_tray)
+            self.tray.quit_requested.connect(self.quit_from_tray)
+        QApplication.setQuitOnLastWindowClosed(False)  # the hidden window is not the end
+        self.tray.show()
+        self.hide()
+
+    def show_from_tray(self) -> None:
+        QApplication.setQuitOnLastWindowClosed(True)
+        if self.tray is not None:
+            self.tray.hide()
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit_from_tray(self) -> None:
+        self.quitting = True  # stop without asking
+        self.close()
+        QApplication.quit()
 
 
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
-         model: Path | None = None) -> int:
+         model: Path | None = None, start: bool = False) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
@@ -317,6 +361,13 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
     window.show()
     if source is not None:
         window.start(source)
-    elif app.platformName() != "offscreen":
+    elif start or (settings.camera.start_at_launch and app.platformName() != "offscreen"):
         window.start(settings.camera.source)  # the quick start: open the default camera
-    return int(app.exec())
+    from cafe_monitor import daily_reports
+
+    reporter = daily_reports.start_for(settings, window.db_url())  # the day's report at each day's end
+    try:
+        return int(app.exec())
+    finally:
+        if reporter is not None:
+            reporter.stop()
