@@ -53,8 +53,9 @@ def due_days(now: dt.datetime, clock: CafeClock, days_with_data: Iterable[dt.dat
 
 
 def next_day_end(now: dt.datetime, clock: CafeClock, grace: dt.timedelta = GRACE) -> dt.datetime:
-    """When the current business day's report becomes due (UTC)."""
-    return clock.day_range(clock.business_day(now))[1] + grace
+    """When the next report becomes due (UTC): yesterday's, if its grace is not over yet, else today's."""
+    start, end = clock.day_range(clock.business_day(now))
+    return start + grace if as_utc(now) < start + grace else end + grace
 
 
 def reports_folder(settings: Settings) -> Path:

@@ -29,6 +29,9 @@ def test_a_day_is_due_once_its_business_day_is_over() -> None:
     assert due_days(utc(2026, 11, 28, 4, 2), LONDON, data, []) == [D(2026, 11, 26)]  # 5 min grace
     assert due_days(utc(2026, 11, 28, 4, 5), LONDON, data, [D(2026, 11, 26)]) == [D(2026, 11, 27)]  # written
     assert due_days(utc(2026, 11, 28, 4, 5), LONDON, [], []) == []  # no data, no report
+    assert next_day_end(utc(2026, 11, 28, 3, 0), LONDON) == utc(2026, 11, 28, 4, 5)  # the thread's next wake-up
+    assert next_day_end(utc(2026, 11, 28, 4, 2), LONDON) == utc(2026, 11, 28, 4, 5)  # woke early: not a day late
+    assert next_day_end(utc(2026, 11, 28, 4, 5), LONDON) == utc(2026, 11, 29, 4, 5)
 
 
 def test_the_25_hour_autumn_day_ends_an_hour_later() -> None:

@@ -347,6 +347,18 @@ class MainWindow(QMainWindow):
         QApplication.quit()
 
 
+def launch(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
+           model: Path | None = None, start: bool = False) -> MainWindow:
+    """The shown window, monitoring already when asked (a source, --start, or start_at_launch)."""
+    window = MainWindow(settings, source=source, db_url=db_url, model=model)
+    window.show()
+    if source is not None:
+        window.start(source)
+    elif start or (settings.camera.start_at_launch and QApplication.platformName() != "offscreen"):
+        window.start(settings.camera.source)  # the quick start: open the default camera
+    return window
+
+
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
          model: Path | None = None, start: bool = False) -> int:
     existing = QApplication.instance()
@@ -357,12 +369,7 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
         from PyQt6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    window = MainWindow(settings, source=source, db_url=db_url, model=model)
-    window.show()
-    if source is not None:
-        window.start(source)
-    elif start or (settings.camera.start_at_launch and app.platformName() != "offscreen"):
-        window.start(settings.camera.source)  # the quick start: open the default camera
+    window = launch(settings, source=source, db_url=db_url, model=model, start=start)
     from cafe_monitor import daily_reports
 
     reporter = daily_reports.start_for(settings, window.db_url())  # the day's report at each day's end

@@ -127,8 +127,8 @@ class CameraPicker(QWidget):
         self.size_choice.addItem(DEFAULT, None)
         for m in modes:
             self.size_choice.addItem(m.label, (m.width, m.height))
-        i = self.size_choice.findData((want[0], want[1])) if want[0] else 0
-        self.size_choice.setCurrentIndex(max(i, 0))
+        sizes = [self.size_choice.itemData(i) for i in range(self.size_choice.count())]  # findData can't match tuples
+        self.size_choice.setCurrentIndex(sizes.index((want[0], want[1])) if (want[0], want[1]) in sizes else 0)
         self.size_choice.blockSignals(False)
         self._fill_rates(want[2])
 
