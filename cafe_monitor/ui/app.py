@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.camera_choice = self.camera_picker.device
         self.tray: Tray | None = None
         self.quitting = False
+        self.monitoring = False  # a session started and not stopped: closing the window asks first
         self.start_action = QAction("▶ Start camera", self)
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
@@ -177,6 +178,7 @@ class MainWindow(QMainWindow):
         self.open_action.setEnabled(False)
         self.stop_action.setEnabled(True)
         self.camera_picker.set_running(True)
+        self.monitoring = True
         self.status.setText(f"Starting {redact_url(source)}…")
 
     def start_camera(self) -> None:
@@ -193,6 +195,7 @@ class MainWindow(QMainWindow):
             self.start(path)
 
     def stop(self) -> None:
+        self.monitoring = False
         if self.worker is not None:
             self.worker.stop()
             self.status.setText("Stopping…")
@@ -225,6 +228,7 @@ class MainWindow(QMainWindow):
         self.open_action.setEnabled(True)
         self.stop_action.setEnabled(False)
         self.camera_picker.set_running(False)
+        self.monitoring = False
 
     # -- region, blur, settings -----------------------------------------------------
     def begin_region(self) -> None:
@@ -310,7 +314,7 @@ class MainWindow(QMainWindow):
         return QSystemTrayIcon.isSystemTrayAvailable()
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
-        if not self.quitting and self.worker is not None and self.worker.running and event is not None:
+        if not self.quitting and self.monitoring and self.worker is not None and self.worker.running and event:
             choice = ask_on_close(self, self.tray_available())
             if choice is CloseChoice.TRAY:
                 self.hide_to_tray()

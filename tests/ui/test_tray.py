@@ -33,8 +33,9 @@ class Answer:
 class FakeWorker:
     """A session that is running (for the question alone, without a camera)."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: MainWindow) -> None:
         self.running, self.source, self.stopped = True, "0", False
+        window.monitoring = True  # as start() leaves it
 
     def stop(self) -> None:
         self.stopped, self.running = True, False
@@ -92,7 +93,7 @@ def test_keep_monitoring_in_the_tray_then_quit_from_its_menu(qtbot, window: Main
 def test_stop_and_close(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     tray_here(monkeypatch, True)
     Answer(monkeypatch, "Stop monitoring and close")
-    worker = window.worker = FakeWorker()  # type: ignore[assignment]
+    worker = window.worker = FakeWorker(window)  # type: ignore[assignment]
     window.close()
     assert worker.stopped and not window.isVisible() and window.tray is None
 
@@ -100,7 +101,7 @@ def test_stop_and_close(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> 
 def test_cancel_keeps_the_window_and_monitoring(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     tray_here(monkeypatch, True)
     Answer(monkeypatch, "Cancel")
-    worker = window.worker = FakeWorker()  # type: ignore[assignment]
+    worker = window.worker = FakeWorker(window)  # type: ignore[assignment]
     window.close()
     assert not worker.stopped and window.isVisible()
 
@@ -110,7 +111,7 @@ def test_without_a_tray_it_says_so_and_offers_stop_or_cancel(window: MainWindow,
                                                               button: str, stops: bool) -> None:
     tray_here(monkeypatch, False)
     answer = Answer(monkeypatch, button)
-    worker = window.worker = FakeWorker()  # type: ignore[assignment]
+    worker = window.worker = FakeWorker(window)  # type: ignore[assignment]
     window.close()
     assert "no system tray" in answer.asked[0] and sorted(answer.buttons[0]) == ["Cancel", "Stop monitoring and close"]
     assert worker.stopped is stops and window.isVisible() is not stops
