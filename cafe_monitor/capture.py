@@ -127,6 +127,20 @@ class RateMeter:
             self._times.popleft()
 
 
+def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
+    """Like open_cv, but asks a camera (an index) for a capture size and rate ([cameras.<name>]
+    width/height/fps; 0 keeps the device's default). Files and streams open as they are."""
+    def open_with_mode(source: str | int) -> VideoReader:
+        cap = cv2.VideoCapture(source)
+        if isinstance(source, int) and cap.isOpened():
+            for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
+                                (cv2.CAP_PROP_FPS, fps)):
+                if value > 0:
+                    cap.set(prop, value)
+        return cap  # type: ignore[return-value]
+    return open_with_mode
+
+
 class LatestFrameSlot:
     """A one-frame mailbox: put() replaces, get() waits for a newer frame than last time."""
 

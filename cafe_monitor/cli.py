@@ -1,5 +1,5 @@
 """`cafe-monitor` command line: run (dashboard or headless), sessions, report, import, delete,
-evaluate, check.
+evaluate, install-autostart, check.
 
 User errors (no camera, bad file, bad settings, locked database, unwritable folder)
 print one line and exit with status 2; tracebacks are for bugs only.
@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings, problem = Settings(), str(exc)
         return ui_main(settings, source=sources[0] if len(sources) == 1 else None,
                        sources=sources if len(sources) > 1 else None, db_url=args.db, model=args.model,
-                       settings_file=args.config, settings_error=problem)
+                       settings_file=args.config, settings_error=problem, start=args.start)
     settings = _settings(args)
     from cafe_monitor.monitor import Monitor, combined_score, plan_cameras
 
@@ -56,10 +56,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                       realtime=args.realtime, loop=args.loop or None)
     signal.signal(signal.SIGINT, lambda *_: monitor.stop())  # Ctrl+C ends every camera's session cleanly
     signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
+    from cafe_monitor import daily_reports
+
+    reporter = daily_reports.start_for(settings, _db_url(args, settings)) if not args.no_store else None
     try:
         runs = monitor.run(max_seconds=args.max_seconds)
     finally:
         monitor.close()
+        if reporter is not None:
+            reporter.stop()
     if len(runs) == 1 and runs[0].error is not None:
         raise runs[0].error  # one camera: exactly as before (a user error is one line, a bug a traceback)
     slow = monitor.shortfall()  # over the run's last seconds: "machine too slow: ..." or None
@@ -195,6 +200,28 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_autostart(args: argparse.Namespace) -> int:
+    """Start the monitor at login and restart it after a crash (Linux; see cafe_monitor.autostart)."""
+    from cafe_monitor import autostart
+
+    if args.remove:
+        removed = autostart.remove()
+        for path in removed:
+            print(f"removed {path}")
+        print("autostart removed (a monitor running now keeps running)" if removed else "no autostart entry to remove")
+        return 0
+    outcome = autostart.install(headless=args.headless, method=args.method, config=args.config)
+    print(f"autostart: {outcome.why}")
+    for path in outcome.removed:
+        print(f"removed {path}")
+    for path in outcome.written:
+        print(f"wrote {path}")
+    for note in outcome.notes:
+        print(note)
+    print("undo: cafe-monitor install-autostart --remove")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Which inference provider this machine will use, and why."""
     import onnxruntime as ort
@@ -236,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", help="SQLAlchemy URL (default: SQLite in the user data folder; env CAFE_MONITOR_DB)")
     r.add_argument("--no-store", action="store_true", help="do not record the session")
     r.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    r.add_argument("--start", action="store_true", help="dashboard: start monitoring at once (as "
+                                                        "[camera] start_at_launch does)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sessions", help="list recorded sessions")
@@ -282,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="do not ask")
     d.add_argument("--db")
     d.set_defaults(func=cmd_delete)
+
+    a = sub.add_parser("install-autostart", help="start the monitor at login, restarted after a crash (Linux)")
+    a.add_argument("--headless", action="store_true", help="autostart the headless monitor instead of the dashboard")
+    a.add_argument("--method", choices=("auto", "systemd", "xdg"), default="auto",
+                   help="systemd user unit or XDG autostart entry (default: systemd where the session has it)")
+    a.add_argument("--remove", action="store_true", help="remove the autostart entry")
+    a.set_defaults(func=cmd_install_autostart)
 
     c = sub.add_parser("check", help="show the inference provider and model in use")
     c.add_argument("--model", type=Path)

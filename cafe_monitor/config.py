@@ -4,7 +4,7 @@ allowed range (written next to its field, see cafe_monitor.limits) and a value o
 a one-line error with the key's full name and the range; a partial table keeps the defaults
 of the keys it leaves out (a `[score.valence]` with only `surprise` keeps the other classes').
 
-    [camera]   source = "0"       loop = false
+    [camera]   source = "0"       loop = false   start_at_launch = true
     [detector] model = "full_range"   min_score = 0.5
                every_n_frames = 1  classify_carried = false  (detect on every Nth frame; boxes carried between)
     [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
@@ -18,6 +18,7 @@ of the keys it leaves out (a `[score.valence]` with only `surprise` keeps the ot
                time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
     [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
     [score.valence]  happy = 1.0 ...
+    [reports]  folder = ""  (empty = reports/ in the user data folder)  auto_daily = true
     [cameras.counter]  (one table per camera, keyed by the name its sessions are stored under)
                source = ""  area = [0.0, 0.3, 1.0, 1.0]  (customer area x1, y1, x2, y2 as fractions;
                missing = whole frame)  width = 0  height = 0  fps = 0  (0 = the device's default)
@@ -59,6 +60,7 @@ class ConfigError(UserError, ValueError):
 class CameraSettings:
     source: str = "0"
     loop: bool = False
+    start_at_launch: bool = True  # the dashboard starts monitoring when it opens (`run --start` always does)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,14 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The day report written by itself at each business day's end (cafe_monitor.daily_reports)."""
+
+    folder: str = ""  # "" = reports/ in the user data folder
+    auto_daily: bool = True
+
+
+@dataclass(frozen=True)
 class ScoreSettings:
     satisfied_above: float = bounded(0.25, -1, 1)
     dissatisfied_below: float = bounded(-0.25, -1, 1)
@@ -140,6 +150,7 @@ class Settings:
     privacy: PrivacySettings = PrivacySettings()
     storage: StorageSettings = StorageSettings()
     score: ScoreSettings = ScoreSettings()
+    reports: ReportSettings = ReportSettings()
     cameras: dict[str, CameraProfile] = field(default_factory=dict)
 
     def profile(self, name: str | None = None) -> CameraProfile:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cafe_monitor import storage
+from cafe_monitor.cameras import opener_for
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, RateMeter
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import Settings
@@ -259,7 +260,8 @@ class MonitorSession:
         self.source = source if source is not None else settings.camera.source
         self.pipeline = pipeline or build_pipeline(settings, model)
         self.capture = capture or CaptureThread(
-            self.source, loop=settings.camera.loop if loop is None else loop, realtime=realtime)
+            self.source, loop=settings.camera.loop if loop is None else loop, realtime=realtime,
+            opener=opener_for(settings, self.source))  # the camera's saved size and frame rate
         self.db_url = db_url or settings.storage.url or default_db_url()
         self.store = store
         self._stop = threading.Event()

@@ -70,6 +70,8 @@ def test_privacy_defaults_blur_on_labels_off_notice_set() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("[camera]\nsorce = '0'\n", "camera.sorce"),
     ("[cameras]\n", "cameras"),
+    ("[camra]\n", "camra"),
+    ("[cameras.counter]\nwidht = 640\n", "cameras.counter.widht"),
     ("[cameras.counter]\nsorce = '0'\n", "cameras.counter.sorce"),
     ("[cameras.counter]\narea = [0, 0, 1]\n", "cameras.counter.area"),
     ("[cameras.counter]\nfps = 12.5\n", "cameras.counter.fps"),
@@ -186,3 +188,14 @@ def test_notice_with_quotes_and_newline_round_trips(tmp_path: Path) -> None:
         Settings().privacy, notice='Smile "please"\nNo images \\ no names'))
     save(s, p)
     assert load(p) == s
+
+
+def test_camera_tables_and_reports_round_trip(tmp_path: Path) -> None:
+    from cafe_monitor.config import ReportSettings
+
+    s = Settings(cameras={"counter": CameraProfile(source="2", width=1280, height=720, fps=30),
+                          "seating area": CameraProfile(area=Region(0.0, 0.3, 1.0, 1.0))},
+                 reports=ReportSettings(folder="~/Reports", auto_daily=False))
+    save(s, tmp_path / "s.toml")
+    assert load(tmp_path / "s.toml") == s
+    assert s.profile("till") == CameraProfile()  # a camera without a table: the defaults

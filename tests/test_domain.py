@@ -63,6 +63,7 @@ def test_counted_irregular_plural() -> None:
 
 
 def test_every_user_error_has_the_one_base_and_keeps_its_old_one() -> None:
+    from cafe_monitor.autostart import AutostartError
     from cafe_monitor.capture import SourceError
     from cafe_monitor.classification import ModelError
     from cafe_monitor.config import ConfigError
@@ -73,5 +74,6 @@ def test_every_user_error_has_the_one_base_and_keeps_its_old_one() -> None:
 
     for cls, old in [(SourceError, RuntimeError), (ModelError, RuntimeError), (ConfigError, ValueError),
                      (DetectorError, RuntimeError), (StorageError, RuntimeError), (ReportError, RuntimeError),
-                     (TimeZoneError, ValueError), (CounterBusyError, RuntimeError)]:
+                     (TimeZoneError, ValueError), (CounterBusyError, RuntimeError),
+                     (AutostartError, RuntimeError)]:
         assert issubclass(cls, UserError) and issubclass(cls, old), cls

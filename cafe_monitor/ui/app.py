@@ -13,13 +13,13 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
     QApplication,
-    QComboBox,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
     QStackedWidget,
+    QSystemTrayIcon,
     QTabWidget,
     QToolBar,
 )
@@ -33,10 +33,12 @@ from cafe_monitor.paths import data_dir, default_db_url, settings_path
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.storage.queries import Counter
+from cafe_monitor.ui.camera_picker import CameraPicker
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.grid import CameraGrid, GridWorker, runs_summary
 from cafe_monitor.ui.history import HistoryView
 from cafe_monitor.ui.live import LiveView
+from cafe_monitor.ui.tray import CloseChoice, Tray, ask_on_close
 from cafe_monitor.ui.worker import MonitorWorker
 
 log = logging.getLogger(__name__)
@@ -124,12 +126,11 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(bar)
-        self.camera_choice = QComboBox()
-        self.camera_choice.setEditable(True)  # an index, or a stream URL typed in
-        self.camera_choice.setToolTip("Camera index (0 = default webcam) or stream URL")
-        self.camera_choice.addItems(["0", "1", "2", "3"])
-        self.camera_choice.setCurrentText(settings.camera.source)
-        self.camera_choice.setMinimumWidth(70)
+        self.camera_picker = CameraPicker(settings)  # devices by name, their sizes and frame rates
+        self.camera_choice = self.camera_picker.device
+        self.tray: Tray | None = None
+        self.quitting = False
+        self.monitoring = False  # a session started and not stopped: closing the window asks first
         self.start_action = QAction("▶ Start camera", self)
         self.start_all_action = QAction("▶ Start all cameras", self)  # the [cameras.*] tables with a source
         self.start_all_action.setVisible(len(plan_cameras(settings)) > 1)
@@ -145,8 +146,7 @@ class MainWindow(QMainWindow):
         self.labels_action.setChecked(self.live.labels)
         self.labels_action.setToolTip("Show each face's visit and mood (for setting up the camera)")
         self.settings_action = QAction("Settings…", self)
-        bar.addWidget(QLabel(" Camera "))
-        bar.addWidget(self.camera_choice)
+        bar.addWidget(self.camera_picker)
         for a in (self.start_action, self.start_all_action, self.open_action, self.stop_action, None,
                   self.region_action, self.clear_region_action, self.blur_action, self.labels_action, None,
                   self.settings_action):
@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
                 bar.addSeparator()
             else:
                 bar.addAction(a)
-        self.start_action.triggered.connect(lambda: self.start(self.camera_choice.currentText().strip() or "0"))
+        self.start_action.triggered.connect(self.start_camera)
         self.start_all_action.triggered.connect(lambda: self.start_all())
         self.open_action.triggered.connect(self.open_file)
         self.stop_action.triggered.connect(self.stop)
@@ -229,6 +229,8 @@ class MainWindow(QMainWindow):
         self.start_action.setEnabled(False)
         self.open_action.setEnabled(False)
         self.stop_action.setEnabled(True)
+        self.camera_picker.set_running(True)
+        self.monitoring = True
         self.status.setText(f"Starting {redact_url(source)}…")
 
     def start_all(self, sources: list[str] | None = None) -> None:
@@ -252,6 +254,7 @@ class MainWindow(QMainWindow):
         for a, on in ((self.start_action, False), (self.start_all_action, False), (self.open_action, False),
                       (self.stop_action, True), (self.region_action, False), (self.clear_region_action, False)):
             a.setEnabled(on)
+        self.monitoring = True
         self.status.setText(f"Starting {len(plans)} cameras…")
 
     def on_grid_state(self) -> None:
@@ -263,12 +266,21 @@ class MainWindow(QMainWindow):
         self._session_ended()
         self.status.setText(runs_summary(runs))
 
+    def start_camera(self) -> None:
+        """Start the picked camera; its size and frame rate are saved for next time."""
+        remembered = self.camera_picker.remembered(self.settings)
+        if remembered != self.settings:
+            self.settings = remembered
+            self._persist()
+        self.start(self.camera_picker.source())
+
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video", str(Path.cwd()), VIDEO_FILTER)
         if path:
             self.start(path)
 
     def stop(self) -> None:
+        self.monitoring = False
         for w in (self.worker, self.grid_worker):
             if w is not None:
                 w.stop()
@@ -305,6 +317,8 @@ class MainWindow(QMainWindow):
                   self.clear_region_action):
             a.setEnabled(True)
         self.stop_action.setEnabled(False)
+        self.camera_picker.set_running(False)
+        self.monitoring = False
 
     # -- region, blur, settings -----------------------------------------------------
     def begin_region(self) -> None:
@@ -425,20 +439,76 @@ class MainWindow(QMainWindow):
         if QApplication.platformName() != "offscreen":
             QMessageBox.warning(self, "Export failed", message)
 
+    # -- closing: keep monitoring in the tray, or stop -----------------------------------
+    def tray_available(self) -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
     def closeEvent(self, event: QCloseEvent | None) -> None:
+        running = any(w is not None and w.running for w in (self.worker, self.grid_worker))
+        if not self.quitting and self.monitoring and running and event:
+            choice = ask_on_close(self, self.tray_available())
+            if choice is CloseChoice.TRAY:
+                self.hide_to_tray()
+            if choice is not CloseChoice.STOP:
+                event.ignore()
+                return
         for w in (self.worker, self.grid_worker):
             if w is not None:
                 w.stop()
                 w.wait(10)
+        if self.tray is not None:
+            self.tray.hide()
         super().closeEvent(event)
+
+    def hide_to_tray(self) -> None:
+        if self.tray is None:
+            self.tray = Tray(self.windowIcon(), self)
+            self.tray.show_requested.connect(self.show_from_tray)
+            self.tray.quit_requested.connect(self.quit_from_tray)
+        QApplication.setQuitOnLastWindowClosed(False)  # the hidden window is not the end
+        self.tray.show()
+        self.hide()
+
+    def show_from_tray(self) -> None:
+        QApplication.setQuitOnLastWindowClosed(True)
+        if self.tray is not None:
+            self.tray.hide()
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit_from_tray(self) -> None:
+        self.quitting = True  # stop without asking
+        self.close()
+        QApplication.quit()
+
+
+def launch(settings: config.Settings, *, source: str | None = None, sources: list[str] | None = None,
+           db_url: str | None = None, model: Path | None = None, start: bool = False,
+           settings_file: Path | None = None, settings_error: str | None = None) -> MainWindow:
+    """The shown window, monitoring already when asked: sources given (several: a grid), `--start`,
+    or `start_at_launch` (the configured cameras when two or more have a source, else the default one)."""
+    window = MainWindow(settings, source=source, db_url=db_url, model=model, settings_file=settings_file,
+                        settings_error=settings_error)
+    window.show()
+    if sources:
+        window.start_all(sources)
+    elif source is not None:
+        window.start(source)
+    elif start or (settings.camera.start_at_launch and QApplication.platformName() != "offscreen"):
+        if window.start_all_action.isVisible():
+            window.start_all()
+        else:
+            window.start(settings.camera.source)  # the quick start: open the default camera
+    return window
 
 
 def main(settings: config.Settings, *, source: str | None = None, db_url: str | None = None,
          model: Path | None = None, settings_file: Path | None = None, settings_error: str | None = None,
-         sources: list[str] | None = None) -> int:
+         sources: list[str] | None = None, start: bool = False) -> int:
     """Open the dashboard. `settings_error`: the settings file could not be used (the message);
     the window says so and runs on `settings` (the defaults) instead of exiting unseen.
-    `sources`: several cameras at once, in a grid."""
+    `sources`: several cameras at once, in a grid. `start`: monitor at once (`run --start`)."""
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
@@ -447,19 +517,16 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
         from PyQt6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    window = MainWindow(settings, source=source, db_url=db_url, model=model, settings_file=settings_file,
-                        settings_error=settings_error)
-    window.show()
+    window = launch(settings, source=source, sources=sources, db_url=db_url, model=model, start=start,
+                    settings_file=settings_file, settings_error=settings_error)
     if settings_error is not None and app.platformName() != "offscreen":
         QMessageBox.warning(window, "Settings", f"{settings_error}\n\nThe dashboard runs on the default settings "
                             "until the file is fixed (or replaced from Settings…).")
-    if sources:
-        window.start_all(sources)  # --source repeated: a grid
-    elif source is not None:
-        window.start(source)
-    elif app.platformName() != "offscreen":  # the quick start: the configured cameras, else the default one
-        if window.start_all_action.isVisible():
-            window.start_all()
-        else:
-            window.start(settings.camera.source)
-    return int(app.exec())
+    from cafe_monitor import daily_reports
+
+    reporter = daily_reports.start_for(settings, window.db_url())  # the day's report at each day's end
+    try:
+        return int(app.exec())
+    finally:
+        if reporter is not None:
+            reporter.stop()

@@ -42,7 +42,7 @@ def window(qtbot, db_url: str) -> MainWindow:  # type: ignore[no-untyped-def]
     w.show()
     yield w
     if w.worker is not None:
-        w.worker.stop()
+        w.stop()  # as the Stop button: closing then asks nothing
         w.worker.wait(10)
 
 

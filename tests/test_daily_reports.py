@@ -1,0 +1,140 @@
+"""Day reports written by themselves: which days are due (a fake clock across a business-day
+boundary and daylight saving), a missed day written at the next start, today never, a
+written day never again."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from cafe_monitor import daily_reports, storage
+from cafe_monitor.config import ReportSettings, Settings, StorageSettings
+from cafe_monitor.daily_reports import DailyReporter, DailyReportThread, due_days, next_day_end
+from cafe_monitor.localtime import CafeClock
+from tests.test_queries import add_session, utc
+
+D = dt.date
+LONDON = CafeClock.of("Europe/London", "04:00")
+NO_GRACE = dt.timedelta(0)
+
+
+def test_a_day_is_due_once_its_business_day_is_over() -> None:
+    data = [D(2026, 11, 26), D(2026, 11, 27)]
+    # Friday 27 Nov ends at 04:00 on Saturday (GMT = UTC in November)
+    assert due_days(utc(2026, 11, 28, 3, 59), LONDON, data, [], NO_GRACE) == [D(2026, 11, 26)]
+    assert due_days(utc(2026, 11, 28, 4, 0), LONDON, data, [], NO_GRACE) == [D(2026, 11, 26), D(2026, 11, 27)]
+    assert due_days(utc(2026, 11, 28, 4, 2), LONDON, data, []) == [D(2026, 11, 26)]  # 5 min grace
+    assert due_days(utc(2026, 11, 28, 4, 5), LONDON, data, [D(2026, 11, 26)]) == [D(2026, 11, 27)]  # written
+    assert due_days(utc(2026, 11, 28, 4, 5), LONDON, [], []) == []  # no data, no report
+    assert next_day_end(utc(2026, 11, 28, 3, 0), LONDON) == utc(2026, 11, 28, 4, 5)  # the thread's next wake-up
+    assert next_day_end(utc(2026, 11, 28, 4, 2), LONDON) == utc(2026, 11, 28, 4, 5)  # woke early: not a day late
+    assert next_day_end(utc(2026, 11, 28, 4, 5), LONDON) == utc(2026, 11, 29, 4, 5)
+
+
+def test_the_25_hour_autumn_day_ends_an_hour_later() -> None:
+    la = CafeClock.of("America/Los_Angeles", "04:00")
+    day = D(2026, 10, 31)  # clocks go back at 2 a.m. on Sunday 1 Nov: 04:00 PST = 12:00 UTC
+    assert due_days(utc(2026, 11, 1, 11, 30), la, [day], [], NO_GRACE) == []  # 03:30 PST, 24.5 h in
+    assert due_days(utc(2026, 11, 1, 12, 0), la, [day], [], NO_GRACE) == [day]
+    assert next_day_end(utc(2026, 11, 1, 11, 30), la, NO_GRACE) == utc(2026, 11, 1, 12)
+
+
+def test_the_23_hour_spring_day_and_a_start_inside_the_skipped_hour() -> None:
+    late = CafeClock.of("Europe/London", "01:30")  # 01:30 does not exist on Sunday 29 March 2026
+    day = D(2026, 3, 28)
+    assert due_days(utc(2026, 3, 29, 1, 29), late, [day], [], NO_GRACE) == []
+    assert due_days(utc(2026, 3, 29, 1, 30), late, [day], [], NO_GRACE) == [day]  # 02:30 BST
+    spring = CafeClock.of("Europe/Berlin", "04:00")  # 29 March: 04:00 CEST = 02:00 UTC, 23 h after 03:00 UTC
+    assert due_days(utc(2026, 3, 30, 1, 59), spring, [D(2026, 3, 29)], [], NO_GRACE) == []
+    assert due_days(utc(2026, 3, 29, 2, 0), spring, [D(2026, 3, 28)], [], NO_GRACE) == [D(2026, 3, 28)]
+
+
+@pytest.fixture
+def engine(db_url: str) -> storage.Engine:
+    """Sessions on Mon 23 (reported), Tue 24 and Wed 25 Nov (both missed: the program was
+    off at their ends) and today, Thu 26 (still running), in London."""
+    engine = storage.open_database(db_url)
+    for day, emotion in ((23, "happy"), (24, "sad"), (25, "happy"), (26, "happy")):
+        add_session(engine, utc(2026, 11, day, 9), [(utc(2026, 11, day, 10), emotion)], site="soho",
+                    zone="Europe/London")
+    # a late customer after midnight on Tuesday night belongs to Tuesday's business day
+    add_session(engine, utc(2026, 11, 25, 1), [(utc(2026, 11, 25, 1, 30), "angry")], site="soho",
+                zone="Europe/London")
+    add_session(engine, utc(2026, 11, 22, 9), [(utc(2026, 11, 22, 10), "happy")], site="other")
+    return engine
+
+
+def settings(folder: Path) -> Settings:
+    return Settings(storage=StorageSettings(site="soho", time_zone="Europe/London"),
+                    reports=ReportSettings(folder=str(folder)))
+
+
+def test_missed_days_are_written_at_the_next_start_and_today_is_not(engine: storage.Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / daily_reports.LEDGER).write_text("soho\t2026-11-23\n")  # written on Monday night
+    reporter = DailyReporter(engine, settings(folder))
+    written = reporter.run_due(utc(2026, 11, 26, 15))  # Thursday afternoon
+    assert sorted(p.name for p in written) == [
+        "day-2026-11-24-soho-timeline.csv", "day-2026-11-24-soho-visits.csv", "day-2026-11-24-soho.pdf",
+        "day-2026-11-25-soho-timeline.csv", "day-2026-11-25-soho-visits.csv", "day-2026-11-25-soho.pdf"]
+    assert all(p.stat().st_size > 0 for p in written)
+    tuesday = list(csv.DictReader((folder / "day-2026-11-24-soho-visits.csv").open()))
+    assert [(r["first_seen_local"], r["business_day"], r["p_sad"], r["p_angry"]) for r in tuesday] == [
+        ("2026-11-24 10:00:00", "2026-11-24", "1.0", "0.0"),
+        ("2026-11-25 01:30:00", "2026-11-24", "0.0", "1.0")]  # after midnight: still Tuesday
+    assert not list(folder.glob("day-2026-11-26*")) and not list(folder.glob("day-2026-11-23*"))
+    assert not list(folder.glob("*other*"))  # another site's day is its own machine's job
+    assert reporter.run_due(utc(2026, 11, 26, 23)) == []  # nothing is written twice
+    assert reporter.written() == {D(2026, 11, 23), D(2026, 11, 24), D(2026, 11, 25)}
+    later = reporter.run_due(utc(2026, 11, 27, 4, 10))  # Thursday is over
+    assert sorted(p.name for p in later)[2] == "day-2026-11-26-soho.pdf"
+
+
+def test_a_day_written_by_hand_is_not_written_again(engine: storage.Engine, tmp_path: Path) -> None:
+    (tmp_path / "day-2026-11-24-soho.pdf").write_bytes(b"%PDF by hand")
+    reporter = DailyReporter(engine, settings(tmp_path))
+    reporter.run_due(utc(2026, 11, 24, 12))
+    assert D(2026, 11, 24) in reporter.written()
+    assert [p.name for p in reporter.run_due(utc(2026, 11, 25, 5)) if p.suffix == ".pdf"] == []
+    assert (tmp_path / "day-2026-11-24-soho.pdf").read_bytes() == b"%PDF by hand"
+
+
+def test_the_thread_writes_a_missed_day_at_start_then_waits_for_the_day_end(
+        engine: storage.Engine, tmp_path: Path) -> None:
+    thread = DailyReportThread(DailyReporter(engine, settings(tmp_path)), now=lambda: utc(2026, 11, 25, 12))
+    thread.start()
+    try:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+        while thread.checks == 0 and dt.datetime.now() < deadline:
+            thread.join(0.1)
+        assert thread.checks == 1 and thread.last_error is None
+        assert sorted(p.name for p in thread.written if p.suffix == ".pdf") == ["day-2026-11-23-soho.pdf",
+                                                                              "day-2026-11-24-soho.pdf"]
+        assert thread.is_alive()  # sleeping until Wednesday's end
+    finally:
+        thread.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_an_unwritable_folder_is_retried_not_fatal(engine: storage.Engine, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    thread = DailyReportThread(DailyReporter(engine, settings(blocker / "reports")), now=lambda: utc(2026, 11, 25, 12))
+    thread.start()
+    try:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        while thread.checks == 0 and dt.datetime.now() < deadline:
+            thread.join(0.1)
+        assert thread.last_error is not None and "report folder" in thread.last_error
+    finally:
+        thread.stop()
+        thread.join(5)
+
+
+def test_off_when_the_setting_says_so(db_url: str) -> None:
+    assert daily_reports.start_for(Settings(reports=ReportSettings(auto_daily=False)), db_url) is None
