@@ -38,8 +38,9 @@ def test_stalled_camera_reads_differently_from_live() -> None:
 
 def test_window_shows_a_hung_camera_as_stalled(qtbot, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     hung = FakeReader(block_after=10, hang=30)
+    monkeypatch.setattr(session_module, "opener_for", lambda settings, source: lambda s: hung)
     monkeypatch.setattr(session_module, "CaptureThread", functools.partial(
-        CaptureThread, opener=lambda s: hung, watchdog=WatchdogConfig(stall_after=1.0, stall_seconds=60)))
+        CaptureThread, watchdog=WatchdogConfig(stall_after=1.0, stall_seconds=60)))
     window = MainWindow(Settings(), db_url=db_url)
     qtbot.addWidget(window)
     window.resize(1200, 760)
