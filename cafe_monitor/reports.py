@@ -308,7 +308,10 @@ def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:
     ax.set_xlabel(f"local time ({data.zone})", fontsize=8)  # type: ignore[attr-defined]
     locator = mdates.AutoDateLocator(tz=data.clock.tz)  # type: ignore[attr-defined]
     ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=data.clock.tz))  # type: ignore[attr-defined]
+    # a short session ticks in seconds: whole clock times ("09:06:55"), not "55 · 09:07 · 05"
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(  # type: ignore[attr-defined]
+        locator, tz=data.clock.tz, formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
+        zero_formats=["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"]))
     if data.timeline or data.visits:
         ax.legend(fontsize=7, loc="best")  # type: ignore[attr-defined]
     else:
@@ -355,8 +358,8 @@ def _plot_visits_per_hour(ax: object, data: ReportData) -> None:
 
 
 def _visit_table(fig: object, data: ReportData, rows: int = 12) -> None:
-    fig.text(0.07, 0.27, f"Visits ({len(data.visits)}; first {min(rows, len(data.visits))} shown)",  # type: ignore[attr-defined]
-             fontsize=11)
+    shown = "" if len(data.visits) <= rows else f"; first {rows} shown"
+    fig.text(0.07, 0.27, f"Visits ({len(data.visits)}{shown})", fontsize=11)  # type: ignore[attr-defined]
     if not data.visits:
         return
     ax = fig.add_axes((0.07, 0.065, 0.88, 0.195))  # type: ignore[attr-defined]  # above the notes

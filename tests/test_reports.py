@@ -59,6 +59,7 @@ def test_day_report_is_the_sites_business_day(engine: storage.Engine, tmp_path: 
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         assert "Visits per hour (America/Los_Angeles)" in text and "local (America/Los_Angeles)" in text
+        assert "Visits (3)" in text and "shown" not in text  # all three listed: no "first 3 shown"
 
 
 def test_reports_use_the_sites_recorded_zone(db_url: str) -> None:

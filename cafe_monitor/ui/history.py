@@ -319,7 +319,7 @@ class HistoryView(QWidget):
                             size="10pt")
         ticks = [(i, f"{d.day:%d %b}") for i, d in enumerate(view.trend) if (len(view.trend) - 1 - i) % 7 == 0]
         self.trend.getAxis("bottom").setTicks([ticks])
-        self.trend.setXRange(-0.5, len(view.trend) - 0.5, padding=0)
+        self.trend.setXRange(-0.5, len(view.trend) + 0.5, padding=0)  # room for the last tick's label (the day shown)
         pts = [(i, d.score) for i, d in enumerate(view.trend) if d.score is not None]
         if pts:
             x, y = zip(*pts, strict=True)
@@ -328,6 +328,8 @@ class HistoryView(QWidget):
 
     def _fill_sessions(self, view: history.DayView | history.PeriodView, when: str = "%H:%M:%S") -> None:
         self.sessions.setHorizontalHeaderItem(1, QTableWidgetItem(f"start ({view.zone})"))
+        picked = self.selected_session()  # kept by id: row numbers change between day, week and month
+        self.sessions.clearSelection()
         self.sessions.setRowCount(len(view.sessions))
         for i, (s, sc) in enumerate(view.sessions):
             secs = int(s.seconds)
@@ -340,6 +342,8 @@ class HistoryView(QWidget):
                 if j in (0, 3):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.sessions.setItem(i, j, item)
+            if s.id == picked:
+                self.sessions.selectRow(i)
         self.sessions.resizeColumnsToContents()
 
     def _show_period(self, view: history.PeriodView) -> None:

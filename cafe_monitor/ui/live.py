@@ -143,6 +143,9 @@ class EmotionMixChart(pg.PlotWidget):
 
 
 class ScoreTimeline(pg.PlotWidget):
+    #: the shortest time the axis shows (seconds): clock ticks, never fractions of a second
+    MIN_SPAN = 60.0
+
     def __init__(self) -> None:
         self.axis = pg.DateAxisItem()
         super().__init__(axisItems={"bottom": self.axis})
@@ -176,7 +179,6 @@ class ScoreTimeline(pg.PlotWidget):
             return  # one point a second is plenty for a day-long session
         if not self.t:
             self.empty.hide()
-            self.enableAutoRange(x=True)
         self.t.append(t)
         self.v.append(s.score)
         self.vl.append(s.low or 0.0)
@@ -184,6 +186,10 @@ class ScoreTimeline(pg.PlotWidget):
         self.curve.setData(self.t, self.v)
         self.lo.setData(self.t, self.vl)
         self.hi.setData(self.t, self.vh)
+        if self.t[-1] - self.t[0] < self.MIN_SPAN:  # a few seconds would read as "34.500 35.000 …"
+            self.setXRange(self.t[0], self.t[0] + self.MIN_SPAN, padding=0)
+        else:
+            self.enableAutoRange(x=True)
 
 
     def set_clock(self, clock: CafeClock | None) -> None:
@@ -302,7 +308,9 @@ class LiveView(QWidget):
         if colour is not None:
             camera = f'<b style="color:{colour}">{camera}</b>'
         rest = html.escape(LiveView._status_rest(state)).replace("   ", "&nbsp;&nbsp; ")
-        return f"Camera: {camera}&nbsp;&nbsp; {rest}"
+        # one tag always, so a label (auto text format) reads it as rich text even when the
+        # camera is fine and nothing is coloured: else "&nbsp;" is shown literally
+        return f"<span>Camera: {camera}&nbsp;&nbsp; {rest}</span>"
 
     @staticmethod
     def _status_rest(state: LiveState) -> str:

@@ -111,6 +111,12 @@ def test_live_charts_before_any_visit(window: MainWindow) -> None:
     one = score_visits(np.eye(7)[[3]])
     timeline.add(now, one)
     assert not timeline.empty.isVisible()
+    timeline.add(now + 5, one)  # a session seconds old: clock ticks still, not "34.500 35.000"
+    (x0, x1), _ = timeline.viewRange()
+    assert x1 - x0 >= timeline.MIN_SPAN and x0 <= now
+    levels = timeline.axis.tickValues(x0, x1, 900)  # as drawn 900 px wide: picks the axis's zoom level
+    labels = [label for spacing, values in levels for label in timeline.axis.tickStrings(values, 1.0, spacing)]
+    assert labels and all(":" in label and "." not in label for label in labels), labels
 
 
 def test_one_visit_is_said_in_the_singular(window: MainWindow) -> None:

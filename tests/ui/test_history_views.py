@@ -97,3 +97,16 @@ def test_legends_sit_outside_the_plot_area(qtbot, window: MainWindow) -> None:  
         area, box = item.vb.sceneBoundingRect(), legend.sceneBoundingRect()
         assert box.height() > 0 and not area.intersects(box), (area, box)
         assert box.top() >= area.bottom()  # under the x axis, however full the bars
+
+
+def test_the_picked_session_stays_picked_across_views(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    show(qtbot, window, "day")
+    h = window.history
+    assert h.sessions.rowCount() == 1
+    h.sessions.selectRow(0)
+    picked = h.selected_session()
+    show(qtbot, window, "month")  # Mon 1st's session is row 0 now: the Wed 3rd one must stay picked, by id
+    assert h.sessions.rowCount() == 4 and h.selected_session() == picked
+    window.history.day.setDate(QDate(2026, 6, 15))
+    show(qtbot, window, "day")  # a day without it: nothing is picked, not whichever row had its number
+    assert h.sessions.rowCount() == 1 and h.selected_session() is None

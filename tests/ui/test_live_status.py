@@ -6,6 +6,7 @@ import functools
 import time
 
 import pytest
+from PyQt6.QtCore import Qt
 
 from cafe_monitor import session as session_module
 from cafe_monitor.capture import CameraState, CaptureThread, WatchdogConfig
@@ -31,6 +32,8 @@ def test_stalled_camera_reads_differently_from_live() -> None:
     live = state(CameraState.LIVE, frame_age=0.01)
     assert LiveView.status_text(live).startswith("Camera: live   ")
     assert "color" not in LiveView.status_markup(live)
+    for shown in (live, stalled):  # the window's label takes it as rich text: no literal "&nbsp;"
+        assert Qt.mightBeRichText(LiveView.status_markup(shown))
     db = state(CameraState.LIVE)
     db.db_error = "database is <locked>"
     assert "&lt;locked&gt;" in LiveView.status_markup(db)  # error text is shown, not taken for markup
