@@ -3,15 +3,18 @@ real two-camera run from the main window (offscreen, pytest-qt)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PyQt6.QtGui import QImage
 
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, Frame
 from cafe_monitor.config import Settings, parse
+from cafe_monitor.domain import Box
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import LiveScore, ScoreSums
 from cafe_monitor.session import LiveState
@@ -91,6 +94,42 @@ def test_one_camera_without_sums_counts_nothing_twice(qtbot) -> None:  # type: i
     grid.update_states({"counter": s, "not-shown": s})
     assert list(grid.states) == ["counter"] and grid.combined_score().score is None
     assert ScoreSums().score() == grid.combined_score()
+
+
+def test_a_stalled_camera_says_so_on_its_tile_and_the_status_line(qtbot) -> None:  # type: ignore[no-untyped-def]
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.set_cameras([("counter", Region()), ("seats", Region())])
+    silent = dataclasses.replace(state(np.zeros((90, 160, 3), np.uint8), np.zeros((0, 7)), CameraState.STALLED),
+                                 frame_age=3.2)
+    grid.update_states({"counter": silent})
+    assert "Camera: stalled – no frame for 3 s" in grid.tiles["counter"].status.text()
+    assert "counter: stalled – no frame for 3 s" in grid.status_text()
+
+
+def test_blur_and_labels_toggles_redraw_every_tile_without_a_new_frame(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A stopped grid (or a still image) gets no new frame: the toggle must redraw what is shown."""
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.resize(800, 400)
+    grid.set_cameras([("counter", Region()), ("seats", Region())])
+    grid.show()
+    image = np.random.default_rng(1).integers(0, 255, (180, 320, 3), dtype=np.uint8)  # texture a blur changes
+    shown = dataclasses.replace(state(image, np.zeros((0, 7))), boxes=[Box(40, 40, 200, 160)])
+    grid.update_states({"counter": shown, "seats": shown})
+
+    def drawn() -> dict[str, QImage]:
+        return {n: t.video.pixmap().toImage() for n, t in grid.tiles.items()}
+
+    blurred = drawn()
+    grid.set_blur(False)
+    sharp = drawn()
+    assert all(sharp[n] != blurred[n] for n in grid.tiles)  # redrawn at once, faces now sharp
+    assert all(not t.video.blur for t in grid.tiles.values())
+    grid.set_blur(True)
+    assert drawn() == blurred
+    grid.set_labels(True)
+    assert all(t.video.labels for t in grid.tiles.values())
 
 
 @pytest.mark.media
