@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
 from sqlalchemy.exc import SQLAlchemyError
 
 from cafe_monitor.config import Settings
@@ -131,7 +131,7 @@ class Loader(QObject):
         self.name = name
         self._latest = 0
         self._running = 0  # loads not yet delivered or dropped; read and written on the GUI thread
-        self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._finished.connect(self._deliver)  # emitted by the read's thread: queued to this (GUI) thread
 
     @property
     def busy(self) -> bool:
