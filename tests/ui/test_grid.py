@@ -178,3 +178,24 @@ def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gi
     qtbot.waitUntil(lambda: window.history.camera.count() == 3, timeout=10000)
     assert {window.history.camera.itemData(i) for i in range(window.history.camera.count())} == {
         None, "till", "seats"}
+
+
+def test_cameras_added_in_settings_offer_start_all_at_once(qtbot, db_url: str,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    window = MainWindow(Settings(), db_url=db_url, settings_file=Path(db_url.removeprefix("sqlite:///")).with_suffix(".toml"))
+    qtbot.addWidget(window)
+    assert not window.start_all_action.isVisible()
+    two = parse({"cameras": {"till": {"source": "0"}, "seats": {"source": "1"}}})
+
+    class Saved:
+        result_settings = two
+
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def exec(self) -> bool:
+            return True
+
+    monkeypatch.setattr("cafe_monitor.ui.app.SettingsDialog", Saved)
+    window.edit_settings()
+    assert window.start_all_action.isVisible()
