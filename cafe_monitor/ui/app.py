@@ -443,13 +443,7 @@ class MainWindow(QMainWindow):
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
         progress.show()
-        try:
-            engine = self.engine()
-        except UserError as exc:
-            progress.close()
-            QMessageBox.warning(self, "Export failed", str(exc))
-            return
-        job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config(),
+        job = ExportJob(self.engine, kind, ref, formats, folder, self.settings.score.to_config(),
                         self.settings.storage.clock(), self.history.selected_counter())  # the site/camera shown
         job.done.connect(progress.close)
         job.done.connect(self._exported)

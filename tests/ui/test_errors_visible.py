@@ -4,6 +4,7 @@ and empty charts still read as charts (pytest-qt, offscreen)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -58,6 +59,21 @@ def test_export_failing_with_a_database_error_says_so_and_closes_the_progress(  
     window.export("day", "2026-11-28", tmp_path / "out", ["json"])
     qtbot.waitUntil(lambda: window.status.text().startswith("Export failed"), timeout=30000)
     assert "database error" in window.status.text() and "sessions" in window.status.text()
+    qtbot.waitUntil(lambda: not [d for d in window.findChildren(QProgressDialog) if d.isVisible()], timeout=5000)
+
+
+def test_export_opens_the_database_off_the_gui_thread_and_says_when_it_cannot(  # type: ignore[no-untyped-def]
+        qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    opened_on: list[str] = []
+
+    def unreachable() -> storage.Engine:
+        opened_on.append(threading.current_thread().name)
+        raise storage.StorageError("cannot open the database: server not reachable")
+
+    monkeypatch.setattr(window, "engine", unreachable)
+    window.export("day", "2026-11-28", tmp_path / "out", ["json"])
+    qtbot.waitUntil(lambda: window.status.text().startswith("Export failed"), timeout=30000)
+    assert opened_on == ["export"] and "server not reachable" in window.status.text()
     qtbot.waitUntil(lambda: not [d for d in window.findChildren(QProgressDialog) if d.isVisible()], timeout=5000)
 
 
