@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer
@@ -133,7 +134,7 @@ class MainWindow(QMainWindow):
         self.monitoring = False  # a session started and not stopped: closing the window asks first
         self.start_action = QAction("▶ Start camera", self)
         self.start_all_action = QAction("▶ Start all cameras", self)  # the [cameras.*] tables with a source
-        self.start_all_action.setVisible(len(plan_cameras(settings)) > 1)
+        self.start_all_action.setVisible(self._several_cameras())
         self.open_action = QAction("Open video…", self)
         self.stop_action = QAction("■ Stop", self)
         self.region_action = QAction("Draw customer area", self)
@@ -205,14 +206,28 @@ class MainWindow(QMainWindow):
     def current_source(self) -> str:
         return self.worker.source if self.worker is not None else self.settings.camera.source
 
+    def _several_cameras(self) -> bool:
+        """Offer "Start all cameras": two or more [cameras.*] tables with a source (too many
+        is offered too, and clicking it says what is wrong)."""
+        try:
+            return len(plan_cameras(self.settings)) > 1
+        except config.ConfigError:
+            return True
+
+    def _still_running(self, again: Callable[[], None]) -> bool:
+        """Whether a session (one camera or the grid) still runs, so nothing new may start.
+        One that reported its end but still closes its models is waited for: `again` (the
+        Start asked for) runs once it has closed, so the click is never lost."""
+        if not any(w is not None and w.running for w in (self.worker, self.grid_worker)):
+            return False
+        if self._worker_ended:
+            for a in (self.start_action, self.start_all_action, self.open_action):
+                a.setEnabled(False)
+            QTimer.singleShot(50, again)
+        return True
+
     def start(self, source: str) -> None:
-        if self.grid_worker and self.grid_worker.running:
-            return
-        if self.worker is not None and self.worker.running:
-            if self._worker_ended:  # Start clicked while the last session closes its models: start after it
-                self.start_action.setEnabled(False)
-                self.open_action.setEnabled(False)
-                QTimer.singleShot(50, lambda: self.start(source))
+        if self._still_running(lambda: self.start(source)):
             return
         self._worker_ended = False
         self.live_views.setCurrentWidget(self.live)
@@ -226,8 +241,8 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
         self.worker.start()
-        self.start_action.setEnabled(False)
-        self.open_action.setEnabled(False)
+        for a in (self.start_action, self.start_all_action, self.open_action):
+            a.setEnabled(False)
         self.stop_action.setEnabled(True)
         self.camera_picker.set_running(True)
         self.monitoring = True
@@ -235,7 +250,7 @@ class MainWindow(QMainWindow):
 
     def start_all(self, sources: list[str] | None = None) -> None:
         """Several cameras at once (--source repeated, else the [cameras.*] tables), in a grid."""
-        if (self.worker is not None and self.worker.running) or (self.grid_worker and self.grid_worker.running):
+        if self._still_running(lambda: self.start_all(sources)):
             return
         try:
             plans = plan_cameras(self.settings, sources or [])
@@ -243,6 +258,8 @@ class MainWindow(QMainWindow):
             self.live_views.setCurrentWidget(self.live)
             self.live.show_problem(str(exc))
             return
+        self._worker_ended = False
+        self.live.clear_problem()
         self.grid_worker = GridWorker(self.settings, plans, db_url=self.db_url_override, model=self.model)
         self.grid.set_cameras(self.grid_worker.cameras(), blur=self.live.blur, labels=self.live.labels)
         self.grid.set_notice(self.settings.privacy.notice)
@@ -265,6 +282,7 @@ class MainWindow(QMainWindow):
     def on_grid_finished(self, runs: list[CameraRun]) -> None:
         self._session_ended()
         self.status.setText(runs_summary(runs))
+        self._tell_tray(runs_summary(runs))
 
     def start_camera(self) -> None:
         """Start the picked camera; its size and frame rate are saved for next time."""
@@ -301,6 +319,7 @@ class MainWindow(QMainWindow):
         score = f"score {s.score:.0f} ({s.low:.0f}–{s.high:.0f})" if s.score is not None else "no visits"
         self.status.setText(f"Session {result.session_id} ended: {counted(result.stats.frames, 'frame')}, "
                             f"{counted(len(result.visits), 'visit')}, {score}. See History.")
+        self._tell_tray(f"Session {result.session_id} ended.")
 
     def on_failed(self, message: str) -> None:
         self._session_ended()
@@ -308,6 +327,13 @@ class MainWindow(QMainWindow):
         hint = " Open a video file instead, or check Settings → Camera." if "camera" in message else ""
         self.live.show_problem(message[:1].upper() + message[1:] + "." + hint)
         self.status.setText("Not running")
+        self._tell_tray(message[:1].upper() + message[1:] + ".", problem=True)
+
+    def _tell_tray(self, message: str, problem: bool = False) -> None:
+        """Monitoring stopped while the window is hidden in the tray: the window's banner and
+        status line are unseen, so the tray says it (its icon stays, to show the window)."""
+        if self.tray is not None and self.tray.visible:
+            self.tray.say_stopped(message, problem)
 
     def _session_ended(self) -> None:
         self._worker_ended = True
@@ -322,6 +348,7 @@ class MainWindow(QMainWindow):
 
     # -- region, blur, settings -----------------------------------------------------
     def begin_region(self) -> None:
+        self.live_views.setCurrentWidget(self.live)  # the default camera's view (a finished grid may be shown)
         self.live.video.drawing = True
         self.live.video.setCursor(Qt.CursorShape.CrossCursor)
         self.status.setText("Drag a rectangle over the customers' side of the counter")
@@ -370,6 +397,8 @@ class MainWindow(QMainWindow):
             self.labels_action.setChecked(self.live.labels)
             self.live.set_notice(self.settings.privacy.notice)
             self.grid.set_notice(self.settings.privacy.notice)
+            self.grid.score_config = self.settings.score.to_config()  # the next update's combined score
+            self.start_all_action.setVisible(self._several_cameras())  # cameras added or removed
             self.live.redraw()
             area = self.settings.profile().area
             if area != self.live.region:
@@ -385,7 +414,7 @@ class MainWindow(QMainWindow):
             self._show_settings_problem()
             self._attach_today()
             self._persist()
-            if self.worker is not None and self.worker.running:
+            if any(w is not None and w.running for w in (self.worker, self.grid_worker)):
                 self.status.setText("Settings saved; camera, detector and database apply from the next session")
 
     def _show_settings_problem(self) -> None:
@@ -414,13 +443,7 @@ class MainWindow(QMainWindow):
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
         progress.show()
-        try:
-            engine = self.engine()
-        except UserError as exc:
-            progress.close()
-            QMessageBox.warning(self, "Export failed", str(exc))
-            return
-        job = ExportJob(engine, kind, ref, formats, folder, self.settings.score.to_config(),
+        job = ExportJob(self.engine, kind, ref, formats, folder, self.settings.score.to_config(),
                         self.settings.storage.clock(), self.history.selected_counter())  # the site/camera shown
         job.done.connect(progress.close)
         job.done.connect(self._exported)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QTime, pyqtSignal
@@ -38,15 +39,16 @@ from cafe_monitor.ui.worker import failure_message
 
 
 class ExportJob(QObject):
-    """Builds and writes a report in a worker thread; reports back by signal."""
+    """Opens the database, builds and writes a report in a worker thread (opening a database
+    may migrate it or wait on a server: never on the GUI thread); reports back by signal."""
 
     done = pyqtSignal(list)  # written paths
     failed = pyqtSignal(str)
 
-    def __init__(self, engine: storage.Engine, kind: str, ref: str, formats: list[str], out: Path,
+    def __init__(self, engine_factory: Callable[[], storage.Engine], kind: str, ref: str, formats: list[str], out: Path,
                  score_config: ScoreConfig, clock: CafeClock | None = None, counter: Counter = Counter()) -> None:
         super().__init__()
-        self.args = (engine, kind, ref, formats, out, score_config)
+        self.args = (engine_factory, kind, ref, formats, out, score_config)
         self.clock, self.counter = clock, counter
         self.worker: threading.Thread | None = None
 
@@ -55,8 +57,9 @@ class ExportJob(QObject):
         self.worker.start()
 
     def _run(self) -> None:
-        engine, kind, ref, formats, out, cfg = self.args
+        engine_factory, kind, ref, formats, out, cfg = self.args
         try:
+            engine = engine_factory()
             data = (reports.session_report(engine, ref, cfg, self.clock) if kind == "session"
                     else reports.day_report(engine, ref, cfg, self.clock, self.counter))
             self.done.emit([str(p) for p in reports.write(data, formats, out)])

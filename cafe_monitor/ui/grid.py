@@ -17,21 +17,16 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cafe_monitor.annotate import draw
 from cafe_monitor.capture import CameraState
 from cafe_monitor.config import Settings
 from cafe_monitor.domain import Region, counted
 from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor
 from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
 from cafe_monitor.session import LiveState
-from cafe_monitor.ui.live import ScoreGauge, VideoView, score_colour
+from cafe_monitor.ui.live import ScoreGauge, VideoView, camera_text, score_colour
 from cafe_monitor.ui.worker import failure_message
 
 log = logging.getLogger(__name__)
-
-CAMERA_WORDS = {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
-                CameraState.FAILED: "failed", CameraState.STARTING: "starting"}
-
 
 def grid_shape(cameras: int) -> tuple[int, int]:
     """(rows, columns): 1 -> 1x1, 2 -> side by side, 3-4 -> 2x2."""
@@ -48,9 +43,6 @@ class CameraTile(QFrame):
     def __init__(self, name: str, region: Region = Region()) -> None:
         super().__init__()
         self.name = name
-        self.region = region
-        self.blur = True  # every face pixelated, as on the single view (privacy defaults)
-        self.labels = False
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel(name)
         self.title.setStyleSheet("font-weight:bold; font-size:14px;")
@@ -62,7 +54,8 @@ class CameraTile(QFrame):
         self.score.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.detail = QLabel("no visits yet")
         self.detail.setStyleSheet("color:#555;")
-        self.video = VideoView()
+        self.video = VideoView()  # draws as the single view does: every face blurred, labels off by default
+        self.video.region = region
         self.video.setMinimumSize(240, 135)
         self.video.setText(f"{name}: starting…")
         self.status = QLabel("Camera: starting")
@@ -86,9 +79,7 @@ class CameraTile(QFrame):
                             f"{s.low:.0f}–{s.high:.0f} · {s.visits} visit{'s' * (s.visits != 1)}")
 
     def update_state(self, state: LiveState) -> None:
-        if state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
-                                       blur=self.blur, labels=self.labels))
+        self.video.show_state(state)
         self.set_score(state.score)
         self.status.setText(self.status_text(state))
 
@@ -98,7 +89,7 @@ class CameraTile(QFrame):
 
     @staticmethod
     def status_text(state: LiveState) -> str:
-        text = (f"Camera: {CAMERA_WORDS[state.camera]} · {state.processing_fps:.0f} fps · "
+        text = (f"Camera: {camera_text(state)} · {state.processing_fps:.0f} fps · "
                 f"dropped {state.dropped} · session {state.session_id or '-'}")
         return text + (f" · ⚠ database: {state.db_error}" if state.db_error else "")
 
@@ -140,7 +131,7 @@ class CameraGrid(QWidget):
         _, columns = grid_shape(len(cameras))
         for i, (name, region) in enumerate(cameras):
             tile = CameraTile(name, region)
-            tile.blur, tile.labels = blur, labels
+            tile.video.blur, tile.video.labels = blur, labels
             self.tiles[name] = tile
             self.grid.addWidget(tile, i // columns, i % columns)
         self.combined.set_score(empty_score())
@@ -148,11 +139,13 @@ class CameraGrid(QWidget):
 
     def set_blur(self, on: bool) -> None:
         for tile in self.tiles.values():
-            tile.blur = on
+            tile.video.blur = on
+            tile.video.redraw()  # a stopped or still camera gets no new frame
 
     def set_labels(self, on: bool) -> None:
         for tile in self.tiles.values():
-            tile.labels = on
+            tile.video.labels = on
+            tile.video.redraw()
 
     def set_notice(self, text: str) -> None:
         self.notice.setText(text)
@@ -174,7 +167,7 @@ class CameraGrid(QWidget):
     def status_text(self) -> str:
         live = sum(s.camera == CameraState.LIVE for s in self.states.values())
         text = f"{len(self.tiles)} cameras, {live} live · " + " · ".join(
-            f"{n}: {CAMERA_WORDS[s.camera]}" for n, s in self.states.items())
+            f"{n}: {camera_text(s)}" for n, s in self.states.items())
         return text + (f" · ⚠ {self.shortfall}" if self.shortfall else "")
 
 

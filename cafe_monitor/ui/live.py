@@ -29,8 +29,20 @@ def score_colour(score: float | None) -> str:
     return "#2ca02c" if score >= 60 else "#e6a100" if score >= 45 else "#d62728"
 
 
+def camera_text(state: LiveState) -> str:
+    """The camera's state in words, for the single view's and the grid's status lines; a
+    silent camera says for how long."""
+    if state.camera is CameraState.STALLED:
+        age = f" – no frame for {state.frame_age:.0f} s" if state.frame_age is not None else ""
+        return f"stalled{age}"
+    return {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
+            CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
+
+
 class VideoView(QLabel):
-    """Shows frames scaled to fit; lets staff drag a rectangle = customers' side."""
+    """Shows a session's frames scaled to fit, drawn with the privacy settings (every face
+    blurred, labels off by default) and the customer area; lets staff drag a rectangle =
+    customers' side. Used by the single view and by each camera of the grid."""
 
     region_drawn = pyqtSignal(object)  # Region
 
@@ -41,10 +53,28 @@ class VideoView(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setStyleSheet("background:#111; color:#ccc; font-size:15px;")
         self.setText("No session running.\nPress Start (camera) or Open video…")
+        self.region = Region()
+        self.blur = True  # private by default: every detected face is pixelated
+        self.labels = False  # per-face moods only while setting up
+        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
         self.drawing = False
         self._drag_from: QPoint | None = None
         self._drag_to: QPoint | None = None
         self._image_rect = QRect()
+
+    def show_state(self, state: LiveState) -> None:
+        """Draw a state's frame (a state without one keeps the last frame shown)."""
+        if state.frame is not None:
+            self._drawn = state
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the last frame again (after blur, labels or the area changed; a still image
+        or a stopped session gets no new frame)."""
+        state = self._drawn
+        if state is not None and state.frame is not None:
+            self.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
+                                 blur=self.blur, labels=self.labels))
 
     def show_image(self, bgr: np.ndarray) -> None:
         h, w = bgr.shape[:2]
@@ -224,10 +254,6 @@ class LiveView(QWidget):
         self.banner_box = QWidget()
         self.banner_box.setLayout(banner_row)
         self.banner_box.hide()
-        self.region = Region()
-        self.blur = True  # private by default: every detected face is pixelated
-        self.labels = False  # per-face moods only while setting up
-        self._drawn: LiveState | None = None  # the last state with a frame, to redraw on a toggle
         self.notice = QLabel()  # tells customers who see the screen what is measured
         self.notice.setWordWrap(True)
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -249,13 +275,33 @@ class LiveView(QWidget):
         side.setMaximumWidth(360)
         layout.addWidget(side, 1)
 
+    # how the preview is drawn lives with the preview (the grid's tiles draw the same way)
+    @property
+    def region(self) -> Region:
+        return self.video.region
+
+    @region.setter
+    def region(self, region: Region) -> None:
+        self.video.region = region
+
+    @property
+    def blur(self) -> bool:
+        return self.video.blur
+
+    @blur.setter
+    def blur(self, on: bool) -> None:
+        self.video.blur = on
+
+    @property
+    def labels(self) -> bool:
+        return self.video.labels
+
+    @labels.setter
+    def labels(self, on: bool) -> None:
+        self.video.labels = on
+
     def redraw(self) -> None:
-        """Draw the last frame again (after blur, labels or the area changed; a still image
-        or a stopped session gets no new frame)."""
-        state = self._drawn
-        if state is not None and state.frame is not None:
-            self.video.show_image(draw(state.frame.image, state.faces, boxes=state.boxes, region=self.region,
-                                       blur=self.blur, labels=self.labels))
+        self.video.redraw()
 
     def set_notice(self, text: str) -> None:
         self.notice.setText(text)
@@ -274,9 +320,7 @@ class LiveView(QWidget):
         self.mix.set_mix({})
 
     def update_state(self, state: LiveState) -> None:
-        if state.frame is not None:
-            self._drawn = state
-            self.redraw()
+        self.video.show_state(state)
         self.gauge.set_score(state.score)
         self.mix.set_mix(state.recent_mix)
         self.timeline.add(time.time(), state.score)
@@ -286,24 +330,15 @@ class LiveView(QWidget):
         CameraState.STALLED: "#b86e00", CameraState.RECONNECTING: "#d62728", CameraState.FAILED: "#d62728"}
 
     @staticmethod
-    def camera_text(state: LiveState) -> str:
-        """The camera's part of the status line; a silent camera says for how long."""
-        if state.camera is CameraState.STALLED:
-            age = f" – no frame for {state.frame_age:.0f} s" if state.frame_age is not None else ""
-            return f"stalled{age}"
-        return {CameraState.LIVE: "live", CameraState.RECONNECTING: "reconnecting…", CameraState.ENDED: "ended",
-                CameraState.FAILED: "failed", CameraState.STARTING: "starting"}[state.camera]
-
-    @staticmethod
     def status_text(state: LiveState) -> str:
         """The status line as plain text (fps over the last few seconds, not the session)."""
-        return f"Camera: {LiveView.camera_text(state)}   {LiveView._status_rest(state)}"
+        return f"Camera: {camera_text(state)}   {LiveView._status_rest(state)}"
 
     @staticmethod
     def status_markup(state: LiveState) -> str:
         """The status line as rich text: a camera that needs attention stands out (amber
         when stalled, red when reconnecting or failed)."""
-        camera = html.escape(LiveView.camera_text(state))
+        camera = html.escape(camera_text(state))
         colour = LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
         if colour is not None:
             camera = f'<b style="color:{colour}">{camera}</b>'

@@ -70,10 +70,18 @@ class Tray(QObject):
             self.show_requested.emit()
 
     def show(self) -> None:
+        self.icon.setToolTip("Café Monitor: monitoring")
         self.icon.show()
         if QSystemTrayIcon.supportsMessages():
             self.icon.showMessage("Café Monitor", "Still monitoring. Use the tray icon to show the window or quit.",
                                   QSystemTrayIcon.MessageIcon.Information, 5000)
+
+    def say_stopped(self, message: str, problem: bool = False) -> None:
+        """Monitoring ended while the window is hidden: the icon's tooltip and a message say so."""
+        self.icon.setToolTip(f"Café Monitor: not monitoring – {message}")
+        if QSystemTrayIcon.supportsMessages():
+            icon = QSystemTrayIcon.MessageIcon.Warning if problem else QSystemTrayIcon.MessageIcon.Information
+            self.icon.showMessage("Café Monitor stopped monitoring", message, icon, 0 if problem else 10000)
 
     def hide(self) -> None:
         self.icon.hide()

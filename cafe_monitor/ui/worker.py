@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
 from sqlalchemy.exc import SQLAlchemyError
 
 from cafe_monitor.config import Settings
@@ -118,28 +118,29 @@ class Loader(QObject):
 
     Each `load` gets a number; only the newest one's result is delivered, so picking
     days quickly never shows an older day's figures after a newer one's, and the window
-    keeps responding while the database works."""
+    keeps responding while the database works. Whether a result is the newest is decided
+    on the GUI thread as it is delivered (a load started meanwhile makes it stale), and
+    `busy` stays true until the last result has been delivered or dropped there."""
 
     loaded = pyqtSignal(object)  # the function's result
     failed = pyqtSignal(str)  # a user-facing one-line message
+    _finished = pyqtSignal(int, object, object)  # ticket, result, error message: to the GUI thread
 
     def __init__(self, name: str = "loader") -> None:
         super().__init__()
         self.name = name
         self._latest = 0
-        self._lock = threading.Lock()
-        self._running = 0
+        self._running = 0  # loads not yet delivered or dropped; read and written on the GUI thread
+        self._finished.connect(self._deliver)  # emitted by the read's thread: queued to this (GUI) thread
 
     @property
     def busy(self) -> bool:
-        with self._lock:
-            return self._running > 0
+        return self._running > 0
 
     def load(self, fn: Callable[[], object]) -> int:
-        with self._lock:
-            self._latest += 1
-            ticket = self._latest
-            self._running += 1
+        self._latest += 1
+        self._running += 1
+        ticket = self._latest
         threading.Thread(target=self._run, args=(ticket, fn), name=self.name, daemon=True).start()
         return ticket
 
@@ -149,11 +150,12 @@ class Loader(QObject):
             error = None
         except Exception as exc:  # said in the window, never lost with the thread
             result, error = None, failure_message(exc)
-        finally:
-            with self._lock:
-                self._running -= 1
-                current = ticket == self._latest
-        if not current:
+        self._finished.emit(ticket, result, error)
+
+    @pyqtSlot(int, object, object)
+    def _deliver(self, ticket: int, result: object, error: str | None) -> None:
+        self._running -= 1
+        if ticket != self._latest:  # a newer load was asked for: its result is the one to show
             return
         if error is not None:
             self.failed.emit(error)

@@ -4,17 +4,22 @@ and empty charts still read as charts (pytest-qt, offscreen)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 import pytest
+from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QProgressDialog
 
 from cafe_monitor import storage
 from cafe_monitor.config import Settings
+from cafe_monitor.domain import Region
 from cafe_monitor.scoring import score_visits
+from cafe_monitor.ui import app as app_module
 from cafe_monitor.ui.app import MainWindow
 
 
@@ -54,6 +59,21 @@ def test_export_failing_with_a_database_error_says_so_and_closes_the_progress(  
     window.export("day", "2026-11-28", tmp_path / "out", ["json"])
     qtbot.waitUntil(lambda: window.status.text().startswith("Export failed"), timeout=30000)
     assert "database error" in window.status.text() and "sessions" in window.status.text()
+    qtbot.waitUntil(lambda: not [d for d in window.findChildren(QProgressDialog) if d.isVisible()], timeout=5000)
+
+
+def test_export_opens_the_database_off_the_gui_thread_and_says_when_it_cannot(  # type: ignore[no-untyped-def]
+        qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    opened_on: list[str] = []
+
+    def unreachable() -> storage.Engine:
+        opened_on.append(threading.current_thread().name)
+        raise storage.StorageError("cannot open the database: server not reachable")
+
+    monkeypatch.setattr(window, "engine", unreachable)
+    window.export("day", "2026-11-28", tmp_path / "out", ["json"])
+    qtbot.waitUntil(lambda: window.status.text().startswith("Export failed"), timeout=30000)
+    assert opened_on == ["export"] and "server not reachable" in window.status.text()
     qtbot.waitUntil(lambda: not [d for d in window.findChildren(QProgressDialog) if d.isVisible()], timeout=5000)
 
 
@@ -134,3 +154,81 @@ def test_history_charts_of_an_empty_day(qtbot, window: MainWindow) -> None:  # t
     assert (x0, x1) == pytest.approx((start.timestamp(), end.timestamp()))  # the day's hours, not 0.25 ... 0.75
     _, (v0, v1) = window.history.visits.viewRange()
     assert v0 == 0 and v1 >= 5  # whole visits, not 0.2 ... 0.8
+
+
+
+class ClosingWorker:
+    """A session (one camera or the grid) that reported its end and still closes its models."""
+
+    def __init__(self) -> None:
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def wait(self, timeout: float = 10.0) -> None:
+        pass
+
+
+class StartedGrid(QObject):
+    """Stands in for GridWorker: records that the grid was started."""
+
+    state_ready = pyqtSignal()
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    made: ClassVar[list[StartedGrid]] = []
+
+    def __init__(self, settings: Settings, plans: list[object], **kwargs: object) -> None:
+        super().__init__()
+        self.plans, self.running = plans, False
+        StartedGrid.made.append(self)
+
+    def cameras(self) -> list[tuple[str, Region]]:
+        return [("counter", Region())]
+
+    def start(self) -> None:
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def wait(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def test_start_after_a_grid_ends_waits_for_its_monitor_to_close(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
+                                                                tmp_path: Path) -> None:
+    closing = ClosingWorker()
+    window.grid_worker = closing  # type: ignore[assignment]
+    window._session_ended()  # as on_grid_finished leaves it
+    window.start(str(short_clip(tmp_path)))
+    assert window.worker is None and not window.start_action.isEnabled()  # queued, not ignored
+    qtbot.wait(200)
+    assert window.worker is None  # waits as long as the grid closes
+    closing.running = False
+    qtbot.waitUntil(lambda: window.last_result is not None, timeout=60000)
+    assert window.live_views.currentWidget() is window.live
+
+
+def test_start_all_after_a_session_ends_waits_for_it_to_close(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
+                                                              monkeypatch) -> None:
+    monkeypatch.setattr(app_module, "GridWorker", StartedGrid)
+    StartedGrid.made.clear()
+    closing = ClosingWorker()
+    window.worker = closing  # type: ignore[assignment]
+    window._session_ended()  # as on_finished leaves it
+    window.start_all()
+    assert StartedGrid.made == [] and not window.start_all_action.isEnabled()
+    qtbot.wait(200)
+    assert StartedGrid.made == []
+    closing.running = False
+    qtbot.waitUntil(lambda: len(StartedGrid.made) == 1, timeout=10000)
+    assert window.live_views.currentWidget() is window.grid and window.stop_action.isEnabled()
+    window.stop()
+
+
+def test_start_all_is_not_offered_while_one_camera_runs(window: MainWindow, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app_module, "MonitorWorker", lambda *a, **k: StartedGrid(Settings(), []))
+    window.start("0")
+    assert not window.start_all_action.isEnabled() and not window.start_action.isEnabled()
+    window.worker = None

@@ -3,15 +3,18 @@ real two-camera run from the main window (offscreen, pytest-qt)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PyQt6.QtGui import QImage
 
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, Frame
 from cafe_monitor.config import Settings, parse
+from cafe_monitor.domain import Box
 from cafe_monitor.pipeline import Region
 from cafe_monitor.scoring import LiveScore, ScoreSums
 from cafe_monitor.session import LiveState
@@ -93,6 +96,42 @@ def test_one_camera_without_sums_counts_nothing_twice(qtbot) -> None:  # type: i
     assert ScoreSums().score() == grid.combined_score()
 
 
+def test_a_stalled_camera_says_so_on_its_tile_and_the_status_line(qtbot) -> None:  # type: ignore[no-untyped-def]
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.set_cameras([("counter", Region()), ("seats", Region())])
+    silent = dataclasses.replace(state(np.zeros((90, 160, 3), np.uint8), np.zeros((0, 7)), CameraState.STALLED),
+                                 frame_age=3.2)
+    grid.update_states({"counter": silent})
+    assert "Camera: stalled – no frame for 3 s" in grid.tiles["counter"].status.text()
+    assert "counter: stalled – no frame for 3 s" in grid.status_text()
+
+
+def test_blur_and_labels_toggles_redraw_every_tile_without_a_new_frame(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A stopped grid (or a still image) gets no new frame: the toggle must redraw what is shown."""
+    grid = CameraGrid()
+    qtbot.addWidget(grid)
+    grid.resize(800, 400)
+    grid.set_cameras([("counter", Region()), ("seats", Region())])
+    grid.show()
+    image = np.random.default_rng(1).integers(0, 255, (180, 320, 3), dtype=np.uint8)  # texture a blur changes
+    shown = dataclasses.replace(state(image, np.zeros((0, 7))), boxes=[Box(40, 40, 200, 160)])
+    grid.update_states({"counter": shown, "seats": shown})
+
+    def drawn() -> dict[str, QImage]:
+        return {n: t.video.pixmap().toImage() for n, t in grid.tiles.items()}
+
+    blurred = drawn()
+    grid.set_blur(False)
+    sharp = drawn()
+    assert all(sharp[n] != blurred[n] for n in grid.tiles)  # redrawn at once, faces now sharp
+    assert all(not t.video.blur for t in grid.tiles.values())
+    grid.set_blur(True)
+    assert drawn() == blurred
+    grid.set_labels(True)
+    assert all(t.video.labels for t in grid.tiles.values())
+
+
 @pytest.mark.media
 def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gif: Path,  # type: ignore[no-untyped-def]
                                                 face_then_empty_clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,3 +178,24 @@ def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gi
     qtbot.waitUntil(lambda: window.history.camera.count() == 3, timeout=10000)
     assert {window.history.camera.itemData(i) for i in range(window.history.camera.count())} == {
         None, "till", "seats"}
+
+
+def test_cameras_added_in_settings_offer_start_all_at_once(qtbot, db_url: str,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    window = MainWindow(Settings(), db_url=db_url, settings_file=Path(db_url.removeprefix("sqlite:///")).with_suffix(".toml"))
+    qtbot.addWidget(window)
+    assert not window.start_all_action.isVisible()
+    two = parse({"cameras": {"till": {"source": "0"}, "seats": {"source": "1"}}})
+
+    class Saved:
+        result_settings = two
+
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def exec(self) -> bool:
+            return True
+
+    monkeypatch.setattr("cafe_monitor.ui.app.SettingsDialog", Saved)
+    window.edit_settings()
+    assert window.start_all_action.isVisible()

@@ -122,3 +122,18 @@ def test_closing_while_not_monitoring_asks_nothing(window: MainWindow, monkeypat
     monkeypatch.setattr(QMessageBox, "exec", lambda box: asked.append(box) or 0)
     window.close()
     assert asked == [] and not window.isVisible()
+
+
+def test_monitoring_that_stops_while_in_the_tray_says_so_there(window: MainWindow,  # type: ignore[no-untyped-def]
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's banner is unseen while hidden: a camera failing says so on the tray icon."""
+    tray_here(monkeypatch, True)
+    Answer(monkeypatch, "Keep monitoring in tray")
+    window.worker = FakeWorker(window)  # type: ignore[assignment]
+    window.close()
+    assert window.tray is not None and window.tray.visible
+    assert window.tray.icon.toolTip() == "Café Monitor: monitoring"
+    window.on_failed("camera 0 could not be opened")
+    assert window.tray.visible  # still there, to show the window
+    assert window.tray.icon.toolTip() == "Café Monitor: not monitoring – Camera 0 could not be opened."
+    window.worker = None
