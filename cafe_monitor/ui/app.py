@@ -99,9 +99,9 @@ class MainWindow(QMainWindow):
         self.live.set_notice(settings.privacy.notice)
         self.live.region = self.settings.profile().area
         self.history = HistoryView(self.engine, settings.score.to_config(), settings.storage.clock())
-        self._attach_today()
         self.tabs = QTabWidget()
         self.grid = CameraGrid(settings.score.to_config())  # several cameras: shown instead of self.live
+        self._attach_today()
         self.grid_worker: GridWorker | None = None
         self.live_views = QStackedWidget()
         self.live_views.addWidget(self.live)
@@ -180,9 +180,11 @@ class MainWindow(QMainWindow):
             return self._engine
 
     def _attach_today(self) -> None:
-        """The Live tab's today/usual figures: this site, every camera, this database."""
-        self.live.today.attach(self.engine, self.settings.storage.clock(), self.settings.score.to_config(),
-                               Counter(site=self.settings.storage.site))
+        """The Live tab's today/usual figures (the single view's and the grid's): this site, every
+        camera, this database."""
+        for panel in (self.live.today, self.grid.today):
+            panel.attach(self.engine, self.settings.storage.clock(), self.settings.score.to_config(),
+                         Counter(site=self.settings.storage.site))
 
     def check_unsaved(self) -> None:
         """Say so while rescue files wait to be imported (at start and after each session)."""
@@ -338,7 +340,8 @@ class MainWindow(QMainWindow):
     def _session_ended(self) -> None:
         self._worker_ended = True
         self.check_unsaved()
-        self.live.today.refresh()  # the ended session's last visits count today
+        for panel in (self.live.today, self.grid.today):
+            panel.refresh()  # the ended session's last visits count today
         for a in (self.start_action, self.start_all_action, self.open_action, self.region_action,
                   self.clear_region_action):
             a.setEnabled(True)

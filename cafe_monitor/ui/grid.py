@@ -24,6 +24,7 @@ from cafe_monitor.monitor import CameraPlan, CameraRun, Monitor
 from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.live import ScoreGauge, VideoView, camera_text, score_colour
+from cafe_monitor.ui.today import TodayPanel
 from cafe_monitor.ui.worker import failure_message
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,11 @@ class CameraGrid(QWidget):
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.notice.setStyleSheet("background:#222; color:#eee; padding:6px; font-size:13px;")
         self.notice.hide()
+        self.today = TodayPanel()  # today across every camera and the usual for this hour, as on one camera
         top = QHBoxLayout()
         top.addWidget(self.combined, 1)
         top.addWidget(self.cameras_line, 2)
+        top.addWidget(self.today, 1)
         self.grid = QGridLayout()
         layout = QVBoxLayout(self)
         layout.addLayout(top)

@@ -108,3 +108,16 @@ def test_one_visit_and_one_day_are_singular(qtbot, db_url: str) -> None:  # type
     assert panel.today.text() == "Today so far: 100 (1 visit)"
     assert panel.usual.text() == "Usual for Mon 14:00–15:00: 50 (n = 1 day, 1 visit)"
     assert panel.shown is not None and panel.shown.day == dt.date(2026, 6, 15)
+
+
+def test_the_grid_shows_today_across_cameras_too(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    panel = window.grid.today
+    panel.now = lambda: NOW
+    window.live_views.setCurrentWidget(window.grid)  # several cameras: the grid replaces the single view
+    assert panel.isVisibleTo(window.grid) and panel.timer.isActive()
+    add_session(window.engine(), utc(2026, 6, 15, 7), [(utc(2026, 6, 15, 8), "happy")], camera="till")
+    add_session(window.engine(), utc(2026, 6, 15, 7), [(utc(2026, 6, 15, 9), "sad")], camera="seating")
+    window.on_failed("camera 7 is not available")  # a session ends: both panels read again
+    qtbot.waitUntil(lambda: not panel.loading and panel.shown is not None and panel.shown.today.visits == 2,
+                    timeout=10000)
+    assert panel.today.text() == "Today so far: 55 (2 visits)"  # 50 x (1 + (1 - 0.8) / 2)
