@@ -60,7 +60,8 @@ class Device:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.index})"
+        """The name and the index to type elsewhere ("HD Webcam (2)"), or the bare "Camera 2"."""
+        return self.name if self.name == f"Camera {self.index}" else f"{self.name} ({self.index})"
 
 
 # --- parsing (pure) -------------------------------------------------------------

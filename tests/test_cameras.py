@@ -56,6 +56,7 @@ def test_sysfs_keeps_each_devices_picture_node(tmp_path: Path, monkeypatch: pyte
 def test_without_sysfs_indices_are_offered(tmp_path: Path) -> None:
     devices = cameras.list_devices(tmp_path / "missing")
     assert [d.source for d in devices] == ["0", "1", "2", "3"] and devices[0].name == "Camera 0"
+    assert devices[2].label == "Camera 2"  # not "Camera 2 (2)"
 
 
 def test_v4l2_ctl_is_asked_for_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
