@@ -22,7 +22,7 @@ os.environ["CAFE_MONITOR_HOME"] = str(HOME)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cafe_monitor.config import Settings, StorageSettings  # noqa: E402
-from cafe_monitor.pipeline import Region  # noqa: E402
+from cafe_monitor.domain import Region  # noqa: E402
 from cafe_monitor.ui.app import MainWindow  # noqa: E402
 from cafe_monitor.ui.dialogs import ExportDialog  # noqa: E402
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cafe_monitor.capture import CaptureThread
-from cafe_monitor.classification import CLASSES
 from cafe_monitor.config import Settings
-from cafe_monitor.pipeline import FrameResult, Region, run
+from cafe_monitor.domain import CLASSES, Region
+from cafe_monitor.pipeline import FrameResult, run
 from cafe_monitor.session import build_pipeline
 
 pytestmark = pytest.mark.media

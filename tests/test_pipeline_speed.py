@@ -13,9 +13,9 @@ from cafe_monitor.capture import Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import ConfigError, Settings, parse
 from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.domain import Box
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
-from cafe_monitor.preprocessing import Box
 from cafe_monitor.session import build_pipeline
 from cafe_monitor.tracking import TrackerConfig, Visit, VisitTracker
 from tests.conftest import clip_frames
