@@ -292,6 +292,26 @@ class CaptureThread(threading.Thread):
         self._wake.set()
         self._consumed.set()
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop reading and let go of the device: a started capture's thread releases it on
+        its way out (waited for up to `timeout`); one opened (`open_or_raise`) but never
+        started is released here."""
+        self.stop()
+        if self.ident is not None:
+            self.join(timeout)
+            return
+        device, self._device = self._device, None
+        if device is not None:
+            device.release()
+        self.slot.close()
+
+    @property
+    def finished(self) -> bool:
+        """True once the source will deliver no more frames (a file at its end, a failed
+        camera, a stopped capture) and its thread has gone."""
+        ended = self.slot.closed or self.state in (CameraState.ENDED, CameraState.FAILED)
+        return ended and not self.is_alive()
+
     def frame_taken(self) -> None:
         """Consumer acknowledges a frame (used only in blocking file mode)."""
         self._consumed.set()

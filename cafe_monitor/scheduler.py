@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cafe_monitor.capture import CameraState, CaptureThread, Frame
+from cafe_monitor.capture import CaptureThread, Frame
 
 
 class FrameSlot(Protocol):
@@ -61,11 +61,7 @@ class Feed:
             finally:
                 capture.frame_taken()
 
-        def ended() -> bool:
-            done = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
-            return done and not capture.is_alive()
-
-        return cls(name, capture.slot, process_and_ack, ended)
+        return cls(name, capture.slot, process_and_ack, lambda: capture.finished)
 
     @property
     def dropped(self) -> int:

@@ -310,7 +310,7 @@ class MonitorSession:
                     break
                 frame = self.capture.slot.get(timeout=0.25)
                 if frame is None:
-                    if source_done(self.capture):
+                    if self.capture.finished:
                         break
                     continue
                 try:
@@ -387,10 +387,7 @@ class MonitorSession:
         """End the session: stop the source, close the visits still open, publish the last
         status, flush and close the writer. `failed` (processing raised): the session is
         stored as interrupted, with what was written up to then."""
-        self.capture.stop()
-        if self.capture.ident is None:  # opened, never started: its thread releases the device on the way out
-            self.capture.start()
-        self.capture.join(timeout=5)
+        self.capture.close(timeout=5)  # begun but never started (no frame taken): released all the same
         self._stats.seconds = time.monotonic() - self._started
         self._stats.dropped = self.capture.slot.dropped
         final = [] if failed else self.pipeline.finish()
@@ -414,9 +411,3 @@ class MonitorSession:
                              self.capture.state, list(self.capture.gaps),
                              self.writer.rescue_file if self.writer else None)
 
-
-def source_done(capture: CaptureThread) -> bool:
-    """True once the source will deliver no more frames (a file at its end, a failed
-    camera, a stopped capture) and its thread has gone."""
-    ended = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
-    return ended and not capture.is_alive()

@@ -129,6 +129,29 @@ def test_file_loops_when_asked() -> None:
     assert len(frames) > 10
 
 
+@pytest.mark.parametrize("source", ["0", "clip.mp4"])
+def test_close_releases_a_source_opened_but_never_started(source: str) -> None:
+    """A monitor whose other camera failed, or a session finished before its first frame:
+    the device opened to check the source is released by close(), without a thread."""
+    reader = FakeReader(frames=5)
+    cap = CaptureThread(source, opener=lambda s: reader)
+    cap.open_or_raise()
+    assert not cap.finished
+    cap.close()
+    assert reader.released and reader.released_by == threading.get_ident() and reader.misuse == []
+    assert cap.ident is None and cap.finished
+
+
+def test_close_stops_a_started_source_and_its_thread_releases_it() -> None:
+    reader = FakeReader()  # a camera that never ends by itself
+    cap = CaptureThread("0", opener=lambda s: reader)
+    cap.open_or_raise()
+    cap.start()
+    assert drain(cap, 0.2) and not cap.finished
+    cap.close()
+    assert cap.finished and reader.released and reader.released_by in reader.read_by and reader.misuse == []
+
+
 def test_missing_source_is_a_clear_error() -> None:
     cap = CaptureThread("nope.mp4", opener=lambda s: FakeReader(opened=False))
     with pytest.raises(SourceError, match="nope.mp4"):
