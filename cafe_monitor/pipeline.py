@@ -123,6 +123,9 @@ class Pipeline:
         return self._last
 
     def finish(self) -> list[Visit]:
+        """End the run: every open visit is closed and returned. The next frame (a next run)
+        is detected afresh, never answered with this run's last faces and boxes."""
+        self._processed, self._carried, self._last = 0, [], None
         return self.tracker.close_all()
 
     def close(self) -> None:
