@@ -142,6 +142,23 @@ def test_two_workers_share_the_rotation_evenly_and_never_serve_a_camera_twice_at
     assert sum(counts) >= 180  # one worker manages 1.5 s / 12.5 ms = 120 frames; two, ~240
 
 
+def test_a_worker_waiting_on_a_silent_camera_does_not_hold_up_the_others() -> None:
+    """One busy camera, one silent: the worker idling on the silent one must not keep the
+    other from handing back its camera and taking the next frame."""
+    import numpy as np
+
+    class Endless:  # a camera with a new frame whenever asked
+        dropped = 0
+
+        def get(self, timeout: float | None = None) -> Frame:
+            return Frame(np.zeros((2, 2), np.uint8), 0, 0.0)
+
+    busy = Feed("busy", Endless(), lambda f: time.sleep(0.01))  # a 10 ms pipeline: ~100 frames/s
+    loop = RoundRobin([busy, Feed("silent", LatestFrameSlot(), lambda f: None)], idle_wait=0.25)
+    loop.run(max_seconds=1.0, workers=2)
+    assert busy.processed >= 40  # held up by each 0.25 s wait under the lock, it managed 2
+
+
 def test_an_error_in_a_worker_reaches_the_caller() -> None:
     slot = LatestFrameSlot()
     import numpy as np
@@ -223,7 +240,10 @@ def test_a_feed_that_ends_leaves_the_rotation_alone_and_the_others_go_on() -> No
     assert file_frames == [0]  # its last frame processed before it ended
     assert len(ended_at) == 1 and ended_at[0] - t0 < 0.5  # ended at once, once
     assert time.monotonic() - t0 >= 1.0 and live_feed.processed >= 30  # the live camera went on
-    assert shortfall(loop.rates(window=0.5)) is None  # an ended camera is not "behind"
+    recent = {r.name: r for r in loop.rates(window=0.5)}
+    assert recent["file"].processed + recent["file"].dropped == 0  # ended: it delivers nothing lately
+    assert shortfall(list(recent.values()), tolerance=0.5) is None  # and is not "behind" (a busy CI box
+    # may drop a few of the live camera's frames: that is not what this checks)
 
     # every feed with a hook ended: the loop ends by itself, each hook called once
     ends: list[str] = []
