@@ -87,11 +87,6 @@ def is_live(source: str | int) -> bool:
     return "://" in source
 
 
-def open_cv(source: str | int) -> VideoReader:
-    cap = cv2.VideoCapture(source)
-    return cap  # type: ignore[return-value]
-
-
 class RateMeter:
     """Events per second over the last `window` seconds; safe to tick and read from
     different threads. Until a whole window has passed since (re)start, the rate is
@@ -128,8 +123,9 @@ class RateMeter:
 
 
 def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
-    """Like open_cv, but asks a camera (an index) for a capture size and rate ([cameras.<name>]
-    width/height/fps; 0 keeps the device's default). Files and streams open as they are."""
+    """Opens a source with OpenCV, asking a camera (an index) for a capture size and rate
+    ([cameras.<name>] width/height/fps; 0 keeps the device's default). Files and streams
+    open as they are."""
     def open_with_mode(source: str | int) -> VideoReader:
         cap = cv2.VideoCapture(source)
         if isinstance(source, int) and cap.isOpened():
@@ -139,6 +135,11 @@ def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
                     cap.set(prop, value)
         return cap  # type: ignore[return-value]
     return open_with_mode
+
+
+
+#: a source as OpenCV opens it, at the device's default size and rate
+open_cv: Opener = camera_opener()
 
 
 class LatestFrameSlot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -31,7 +32,7 @@ class FakeCamera(threading.Thread):
         self.slot.close()
 
 
-def slow_pipeline(seconds: float, seen: list[int]):  # type: ignore[no-untyped-def]
+def slow_pipeline(seconds: float, seen: list[int]) -> Callable[[Frame], None]:
     def process(frame: Frame) -> None:
         seen.append(frame.index)
         time.sleep(seconds)  # a pipeline that manages 1/seconds frames/s in all
@@ -116,7 +117,7 @@ def test_two_workers_share_the_rotation_evenly_and_never_serve_a_camera_twice_at
     overlap: list[int] = []
     seen: list[list[int]] = [[] for _ in cameras]
 
-    def process_for(i: int):  # type: ignore[no-untyped-def]
+    def process_for(i: int) -> Callable[[Frame], None]:
         def process(frame: Frame) -> None:
             inside[i] += 1
             if inside[i] > 1:
