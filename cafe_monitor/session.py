@@ -390,8 +390,23 @@ class MonitorSession:
         self.capture.close(timeout=5)  # begun but never started (no frame taken): released all the same
         self._stats.seconds = time.monotonic() - self._started
         self._stats.dropped = self.capture.slot.dropped
-        final = [] if failed else self.pipeline.finish()
+        final: list[Visit] = []
+        try:
+            if not failed:
+                final = self.pipeline.finish()
+        except BaseException:  # the session still ends: stored as interrupted, its writer closed
+            failed = True
+            raise
+        finally:
+            self._close_recording(final, failed)
         visits = sorted(self._done + final, key=lambda v: v.id)
+        score = score_visits([v.distribution for v in visits], self._score_cfg)
+        return SessionResult(self.session_id, self._stats, visits, score, self.pipeline.classifier.engine,
+                             self.capture.state, list(self.capture.gaps),
+                             self.writer.rescue_file if self.writer else None)
+
+    def _close_recording(self, final: list[Visit], failed: bool) -> None:
+        """Publish the last status, then write the last visits and close the writer."""
         try:
             if self._publisher is not None:
                 self._publisher.stop()
@@ -406,8 +421,4 @@ class MonitorSession:
                 if not self.capture.live and self._last_timestamp is not None:  # a file ran faster than real time
                     end = max(end, self.writer.to_datetime(self._last_timestamp))
                 self.writer.close("interrupted" if failed else "ended", end, self.capture.gaps)
-        score = score_visits([v.distribution for v in visits], self._score_cfg)
-        return SessionResult(self.session_id, self._stats, visits, score, self.pipeline.classifier.engine,
-                             self.capture.state, list(self.capture.gaps),
-                             self.writer.rescue_file if self.writer else None)
 
