@@ -134,7 +134,8 @@ class StatusPublisher(threading.Thread):
     """Hands `on_state` a snapshot after each processed frame and at least every
     `interval` seconds while none comes; `stop()` ends it with one last snapshot.
 
-    All of a session's `on_state` calls come from this one thread, one at a time."""
+    A session's `on_state` calls come one at a time: from this thread, and the last one
+    from the thread that stops it (the session's, or the multi-camera rotation's worker)."""
 
     def __init__(self, status: SessionStatus, on_state: Callable[[LiveState], None],
                  interval: float = PUBLISH_SECONDS, name: str = "status") -> None:
