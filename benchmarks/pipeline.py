@@ -103,14 +103,13 @@ def run(detector: object, classifier: EmotionClassifier, frames: list[np.ndarray
 
 
 def threaded(detector: object, classifier: EmotionClassifier, clip: Path) -> float:
-    """The real arrangement: capture thread decoding while the pipeline processes."""
-    from cafe_monitor.capture import CaptureThread
-    from cafe_monitor.pipeline import run as run_pipeline
+    """The real arrangement: capture thread decoding while a session (not storing) processes."""
+    from cafe_monitor.config import Settings
+    from cafe_monitor.session import MonitorSession
 
-    cap = CaptureThread(str(clip))
-    cap.open_or_raise()
-    stats, _ = run_pipeline(Pipeline(detector, classifier, tracker=VisitTracker()), cap)  # type: ignore[arg-type]
-    return round(stats.fps, 1)
+    pipeline = Pipeline(detector, classifier, tracker=VisitTracker())  # type: ignore[arg-type]
+    result = MonitorSession(Settings(), source=str(clip), store=False, pipeline=pipeline).run()
+    return round(result.stats.fps, 1)
 
 
 def multi_face(detector: object, classifier: EmotionClassifier, media: Path) -> dict[str, dict[str, float]]:

@@ -23,8 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cafe_monitor.classification import CLASSES, EmotionClassifier
+from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import FaceDetector
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
 from cafe_monitor.tracking import Visit, VisitTracker

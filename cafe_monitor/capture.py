@@ -87,11 +87,6 @@ def is_live(source: str | int) -> bool:
     return "://" in source
 
 
-def open_cv(source: str | int) -> VideoReader:
-    cap = cv2.VideoCapture(source)
-    return cap  # type: ignore[return-value]
-
-
 class RateMeter:
     """Events per second over the last `window` seconds; safe to tick and read from
     different threads. Until a whole window has passed since (re)start, the rate is
@@ -128,8 +123,9 @@ class RateMeter:
 
 
 def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
-    """Like open_cv, but asks a camera (an index) for a capture size and rate ([cameras.<name>]
-    width/height/fps; 0 keeps the device's default). Files and streams open as they are."""
+    """Opens a source with OpenCV, asking a camera (an index) for a capture size and rate
+    ([cameras.<name>] width/height/fps; 0 keeps the device's default). Files and streams
+    open as they are."""
     def open_with_mode(source: str | int) -> VideoReader:
         cap = cv2.VideoCapture(source)
         if isinstance(source, int) and cap.isOpened():
@@ -139,6 +135,11 @@ def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
                     cap.set(prop, value)
         return cap  # type: ignore[return-value]
     return open_with_mode
+
+
+
+#: a source as OpenCV opens it, at the device's default size and rate
+open_cv: Opener = camera_opener()
 
 
 class LatestFrameSlot:
@@ -291,6 +292,26 @@ class CaptureThread(threading.Thread):
         self._halt.set()
         self._wake.set()
         self._consumed.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop reading and let go of the device: a started capture's thread releases it on
+        its way out (waited for up to `timeout`); one opened (`open_or_raise`) but never
+        started is released here."""
+        self.stop()
+        if self.ident is not None:
+            self.join(timeout)
+            return
+        device, self._device = self._device, None
+        if device is not None:
+            device.release()
+        self.slot.close()
+
+    @property
+    def finished(self) -> bool:
+        """True once the source will deliver no more frames (a file at its end, a failed
+        camera, a stopped capture) and its thread has gone."""
+        ended = self.slot.closed or self.state in (CameraState.ENDED, CameraState.FAILED)
+        return ended and not self.is_alive()
 
     def frame_taken(self) -> None:
         """Consumer acknowledges a frame (used only in blocking file mode)."""

@@ -114,14 +114,17 @@ class DailyReporter:
                 continue
         return days
 
-    def run_due(self, now: dt.datetime | None = None) -> list[Path]:
-        """Write every due day; returns the files written."""
+    def run_due(self, now: dt.datetime | None = None,
+                should_stop: Callable[[], bool] = lambda: False) -> list[Path]:
+        """Write every due day (until `should_stop()`: the program is closing); returns the files written."""
         now = now or dt.datetime.now(UTC)
         today = self.clock.business_day(now)
         with_data = days_with_data(self.engine, self.clock, self.counter,
                                    today - dt.timedelta(days=LOOKBACK_DAYS), today)
         paths: list[Path] = []
         for day in due_days(now, self.clock, with_data, self.written()):
+            if should_stop():
+                break
             data = reports.day_report(self.engine, day.isoformat(), self.score_config, self.clock, self.counter)
             paths += reports.write(data, FORMATS, self.folder)
             _record(self.folder, self.site, day)
@@ -132,8 +135,8 @@ class DailyReporter:
 class DailyReportThread(threading.Thread):
     """Checks at start (missed days), then at each business day's end; `stop()` ends it.
 
-    A failing check (database down, folder not writable) is logged and retried at the next
-    check; it never stops monitoring."""
+    A failing check (database down, folder not writable, or a bug) is logged and retried at
+    the next check; it never stops monitoring, nor the next days' reports."""
 
     def __init__(self, reporter: DailyReporter, now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)) -> None:
         super().__init__(name="daily-reports", daemon=True)
@@ -143,17 +146,23 @@ class DailyReportThread(threading.Thread):
         self.last_error: str | None = None
         self.checks = 0
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """No more checks; a report being written is finished first (waited for up to `timeout`)."""
         self._halt.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
 
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                self.written += self.reporter.run_due(self.now())
+                self.written += self.reporter.run_due(self.now(), should_stop=self._halt.is_set)
                 self.last_error = None
             except (reports.ReportError, StorageError, OSError) as exc:
                 self.last_error = str(exc)
                 log.warning("daily report not written yet: %s", exc)
+            except Exception as exc:  # a bug: logged in full, not the end of every later day's report
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("daily report check failed")
             self.checks += 1
             now = self.now()
             wait = min(next_day_end(now, self.reporter.clock) - as_utc(now), RECHECK)

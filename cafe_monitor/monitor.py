@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cafe_monitor import scheduler
-from cafe_monitor.capture import RATE_WINDOW_SECONDS, CaptureThread, Frame, SourceError
+from cafe_monitor.capture import RATE_WINDOW_SECONDS, Frame, SourceError
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import ConfigError, Settings
 from cafe_monitor.redact import redact_url
@@ -170,7 +170,7 @@ class Monitor:
                 session.open_source()
             except SourceError as exc:
                 for other in opened:
-                    _release(other.capture)
+                    other.capture.close()
                 raise SourceError(f"camera {plan.name!r}: {exc}" if len(self.plans) > 1 else str(exc)) from exc
             opened.append(session)
 
@@ -188,7 +188,7 @@ class Monitor:
                 session.begin(state_cb)
             except Exception as exc:  # e.g. the database refuses this camera (CounterBusyError)
                 _failed(run, exc)
-                _release(session.capture)
+                session.capture.close()
                 continue
             begun.append((run, session))
         finished: set[str] = set()
@@ -256,12 +256,3 @@ def _failed(run: CameraRun, exc: BaseException) -> None:
         log.exception("camera %r failed", run.name, exc_info=exc)
     run.error = exc
 
-
-def _release(capture: CaptureThread) -> None:
-    """Let an opened but never started capture release its device (its thread does that
-    on the way out; stopped first, it leaves at once)."""
-    if capture.ident is not None:  # started: it releases the device itself
-        return
-    capture.stop()
-    capture.start()
-    capture.join(5)

@@ -1,9 +1,9 @@
 """One frame through every stage: detect -> region filter -> crop -> classify -> track.
 
 `Pipeline.process` is synchronous and camera-free, so tests feed it synthetic or real
-frames directly; `run` drives it from a CaptureThread for the CLI and the dashboard's
-worker thread. Per-stage timings are measured on every frame (benchmarks and the
-status line read them).
+frames directly; a session (cafe_monitor.session.MonitorSession) drives it from its
+camera for the CLI, the multi-camera monitor and the dashboard's worker thread.
+Per-stage timings are measured on every frame (benchmarks and the status line read them).
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from cafe_monitor.capture import CameraState, CaptureThread, Frame, Image
+from cafe_monitor.capture import Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.detection import Detection, FaceDetector
 from cafe_monitor.domain import Box, Region
@@ -124,6 +123,9 @@ class Pipeline:
         return self._last
 
     def finish(self) -> list[Visit]:
+        """End the run: every open visit is closed and returned. The next frame (a next run)
+        is detected afresh, never answered with this run's last faces and boxes."""
+        self._processed, self._carried, self._last = 0, [], None
         return self.tracker.close_all()
 
     def close(self) -> None:
@@ -152,49 +154,4 @@ class RunStats:
 
     def mean_stage_ms(self) -> dict[str, float]:
         return {k: round(v / self.frames, 3) if self.frames else 0.0 for k, v in self.stage_ms.items()}
-
-
-def run(
-    pipeline: Pipeline,
-    capture: CaptureThread,
-    *,
-    on_result: Callable[[FrameResult, CaptureThread], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    max_seconds: float | None = None,
-) -> tuple[RunStats, list[Visit]]:
-    """Drive the pipeline until the source ends, stop is asked, or max_seconds pass.
-
-    Returns the run's statistics and every visit (ended during the run or still open
-    at the end). `on_result` receives each frame's result (the storage writer and the
-    dashboard's signal emitter hook in here).
-    """
-    stats = RunStats()
-    visits: list[Visit] = []
-    if not capture.is_alive():
-        capture.start()
-    started = time.monotonic()
-    try:
-        while not should_stop():
-            if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                break
-            frame: Frame | None = capture.slot.get(timeout=0.25)
-            if frame is None:
-                ended = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
-                if ended and not capture.is_alive():
-                    break
-                continue
-            result = pipeline.process(frame.image, frame.timestamp, frame.index)
-            capture.frame_taken()
-            stats.add(result)
-            visits.extend(result.ended_visits)
-            if on_result is not None:
-                on_result(result, capture)
-    finally:
-        capture.stop()
-        capture.join(timeout=5)
-        stats.seconds = time.monotonic() - started
-        stats.dropped = capture.slot.dropped
-    final = pipeline.finish()
-    visits.extend(final)
-    return stats, sorted(visits, key=lambda v: v.id)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cafe_monitor.capture import CameraState, CaptureThread, Frame
+from cafe_monitor.capture import CaptureThread, Frame
 
 
 class FrameSlot(Protocol):
@@ -61,11 +61,7 @@ class Feed:
             finally:
                 capture.frame_taken()
 
-        def ended() -> bool:
-            done = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
-            return done and not capture.is_alive()
-
-        return cls(name, capture.slot, process_and_ack, ended)
+        return cls(name, capture.slot, process_and_ack, lambda: capture.finished)
 
     @property
     def dropped(self) -> int:
@@ -147,13 +143,17 @@ class RoundRobin:
         return feed
 
     def _sample(self, feed: Feed) -> None:
-        """Note the feed's counters (at most 10 times a second), dropping what is older than
+        """Note the feed's counters (samples 0.1 s apart at least; the newest is always the
+        counters now, so a feed's last frames before it ends or falls silent are never left
+        unsampled and counted in a later window), dropping what is older than
         `history_seconds` but the newest such sample (the start of the longest window)."""
         now = self.clock()
         h = feed.history
-        if h and now - h[-1][0] < 0.1:
-            return
-        h.append((now, feed.processed, feed.dropped, feed.latency_seconds))
+        sample = (now, feed.processed, feed.dropped, feed.latency_seconds)
+        if len(h) >= 2 and now - h[-2][0] < 0.1:
+            h[-1] = sample
+        else:
+            h.append(sample)
         while len(h) > 1 and h[1][0] <= now - self.history_seconds:
             h.popleft()
 
@@ -173,12 +173,19 @@ class RoundRobin:
                     self._retired.add(i)
                     self._busy.add(i)
                     return i, None
-            if free:  # nothing new anywhere: wait a little for the camera whose turn it is
-                frame = self.feeds[free[0]].slot.get(timeout=self.idle_wait)
-                if frame is not None:
-                    return self._claim(free[0], frame)
-        if not free:
+            if not free:
+                waiting = None
+            else:  # nothing new anywhere: wait a little for the camera whose turn it is
+                waiting = free[0]
+                self._busy.add(waiting)  # this worker's while it waits, without holding the lock
+        if waiting is None:
             time.sleep(self.idle_wait)  # every camera is being processed by another worker
+            return None
+        frame = self.feeds[waiting].slot.get(timeout=self.idle_wait)  # the other workers take and
+        with self._lock:  # hand back their cameras meanwhile (waiting under the lock held them up)
+            if frame is not None:
+                return self._claim(waiting, frame)
+            self._busy.discard(waiting)
         return None
 
     def _claim(self, i: int, frame: Frame) -> tuple[int, Frame]:

@@ -134,7 +134,8 @@ class StatusPublisher(threading.Thread):
     """Hands `on_state` a snapshot after each processed frame and at least every
     `interval` seconds while none comes; `stop()` ends it with one last snapshot.
 
-    All of a session's `on_state` calls come from this one thread, one at a time."""
+    A session's `on_state` calls come one at a time: from this thread, and the last one
+    from the thread that stops it (the session's, or the multi-camera rotation's worker)."""
 
     def __init__(self, status: SessionStatus, on_state: Callable[[LiveState], None],
                  interval: float = PUBLISH_SECONDS, name: str = "status") -> None:
@@ -310,7 +311,7 @@ class MonitorSession:
                     break
                 frame = self.capture.slot.get(timeout=0.25)
                 if frame is None:
-                    if source_done(self.capture):
+                    if self.capture.finished:
                         break
                     continue
                 try:
@@ -387,14 +388,26 @@ class MonitorSession:
         """End the session: stop the source, close the visits still open, publish the last
         status, flush and close the writer. `failed` (processing raised): the session is
         stored as interrupted, with what was written up to then."""
-        self.capture.stop()
-        if self.capture.ident is None:  # opened, never started: its thread releases the device on the way out
-            self.capture.start()
-        self.capture.join(timeout=5)
+        self.capture.close(timeout=5)  # begun but never started (no frame taken): released all the same
         self._stats.seconds = time.monotonic() - self._started
         self._stats.dropped = self.capture.slot.dropped
-        final = [] if failed else self.pipeline.finish()
+        final: list[Visit] = []
+        try:
+            if not failed:
+                final = self.pipeline.finish()
+        except BaseException:  # the session still ends: stored as interrupted, its writer closed
+            failed = True
+            raise
+        finally:
+            self._close_recording(final, failed)
         visits = sorted(self._done + final, key=lambda v: v.id)
+        score = score_visits([v.distribution for v in visits], self._score_cfg)
+        return SessionResult(self.session_id, self._stats, visits, score, self.pipeline.classifier.engine,
+                             self.capture.state, list(self.capture.gaps),
+                             self.writer.rescue_file if self.writer else None)
+
+    def _close_recording(self, final: list[Visit], failed: bool) -> None:
+        """Publish the last status, then write the last visits and close the writer."""
         try:
             if self._publisher is not None:
                 self._publisher.stop()
@@ -409,14 +422,4 @@ class MonitorSession:
                 if not self.capture.live and self._last_timestamp is not None:  # a file ran faster than real time
                     end = max(end, self.writer.to_datetime(self._last_timestamp))
                 self.writer.close("interrupted" if failed else "ended", end, self.capture.gaps)
-        score = score_visits([v.distribution for v in visits], self._score_cfg)
-        return SessionResult(self.session_id, self._stats, visits, score, self.pipeline.classifier.engine,
-                             self.capture.state, list(self.capture.gaps),
-                             self.writer.rescue_file if self.writer else None)
 
-
-def source_done(capture: CaptureThread) -> bool:
-    """True once the source will deliver no more frames (a file at its end, a failed
-    camera, a stopped capture) and its thread has gone."""
-    ended = capture.slot.closed or capture.state in (CameraState.ENDED, CameraState.FAILED)
-    return ended and not capture.is_alive()

@@ -10,11 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from cafe_monitor.annotate import COLOURS, draw
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.annotate import draw
 from cafe_monitor.config import Settings
-from cafe_monitor.pipeline import Region
-from cafe_monitor.preprocessing import Box
+from cafe_monitor.domain import CLASSES, COLOURS, Box, Region
 from cafe_monitor.session import build_pipeline
 from cafe_monitor.tracking import TrackedFace
 from tests.conftest import face_like

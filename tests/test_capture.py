@@ -129,6 +129,29 @@ def test_file_loops_when_asked() -> None:
     assert len(frames) > 10
 
 
+@pytest.mark.parametrize("source", ["0", "clip.mp4"])
+def test_close_releases_a_source_opened_but_never_started(source: str) -> None:
+    """A monitor whose other camera failed, or a session finished before its first frame:
+    the device opened to check the source is released by close(), without a thread."""
+    reader = FakeReader(frames=5)
+    cap = CaptureThread(source, opener=lambda s: reader)
+    cap.open_or_raise()
+    assert not cap.finished
+    cap.close()
+    assert reader.released and reader.released_by == threading.get_ident() and reader.misuse == []
+    assert cap.ident is None and cap.finished
+
+
+def test_close_stops_a_started_source_and_its_thread_releases_it() -> None:
+    reader = FakeReader()  # a camera that never ends by itself
+    cap = CaptureThread("0", opener=lambda s: reader)
+    cap.open_or_raise()
+    cap.start()
+    assert drain(cap, 0.2) and not cap.finished
+    cap.close()
+    assert cap.finished and reader.released and reader.released_by in reader.read_by and reader.misuse == []
+
+
 def test_missing_source_is_a_clear_error() -> None:
     cap = CaptureThread("nope.mp4", opener=lambda s: FakeReader(opened=False))
     with pytest.raises(SourceError, match="nope.mp4"):
@@ -156,14 +179,18 @@ def test_frozen_camera_is_detected_and_reopened() -> None:
     assert cap.reconnects == 1
 
 
-def watch_states(cap: CaptureThread, seconds: float) -> tuple[list[Frame], list[tuple[float, CameraState]]]:
-    """Drain frames for `seconds`, noting each change of camera state with its time."""
+def watch_states(cap: CaptureThread, seconds: float, until: list[CameraState] | None = None,
+                 ) -> tuple[list[Frame], list[tuple[float, CameraState]]]:
+    """Drain frames for `seconds` (or until the states seen end with `until`), noting each
+    change of camera state with its time."""
     got: list[Frame] = []
     changes: list[tuple[float, CameraState]] = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         if not changes or changes[-1][1] is not cap.state:
             changes.append((time.monotonic(), cap.state))
+            if until is not None and [s for _, s in changes[-len(until):]] == until:
+                break
         f = cap.slot.get(timeout=0.005)
         if f is not None:
             got.append(f)
@@ -173,22 +200,24 @@ def watch_states(cap: CaptureThread, seconds: float) -> tuple[list[Frame], list[
 def test_blocking_read_is_a_stall() -> None:
     """live -> stalled after `stall_after` -> reconnecting after `stall_seconds` -> live again;
     the hung device is released by the thread that was reading it, once its read returns."""
-    wd = WatchdogConfig(stall_after=0.3, stall_seconds=0.6, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
+    # states 0.5 s apart: a busy CI machine's late watchdog tick cannot skip 'stalled'
+    wd = WatchdogConfig(stall_after=0.5, stall_seconds=1.0, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
     hung, healthy = FakeReader(block_after=3, hang=30), FakeReader()
     readers = [hung, healthy]
     cap = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=wd)
     cap.open_or_raise()
     cap.start()
-    frames, changes = watch_states(cap, 1.3)
+    sequence = [CameraState.LIVE, CameraState.STALLED, CameraState.RECONNECTING, CameraState.LIVE]
+    frames, changes = watch_states(cap, 10.0, until=sequence)
+    frames += watch_states(cap, 0.2)[0]  # a few frames of the healthy device
     cap.stop()
     cap.join(2)
     states = [s for _, s in changes]
-    assert states[states.index(CameraState.LIVE):][:4] == [CameraState.LIVE, CameraState.STALLED,
-                                                           CameraState.RECONNECTING, CameraState.LIVE]
+    assert states[states.index(CameraState.LIVE):][:4] == sequence
     at = {s: t for t, s in reversed(changes)}  # first time of each state
     assert hung.last_frame_at is not None
-    assert 0.3 <= at[CameraState.STALLED] - hung.last_frame_at < 0.3 + 0.3  # a watchdog tick, a busy machine
-    assert 0.6 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 0.6 + 0.3
+    assert 0.5 <= at[CameraState.STALLED] - hung.last_frame_at < 2.0  # the issue: 'stalled' within 2 s
+    assert 1.0 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 1.0 + 1.0
     assert cap.reconnects == 1 and len(cap.gaps) == 1 and len(frames) > 5
     assert not hung.released  # its read() still hangs: nobody may release it under the driver
     hung.unblock.set()

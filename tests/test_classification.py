@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cafe_monitor.classification import CLASSES, EmotionClassifier, ModelError, select_providers
+from cafe_monitor.classification import EmotionClassifier, ModelError, select_providers
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.preprocessing import normalise
 
 

@@ -9,11 +9,10 @@ from typing import Any, get_type_hints
 
 import pytest
 
-from cafe_monitor.classification import CLASSES
 from cafe_monitor.config import CameraProfile, ConfigError, Settings, load, parse, save
+from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Region
 from cafe_monitor.limits import Limit, limit_of, number
-from cafe_monitor.pipeline import Region
-from cafe_monitor.scoring import DEFAULT_VALENCE, score_visits
+from cafe_monitor.scoring import score_visits
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -136,5 +136,27 @@ def test_an_unwritable_folder_is_retried_not_fatal(engine: storage.Engine, tmp_p
         thread.join(5)
 
 
+def test_a_bug_in_a_check_is_logged_and_the_thread_goes_on(
+        engine: storage.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An unexpected error (not a database or folder problem) must not end the thread silently:
+    every later day's report would never be written."""
+    class Broken(DailyReporter):
+        def run_due(self, now: dt.datetime | None = None, should_stop: object = None) -> list[Path]:
+            raise KeyError("a bug")
+
+    thread = DailyReportThread(Broken(engine, settings(tmp_path)), now=lambda: utc(2026, 11, 25, 12))
+    thread.start()
+    try:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+        while thread.checks == 0 and dt.datetime.now() < deadline:
+            thread.join(0.1)
+        assert thread.checks == 1 and thread.is_alive()  # sleeping until the next check
+        assert thread.last_error is not None and "KeyError" in thread.last_error
+        assert any("daily report check failed" in r.getMessage() and r.exc_info for r in caplog.records)
+    finally:
+        thread.stop()
+    assert not thread.is_alive()  # stop() waits for the thread
+
+
 def test_off_when_the_setting_says_so(db_url: str) -> None:
     assert daily_reports.start_for(Settings(reports=ReportSettings(auto_daily=False)), db_url) is None

@@ -198,3 +198,25 @@ def test_slow_consumer_never_queues() -> None:
     time.sleep(0.5)
     capture.stop()
     assert capture.slot.dropped > 0  # frames were dropped, none buffered beyond one
+
+
+def test_a_session_whose_last_step_fails_is_still_closed_as_interrupted(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error while closing the last visits must not leave the writer running and the
+    session 'running' in the database: it is stored as interrupted and the error raised."""
+    capture = CaptureThread(0, opener=lambda s: FakeReader())
+    session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
+    try:
+        session.begin()
+
+        def broken() -> list[object]:
+            raise RuntimeError("tracker bug")
+
+        monkeypatch.setattr(session.pipeline, "finish", broken)
+        with pytest.raises(RuntimeError, match="tracker bug"):
+            session.finish()
+    finally:
+        session.pipeline.close()
+    assert session.writer is not None and not session.writer.is_alive()
+    rows = storage.list_sessions(storage.open_database(db_url))
+    assert [(r.id, r.status) for r in rows] == [(session.session_id, "interrupted")]

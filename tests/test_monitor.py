@@ -17,9 +17,9 @@ import pytest
 from cafe_monitor import cli as cli_module
 from cafe_monitor import config, storage
 from cafe_monitor.capture import Frame, Image
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES, Region
 from cafe_monitor.monitor import MAX_CAMERAS, CameraPlan, Monitor, camera_settings, plan_cameras, split_source
-from cafe_monitor.pipeline import FrameResult, Region
+from cafe_monitor.pipeline import FrameResult
 from cafe_monitor.scoring import score_visits
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult
 from tests.test_cli import REPO, assert_one_line_error, cli

@@ -8,26 +8,37 @@ import cv2
 import numpy as np
 import pytest
 
-from cafe_monitor.capture import CaptureThread
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.capture import Frame
 from cafe_monitor.config import Settings
-from cafe_monitor.pipeline import FrameResult, Region, run
-from cafe_monitor.session import build_pipeline
+from cafe_monitor.domain import CLASSES, Region
+from cafe_monitor.pipeline import FrameResult, RunStats
+from cafe_monitor.session import MonitorSession, build_pipeline
+from cafe_monitor.tracking import Visit
 
 pytestmark = pytest.mark.media
 
 
-def run_clip(path: Path, region: Region = Region()) -> tuple[list[FrameResult], object, list]:
+class RecordingSession(MonitorSession):
+    """The session as it runs (capture thread, pipeline, tracker), keeping each frame's result."""
+
+    results: list[FrameResult]
+
+    def process(self, frame: Frame) -> FrameResult:
+        result = super().process(frame)
+        self.results.append(result)
+        return result
+
+
+def run_clip(path: Path, region: Region = Region()) -> tuple[list[FrameResult], RunStats, list[Visit]]:
     pipeline = build_pipeline(Settings())
     pipeline.region = region
-    results: list[FrameResult] = []
-    cap = CaptureThread(str(path))
-    cap.open_or_raise()
+    session = RecordingSession(Settings(), source=str(path), store=False, pipeline=pipeline)
+    session.results = []
     try:
-        stats, visits = run(pipeline, cap, on_result=lambda r, _c: results.append(r))
+        result = session.run()
     finally:
         pipeline.close()
-    return results, stats, visits
+    return session.results, result.stats, result.visits
 
 
 def test_emotions_clip_one_visit_faces_everywhere_moods_change(emotions_clip: Path) -> None:

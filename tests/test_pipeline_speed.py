@@ -13,9 +13,9 @@ from cafe_monitor.capture import Image
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import ConfigError, Settings, parse
 from cafe_monitor.detection import Detection, FaceDetector
+from cafe_monitor.domain import Box
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
-from cafe_monitor.preprocessing import Box
 from cafe_monitor.session import build_pipeline
 from cafe_monitor.tracking import TrackerConfig, Visit, VisitTracker
 from tests.conftest import clip_frames
@@ -60,6 +60,19 @@ def test_every_second_frame_detects_half_and_carries_the_faces(classifier: Emoti
     assert results[2].faces[0].box != results[0].faces[0].box  # detection frames see the face move
     (visit,) = pipe.finish()
     assert visit.frames == 5  # the tracker counts detection frames only
+
+
+def test_a_finished_run_carries_nothing_into_the_next(classifier: EmotionClassifier) -> None:
+    """After finish(), the next frame is detected, not answered with the ended run's faces."""
+    detector = CountingDetector()
+    pipe = Pipeline(detector, classifier, tracker=VisitTracker(TrackerConfig(min_frames=1, min_seconds=0.0)),
+                    every_n_frames=2)  # type: ignore[arg-type]
+    first = [pipe.process(f, i / 30, i) for i, f in enumerate(frames(3))]  # detect, carry, detect
+    assert first[-1].faces and len(pipe.finish()) == 1
+    empty = np.zeros((360, 640, 3), np.uint8)
+    detector.detect = lambda image: []  # type: ignore[method-assign]  # the next run sees nobody
+    after = pipe.process(empty, 10.0, 0)
+    assert after.faces == [] and after.boxes == [] and after.image is empty
 
 
 def test_classify_carried_classifies_every_frame_at_the_carried_box(classifier: EmotionClassifier) -> None:

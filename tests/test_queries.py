@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from cafe_monitor import history, storage
-from cafe_monitor.classification import CLASSES
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig, score_visits
 from cafe_monitor.storage import queries

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cafe_monitor.preprocessing import Box
+from cafe_monitor.domain import Box
 from cafe_monitor.tracking import Observation, TrackerConfig, VisitTracker, iou, match
 
 HAPPY = np.array([0, 0, 0, 1, 0, 0, 0], np.float32)

@@ -14,7 +14,7 @@ from PyQt6.QtCore import QDate, QPoint, Qt, QTime
 
 from cafe_monitor import storage
 from cafe_monitor.config import Settings, load
-from cafe_monitor.pipeline import Region
+from cafe_monitor.domain import Region
 from cafe_monitor.tracking import Visit
 from cafe_monitor.ui.app import MainWindow
 

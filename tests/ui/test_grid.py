@@ -14,8 +14,7 @@ from PyQt6.QtGui import QImage
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, Frame
 from cafe_monitor.config import Settings, parse
-from cafe_monitor.domain import Box
-from cafe_monitor.pipeline import Region
+from cafe_monitor.domain import Box, Region
 from cafe_monitor.scoring import LiveScore, ScoreSums
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.app import MainWindow

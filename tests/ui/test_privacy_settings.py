@@ -14,9 +14,8 @@ import pytest
 from cafe_monitor import config
 from cafe_monitor.capture import CameraState, Frame
 from cafe_monitor.config import Settings, load
+from cafe_monitor.domain import Box, Region
 from cafe_monitor.paths import data_dir
-from cafe_monitor.pipeline import Region
-from cafe_monitor.preprocessing import Box
 from cafe_monitor.scoring import Score
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.app import MainWindow
