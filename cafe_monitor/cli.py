@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _db_url(args: argparse.Namespace, settings: Settings) -> str:
     return args.db or settings.storage.url or default_db_url()
+
+
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """Ctrl+C (or SIGTERM) ends every camera's session cleanly; a second one, for a shutdown
+    that hangs (a database that does not answer), ends the program at once."""
+    def on_signal(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -54,8 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plans = plan_cameras(settings, sources)
     monitor = Monitor(settings, plans, model=args.model, db_url=args.db, store=not args.no_store,
                       realtime=args.realtime, loop=args.loop or None)
-    signal.signal(signal.SIGINT, lambda *_: monitor.stop())  # Ctrl+C ends every camera's session cleanly
-    signal.signal(signal.SIGTERM, lambda *_: monitor.stop())
+    stop_on_signals(monitor.stop)
     from cafe_monitor import daily_reports
 
     reporter = daily_reports.start_for(settings, _db_url(args, settings)) if not args.no_store else None

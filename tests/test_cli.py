@@ -138,3 +138,22 @@ def test_dashboard_without_a_display_says_so() -> None:
     p = subprocess.run([sys.executable, "-m", "cafe_monitor"], capture_output=True, text=True, cwd=REPO,
                        timeout=60, env=env)
     assert_one_line_error(p, "--headless")
+
+
+def test_a_second_ctrl_c_ends_a_hung_shutdown() -> None:
+    import signal
+
+    from cafe_monitor.cli import stop_on_signals
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops: list[int] = []
+    try:
+        stop_on_signals(lambda: stops.append(1))
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        handler(signal.SIGINT, None)  # the first: a clean stop, and the next one is Python's own
+        assert stops == [1] and signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, saved[signal.SIGTERM])  # still ours
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
