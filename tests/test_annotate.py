@@ -12,7 +12,7 @@ import pytest
 
 from cafe_monitor.annotate import draw
 from cafe_monitor.config import Settings
-from cafe_monitor.domain import CLASSES, COLOURS, Box, Region
+from cafe_monitor.domain import CLASSES, COLOURS_BGR, Box, Region
 from cafe_monitor.session import build_pipeline
 from cafe_monitor.tracking import TrackedFace
 from tests.conftest import face_like
@@ -72,7 +72,7 @@ def test_blur_covers_faces_outside_the_area_and_too_small_to_classify(group_phot
 def test_labels_off_by_default_on_when_asked() -> None:
     image = np.full((240, 320, 3), 30, np.uint8)
     face = happy_face(Box(100, 80, 180, 160))
-    happy = np.array(COLOURS["happy"], np.uint8)
+    happy = np.array(COLOURS_BGR["happy"], np.uint8)
 
     def happy_pixels(out: np.ndarray) -> int:
         return int(np.count_nonzero(np.all(out == happy, axis=2)))
