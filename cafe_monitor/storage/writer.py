@@ -95,7 +95,8 @@ class SessionWriter(threading.Thread):
         self._about = about if about is not None else self._session_about()  # read now, while it answers
         self.frames = 0
         self.last_error: str | None = None
-        self.rescue_file: Path | None = None
+        self.rescue_file: Path | None = None  # set once the rescue file is on disk
+        self._rescue_path: Path | None = None  # chosen at the first attempt to write it
 
     def to_datetime(self, timestamp: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.origin + timestamp, UTC)
@@ -196,9 +197,9 @@ class SessionWriter(threading.Thread):
         if self.last_error is not None:
             log.warning("database back: rows of the outage stored")
         self.last_error = None
-        if self.rescue_file is not None:  # everything in it is stored now
-            self.rescue_file.unlink(missing_ok=True)
-            self.rescue_file = None
+        if self._rescue_path is not None:  # everything in it is stored now
+            self._rescue_path.unlink(missing_ok=True)
+            self.rescue_file = self._rescue_path = None
         return True
 
     def _limit_wait(self, s: Session) -> None:
@@ -230,25 +231,25 @@ class SessionWriter(threading.Thread):
         if not self._unrescued_visits and not self._unrescued_buckets and end is None:
             return
         try:
-            if self.rescue_file is None:
+            if self._rescue_path is None:
                 folder = self.rescue_dir or Path.cwd()
                 folder.mkdir(parents=True, exist_ok=True)
-                self.rescue_file = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}.jsonl"
-                head = [rescue_header(self.session_id, self._about)]
-            else:
-                head = []
+                self._rescue_path = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}.jsonl"
+            path = self._rescue_path
+            head = [] if path.exists() and path.stat().st_size else [rescue_header(self.session_id, self._about)]
             items: list[Visit | TimelineBucket] = [*self._unrescued_visits.values(), *self._unrescued_buckets]
             lines = head + [rescue_line(item, self.to_datetime) for item in items]
             if end is not None:
                 lines.append({"end": {"status": end.status, "ended_at": end.ended_at.isoformat(),
                                       "camera_gaps": end.camera_gaps}})
-            with self.rescue_file.open("a") as fh:
+            with path.open("a") as fh:
                 fh.write("".join(json.dumps(line) + "\n" for line in lines))
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            log.error("cannot write rescue file %s: %s", self.rescue_file, exc)
+            log.error("cannot write rescue file %s: %s", self._rescue_path, exc)
             return
+        self.rescue_file = path  # named only once it is on disk: other threads read it
         self._unrescued_visits.clear()
         self._unrescued_buckets.clear()
         if end is not None:
