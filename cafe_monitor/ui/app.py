@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 
 from cafe_monitor import config, storage
 from cafe_monitor.capture import is_live, parse_source
+from cafe_monitor.daily_reports import DailyReportThread
 from cafe_monitor.domain import Region, counted
 from cafe_monitor.errors import UserError
 from cafe_monitor.monitor import CameraRun, plan_cameras
@@ -130,6 +131,8 @@ class MainWindow(QMainWindow):
         self.camera_picker = CameraPicker(settings)  # devices by name, their sizes and frame rates
         self.camera_choice = self.camera_picker.device
         self.tray: Tray | None = None
+        #: writes each business day's report at its end; started by main(), not by tests' windows
+        self.daily_reports: DailyReportThread | None = None
         self.quitting = False
         self.monitoring = False  # a session started and not stopped: closing the window asks first
         self.start_action = QAction("▶ Start camera", self)
@@ -393,6 +396,7 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() and dialog.result_settings is not None:
             old_url = self.settings.storage.url
+            old_reporting = (self.settings.storage, self.settings.reports, self.settings.score)
             self.settings = dialog.result_settings
             self.live.blur = self.settings.privacy.blur_preview
             self.blur_action.setChecked(self.live.blur)
@@ -416,9 +420,24 @@ class MainWindow(QMainWindow):
             self.settings_error = None  # an explicit save replaces a file that could not be used
             self._show_settings_problem()
             self._attach_today()
+            if self.daily_reports is not None and old_reporting != (
+                    self.settings.storage, self.settings.reports, self.settings.score):
+                self.start_daily_reports()  # the next day's report with the new database, folder, site or zone
             self._persist()
             if any(w is not None and w.running for w in (self.worker, self.grid_worker)):
                 self.status.setText("Settings saved; camera, detector and database apply from the next session")
+
+    def start_daily_reports(self) -> None:
+        """(Re)start writing each business day's report at its end, with the current settings."""
+        from cafe_monitor import daily_reports
+
+        self.stop_daily_reports()
+        self.daily_reports = daily_reports.start_for(self.settings, self.db_url())
+
+    def stop_daily_reports(self) -> None:
+        if self.daily_reports is not None:
+            self.daily_reports.stop()
+            self.daily_reports = None
 
     def _show_settings_problem(self) -> None:
         self.settings_problem.setVisible(self.settings_error is not None)
@@ -548,11 +567,8 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
     if settings_error is not None and app.platformName() != "offscreen":
         QMessageBox.warning(window, "Settings", f"{settings_error}\n\nThe dashboard runs on the default settings "
                             "until the file is fixed (or replaced from Settings…).")
-    from cafe_monitor import daily_reports
-
-    reporter = daily_reports.start_for(settings, window.db_url())  # the day's report at each day's end
+    window.start_daily_reports()  # the day's report at each day's end
     try:
         return int(app.exec())
     finally:
-        if reporter is not None:
-            reporter.stop()
+        window.stop_daily_reports()
