@@ -9,11 +9,10 @@ like `MonitorWorker`, keeps only each camera's newest state, so a slow window ne
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, Qt, pyqtSignal
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -25,7 +24,7 @@ from cafe_monitor.scoring import Score, ScoreConfig, ScoreSums, empty_score
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.live import ScoreGauge, VideoView, camera_text, score_colour
 from cafe_monitor.ui.today import TodayPanel
-from cafe_monitor.ui.worker import failure_message
+from cafe_monitor.ui.worker import RunWorker
 
 log = logging.getLogger(__name__)
 
@@ -174,44 +173,20 @@ class CameraGrid(QWidget):
         return text + (f" · ⚠ {self.shortfall}" if self.shortfall else "")
 
 
-class GridWorker(QObject):
-    """Runs a Monitor (up to four cameras) off the GUI thread."""
-
-    state_ready = pyqtSignal()
-    finished = pyqtSignal(object)  # list[CameraRun]
-    failed = pyqtSignal(str)  # a user-facing one-line message
+class GridWorker(RunWorker):
+    """Runs a Monitor (up to four cameras) off the GUI thread; `finished` carries its
+    list[CameraRun]."""
 
     def __init__(self, settings: Settings, plans: Sequence[CameraPlan], *, db_url: str | None = None,
                  model: Path | None = None) -> None:
-        super().__init__()
+        super().__init__("monitor-grid")
         self.settings, self.plans, self.db_url, self.model = settings, list(plans), db_url, model
-        self._lock = threading.Lock()
         self._latest: dict[str, LiveState] = {}
-        self._pending = False
         self._monitor: Monitor | None = None
-        self._stop_requested = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def cameras(self) -> list[tuple[str, Region]]:
         """Each camera's name and the customer area it watches."""
         return [(p.name, self.settings.profile(p.name).area) for p in self.plans]
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="monitor-grid", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop_requested.set()
-        if self._monitor is not None:
-            self._monitor.stop()
-
-    def wait(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def take(self) -> dict[str, LiveState]:
         """The newest state of each camera that has one since the last take."""
@@ -231,21 +206,20 @@ class GridWorker(QObject):
         if notify:
             self.state_ready.emit()
 
-    def _run(self) -> None:
-        monitor: Monitor | None = None
-        try:
-            # realtime: files are paced like cameras, for people watching
-            monitor = Monitor(self.settings, self.plans, db_url=self.db_url, model=self.model, realtime=True)
-            self._monitor = monitor
-            if self._stop_requested.is_set():
-                monitor.stop()
-            runs: list[CameraRun] = monitor.run(on_state=self._on_state)
-            self.finished.emit(runs)
-        except Exception as exc:  # the one place the cameras' errors reach the window
-            self.failed.emit(failure_message(exc))
-        finally:
-            if monitor is not None:
-                monitor.close()
+    def _current(self) -> Monitor | None:
+        return self._monitor
+
+    def _work(self) -> list[CameraRun]:
+        # realtime: files are paced like cameras, for people watching
+        monitor = Monitor(self.settings, self.plans, db_url=self.db_url, model=self.model, realtime=True)
+        self._monitor = monitor
+        if self._stop_requested.is_set():
+            monitor.stop()
+        return monitor.run(on_state=self._on_state)
+
+    def _close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
 
 
 def runs_summary(runs: Sequence[CameraRun]) -> str:

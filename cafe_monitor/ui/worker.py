@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from PyQt6.QtCore import QObject, pyqtSignal, pyqtSlot
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,35 +37,37 @@ def failure_message(exc: Exception) -> str:
     return f"unexpected error: {exc!r}"
 
 
-class MonitorWorker(QObject):
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class RunWorker(QObject):
+    """A monitoring run on its own thread (one camera's session, or several cameras'
+    monitor): started, stopped from any thread, waited for; its result or its failure (one
+    line) reaches the window by signal. Subclasses say what the run is (`_work`), what
+    `stop()` ends (`_current`) and what to free once the end is said (`_close`)."""
+
     state_ready = pyqtSignal()
-    finished = pyqtSignal(object)  # SessionResult
+    finished = pyqtSignal(object)  # what `_work` returned
     failed = pyqtSignal(str)  # a user-facing one-line message
 
-    def __init__(self, settings: Settings, source: str, *, db_url: str | None = None, model: Path | None = None,
-                 realtime: bool = True) -> None:
+    def __init__(self, thread_name: str) -> None:
         super().__init__()
-        self.settings = settings
-        self.source = source
-        self.db_url = db_url
-        self.model = model
-        self.realtime = realtime
+        self._thread_name = thread_name
         self._lock = threading.Lock()
-        self._latest: LiveState | None = None
         self._pending = False
-        self._session: MonitorSession | None = None
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
-        self.states_dropped = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop_requested.set()
-        if self._session is not None:
-            self._session.stop()
+        self._stop_requested.set()  # a run still being built stops as soon as it exists
+        current = self._current()
+        if current is not None:
+            current.stop()
 
     def wait(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
@@ -73,6 +76,42 @@ class MonitorWorker(QObject):
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def _current(self) -> Stoppable | None:
+        raise NotImplementedError
+
+    def _work(self) -> object:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Free what the run held (models, devices); after its end was said, so the window
+        hears of the end without waiting for this."""
+
+    def _run(self) -> None:
+        try:
+            result = self._work()
+        except Exception as exc:  # the one place a run's errors reach the window
+            self.failed.emit(failure_message(exc))
+        else:
+            self.finished.emit(result)
+        finally:
+            self._close()
+
+
+class MonitorWorker(RunWorker):
+    """One camera's MonitorSession; `finished` carries its SessionResult."""
+
+    def __init__(self, settings: Settings, source: str, *, db_url: str | None = None, model: Path | None = None,
+                 realtime: bool = True) -> None:
+        super().__init__("monitor")
+        self.settings = settings
+        self.source = source
+        self.db_url = db_url
+        self.model = model
+        self.realtime = realtime
+        self._latest: LiveState | None = None
+        self._session: MonitorSession | None = None
+        self.states_dropped = 0
 
     def take(self) -> LiveState | None:
         with self._lock:
@@ -95,22 +134,21 @@ class MonitorWorker(QObject):
         if notify:
             self.state_ready.emit()
 
-    def _run(self) -> None:
-        session: MonitorSession | None = None
-        try:
-            session = MonitorSession(self.settings, source=self.source, db_url=self.db_url, model=self.model,
-                                     realtime=self.realtime)
-            self._session = session
-            session.pipeline.region = self.settings.profile().area  # an area drawn while models were loading
-            if self._stop_requested.is_set():
-                session.stop()
-            result: SessionResult = session.run(on_state=self._on_state)
-            self.finished.emit(result)
-        except Exception as exc:  # the one place the session's errors reach the window
-            self.failed.emit(failure_message(exc))
-        finally:
-            if session is not None:
-                session.pipeline.close()
+    def _current(self) -> MonitorSession | None:
+        return self._session
+
+    def _work(self) -> SessionResult:
+        session = MonitorSession(self.settings, source=self.source, db_url=self.db_url, model=self.model,
+                                 realtime=self.realtime)
+        self._session = session
+        session.pipeline.region = self.settings.profile().area  # an area drawn while models were loading
+        if self._stop_requested.is_set():
+            session.stop()
+        return session.run(on_state=self._on_state)
+
+    def _close(self) -> None:
+        if self._session is not None:
+            self._session.pipeline.close()
 
 
 class Loader(QObject):
