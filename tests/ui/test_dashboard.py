@@ -13,7 +13,7 @@ import pytest
 from PyQt6.QtCore import QDate, QPoint, Qt, QTime
 
 from cafe_monitor import storage
-from cafe_monitor.config import Settings, load
+from cafe_monitor.config import load
 from cafe_monitor.domain import Region
 from cafe_monitor.tracking import Visit
 from cafe_monitor.ui.app import MainWindow
@@ -32,18 +32,6 @@ def synthetic_clip(tmp_path: Path) -> Path:
         writer.write(frame)
     writer.release()
     return path
-
-
-@pytest.fixture
-def window(qtbot, db_url: str) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow(Settings(), db_url=db_url)
-    qtbot.addWidget(w)
-    w.resize(1200, 760)
-    w.show()
-    yield w
-    if w.worker is not None:
-        w.stop()  # as the Stop button: closing then asks nothing
-        w.worker.wait(10)
 
 
 def test_start_and_stop_on_a_video(qtbot, window: MainWindow, synthetic_clip: Path) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-import cv2
 import numpy as np
 import pytest
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -23,18 +22,6 @@ from cafe_monitor.ui import app as app_module
 from cafe_monitor.ui.app import MainWindow
 
 
-@pytest.fixture
-def window(qtbot, db_url: str) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow(Settings(), db_url=db_url)
-    qtbot.addWidget(w)
-    w.resize(1200, 760)
-    w.show()
-    yield w
-    if w.worker is not None:
-        w.worker.stop()
-        w.worker.wait(10)
-
-
 def broken_database(url: str) -> None:
     """A database that opens (schema version current) but whose sessions table is gone."""
     storage.open_database(url).dispose()
@@ -42,15 +29,6 @@ def broken_database(url: str) -> None:
         con.execute("DROP TABLE timeline")
         con.execute("DROP TABLE visits")
         con.execute("DROP TABLE sessions")
-
-
-def short_clip(tmp_path: Path) -> Path:
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
-    for i in range(25):
-        writer.write(np.full((120, 160, 3), 40 + 4 * i, np.uint8))
-    writer.release()
-    return path
 
 
 def test_export_failing_with_a_database_error_says_so_and_closes_the_progress(  # type: ignore[no-untyped-def]
@@ -95,7 +73,7 @@ def test_history_failing_while_drawing_is_shown_not_lost(qtbot, window: MainWind
     assert "unexpected error" in window.history.summary.text()
 
 
-def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: MainWindow, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: MainWindow, looping_clip: Path,  # type: ignore[no-untyped-def]
                                                               monkeypatch) -> None:
     """The worker reports the end, then closes its models: a Start click in between is not lost."""
     from cafe_monitor.pipeline import Pipeline
@@ -107,7 +85,7 @@ def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: Mai
         real_close(self)
 
     monkeypatch.setattr(Pipeline, "close", slow_close)
-    clip = short_clip(tmp_path)
+    clip = looping_clip  # played once, not looped
     window.start(str(clip))
     qtbot.waitUntil(lambda: window.last_result is not None, timeout=30000)
     first = window.last_result.session_id
@@ -197,11 +175,11 @@ class StartedGrid(QObject):
 
 
 def test_start_after_a_grid_ends_waits_for_its_monitor_to_close(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
-                                                                tmp_path: Path) -> None:
+                                                                looping_clip: Path) -> None:
     closing = ClosingWorker()
     window.grid_worker = closing  # type: ignore[assignment]
     window._session_ended()  # as on_grid_finished leaves it
-    window.start(str(short_clip(tmp_path)))
+    window.start(str(looping_clip))
     assert window.worker is None and not window.start_action.isEnabled()  # queued, not ignored
     qtbot.wait(200)
     assert window.worker is None  # waits as long as the grid closes
