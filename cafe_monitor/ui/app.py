@@ -379,17 +379,17 @@ class MainWindow(QMainWindow):
     def set_blur(self, on: bool) -> None:
         self.live.blur = on
         self.grid.set_blur(on)
-        self.live.redraw()
-        self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
-                                                                                       blur_preview=on))
-        self._persist()
+        self._preview_changed(dataclasses.replace(self.settings.privacy, blur_preview=on))
 
     def set_labels(self, on: bool) -> None:
         self.live.labels = on
         self.grid.set_labels(on)
+        self._preview_changed(dataclasses.replace(self.settings.privacy, show_labels=on))
+
+    def _preview_changed(self, privacy: config.PrivacySettings) -> None:
+        """Redraw the still picture at once and remember the toggle in the settings file."""
         self.live.redraw()
-        self.settings = dataclasses.replace(self.settings, privacy=dataclasses.replace(self.settings.privacy,
-                                                                                       show_labels=on))
+        self.settings = dataclasses.replace(self.settings, privacy=privacy)
         self._persist()
 
     def edit_settings(self) -> None:
