@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -245,20 +246,28 @@ def test_healthy_camera_is_read_by_one_thread() -> None:
     assert reader.released_by in reader.read_by and reader.misuse == []
 
 
-def test_twenty_stalls_keep_the_thread_count_flat() -> None:
-    """Every device hangs after one frame (its read() returns a little later): each stall
-    abandons a reader that ends by itself; threads never pile up, no call hits a released device."""
-    wd = WatchdogConfig(stall_after=0.04, stall_seconds=0.08, backoff_initial=0.01, backoff_max=0.02, max_abandoned=2)
+def started_hanging_camera(make: Callable[[], FakeReader]) -> tuple[CaptureThread, list[FakeReader]]:
+    """Camera 0 on a fast watchdog (at most two hung reads), started; each (re)open is a new
+    `make()`, kept in the returned list."""
     opened: list[FakeReader] = []
 
     def opener(source: str | int) -> FakeReader:
-        opened.append(FakeReader(block_after=1, hang=0.25))
+        opened.append(make())
         return opened[-1]
 
-    before = threading.active_count()
-    cap = CaptureThread(0, opener=opener, watchdog=wd)
+    cap = CaptureThread(0, opener=opener, watchdog=WatchdogConfig(
+        stall_after=0.04, stall_seconds=0.08, backoff_initial=0.01, backoff_max=0.02, max_abandoned=2))
     cap.open_or_raise()
     cap.start()
+    return cap, opened
+
+
+def test_twenty_stalls_keep_the_thread_count_flat() -> None:
+    """Every device hangs after one frame (its read() returns a little later): each stall
+    abandons a reader that ends by itself; threads never pile up, no call hits a released device."""
+    before = threading.active_count()
+    cap, opened = started_hanging_camera(lambda: FakeReader(block_after=1, hang=0.25))
+    wd = cap.watchdog
     most, deadline = 0, time.monotonic() + 20
     while cap.reconnects < 20 and time.monotonic() < deadline:
         drain(cap, 0.01)
@@ -278,18 +287,10 @@ def test_twenty_stalls_keep_the_thread_count_flat() -> None:
 def test_reads_that_never_return_do_not_pile_up() -> None:
     """A driver whose reads hang for good: after `max_abandoned` hung devices no more are
     opened (each would hold a thread), and the camera stays 'reconnecting'."""
-    wd = WatchdogConfig(stall_after=0.04, stall_seconds=0.08, backoff_initial=0.01, backoff_max=0.02, max_abandoned=2)
     unblock = threading.Event()
-    opened: list[FakeReader] = []
-
-    def opener(source: str | int) -> FakeReader:
-        opened.append(FakeReader(block_after=1, hang=60, unblock=unblock))
-        return opened[-1]
-
     before = threading.active_count()
-    cap = CaptureThread(0, opener=opener, watchdog=wd)
-    cap.open_or_raise()
-    cap.start()
+    cap, opened = started_hanging_camera(lambda: FakeReader(block_after=1, hang=60, unblock=unblock))
+    wd = cap.watchdog
     most, end = 0, time.monotonic() + 0.8
     while time.monotonic() < end:
         drain(cap, 0.01)
