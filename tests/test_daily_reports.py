@@ -103,14 +103,18 @@ def test_a_day_written_by_hand_is_not_written_again(engine: storage.Engine, tmp_
     assert (tmp_path / "day-2026-11-24-soho.pdf").read_bytes() == b"%PDF by hand"
 
 
+def wait_for_first_check(thread: DailyReportThread, seconds: float) -> None:
+    deadline = dt.datetime.now() + dt.timedelta(seconds=seconds)
+    while thread.checks == 0 and dt.datetime.now() < deadline:
+        thread.join(0.1)
+
+
 def test_the_thread_writes_a_missed_day_at_start_then_waits_for_the_day_end(
         engine: storage.Engine, tmp_path: Path) -> None:
     thread = DailyReportThread(DailyReporter(engine, settings(tmp_path)), now=lambda: utc(2026, 11, 25, 12))
     thread.start()
     try:
-        deadline = dt.datetime.now() + dt.timedelta(seconds=60)
-        while thread.checks == 0 and dt.datetime.now() < deadline:
-            thread.join(0.1)
+        wait_for_first_check(thread, 60)
         assert thread.checks == 1 and thread.last_error is None
         assert sorted(p.name for p in thread.written if p.suffix == ".pdf") == ["day-2026-11-23-soho.pdf",
                                                                               "day-2026-11-24-soho.pdf"]
@@ -127,9 +131,7 @@ def test_an_unwritable_folder_is_retried_not_fatal(engine: storage.Engine, tmp_p
     thread = DailyReportThread(DailyReporter(engine, settings(blocker / "reports")), now=lambda: utc(2026, 11, 25, 12))
     thread.start()
     try:
-        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
-        while thread.checks == 0 and dt.datetime.now() < deadline:
-            thread.join(0.1)
+        wait_for_first_check(thread, 30)
         assert thread.last_error is not None and "report folder" in thread.last_error
     finally:
         thread.stop()
@@ -147,9 +149,7 @@ def test_a_bug_in_a_check_is_logged_and_the_thread_goes_on(
     thread = DailyReportThread(Broken(engine, settings(tmp_path)), now=lambda: utc(2026, 11, 25, 12))
     thread.start()
     try:
-        deadline = dt.datetime.now() + dt.timedelta(seconds=30)
-        while thread.checks == 0 and dt.datetime.now() < deadline:
-            thread.join(0.1)
+        wait_for_first_check(thread, 30)
         assert thread.checks == 1 and thread.is_alive()  # sleeping until the next check
         assert thread.last_error is not None and "KeyError" in thread.last_error
         assert any("daily report check failed" in r.getMessage() and r.exc_info for r in caplog.records)
