@@ -343,8 +343,11 @@ class MainWindow(QMainWindow):
     def _session_ended(self) -> None:
         self._worker_ended = True
         self.check_unsaved()
-        for panel in (self.live.today, self.grid.today):
-            panel.refresh()  # the ended session's last visits count today
+        # the ended session's last visits count today: the panel on screen reads now, the
+        # other (behind it) when shown
+        on_grid = self.live_views.currentWidget() is self.grid
+        (self.grid if on_grid else self.live).today.refresh()
+        (self.live if on_grid else self.grid).today.refresh_when_shown()
         for a in (self.start_action, self.start_all_action, self.open_action, self.region_action,
                   self.clear_region_action):
             a.setEnabled(True)

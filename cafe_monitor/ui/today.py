@@ -11,6 +11,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QFrame, QLabel, QVBoxLayout
 
 from cafe_monitor.localtime import CafeClock
@@ -68,10 +69,11 @@ class TodayPanel(QFrame):
         self.loader.failed.connect(self._failed)
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(self._tick)
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
         self.shown: Glance | None = None
         self._source: tuple[Callable[[], Engine], CafeClock, ScoreConfig, Counter] | None = None
+        self._stale = False  # a read was due while hidden
 
     def attach(self, engine_factory: Callable[[], Engine], clock: CafeClock, score_config: ScoreConfig,
                counter: Counter) -> None:
@@ -88,8 +90,25 @@ class TodayPanel(QFrame):
         if self._source is None:
             return
         factory, clock, cfg, counter = self._source
+        self._stale = False
         now = self.now()
         self.loader.load(lambda: load_glance(factory(), now, clock, cfg, counter))
+
+    def refresh_when_shown(self) -> None:
+        """Read now if on screen, else as soon as it is shown: a hidden panel (the single
+        view's, behind the grid) does not read the database for nobody."""
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
+
+    def _tick(self) -> None:
+        self.refresh_when_shown()
+
+    def showEvent(self, event: QShowEvent | None) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
 
     def _show(self, g: Glance) -> None:
         self.shown = g

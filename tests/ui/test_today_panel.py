@@ -121,3 +121,20 @@ def test_the_grid_shows_today_across_cameras_too(qtbot, window: MainWindow) -> N
     qtbot.waitUntil(lambda: not panel.loading and panel.shown is not None and panel.shown.today.visits == 2,
                     timeout=10000)
     assert panel.today.text() == "Today so far: 55 (2 visits)"  # 50 x (1 + (1 - 0.8) / 2)
+
+
+def test_a_hidden_panel_reads_nothing_until_it_is_shown(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    window.show()
+    grid_panel = window.grid.today  # behind the single view: two panels must not read the database twice
+    asked: list[object] = []
+    monkeypatch.setattr(grid_panel.loader, "load", lambda fn: asked.append(fn) or 0)
+    window.live_views.setCurrentWidget(window.grid)
+    window.live_views.setCurrentWidget(window.live)
+    assert asked == []  # shown with nothing due: no read
+    grid_panel.timer.timeout.emit()
+    assert asked == [] and not grid_panel.isVisible()
+    window.live_views.setCurrentWidget(window.grid)  # several cameras: now it is the one on screen
+    assert grid_panel.isVisible() and len(asked) == 1  # the read that was due
+    grid_panel.timer.timeout.emit()
+    assert len(asked) == 2
