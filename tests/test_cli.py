@@ -92,18 +92,9 @@ def test_headless_json_then_sessions_and_report(emotions_clip: Path, tmp_path: P
 
 @pytest.mark.media
 @pytest.mark.postgres
-def test_headless_session_and_report_on_postgresql(customers_gif: Path, tmp_path: Path) -> None:
+def test_headless_session_and_report_on_postgresql(customers_gif: Path, tmp_path: Path, pg_url: str) -> None:
     """A chain of shops: two counters write to one PostgreSQL database."""
-    url = os.environ.get("CAFE_MONITOR_TEST_PG")
-    if not url:
-        pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = pg_url
     for site in ("north", "south"):
         cfg = tmp_path / f"{site}.toml"
         cfg.write_text(f'[storage]\nsite = "{site}"\ncamera_name = "till-1"\n')

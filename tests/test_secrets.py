@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -114,16 +113,9 @@ def test_unreachable_stream_and_database_errors_hide_the_password(tmp_path: Path
 
 @pytest.mark.media
 @pytest.mark.postgres
-def test_postgresql_password_is_not_stored(tmp_path: Path, customers_gif: Path) -> None:
+def test_postgresql_password_is_not_stored(tmp_path: Path, customers_gif: Path, pg_url: str) -> None:
     """The password of the URL the session really connects with (the test server ignores it)."""
-    base = os.environ.get("CAFE_MONITOR_TEST_PG")
-    if not base:
-        pytest.skip("no PostgreSQL server (set CAFE_MONITOR_TEST_PG; scripts/test.sh starts one)")
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    base = pg_url
     url = base.replace("://postgres@", f"://postgres:{SECRET}@")
     assert SECRET in url
     run_session_with_secrets(url, customers_gif)
