@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# QEMU's user mode emulates an x86-64 CPU without VNNI for tests/test_int8_every_cpu.py
+if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  scripts/apt-install.sh qemu-user || echo "qemu-user unavailable: the emulated-CPU tests will be skipped" >&2
+fi
 if out="$(scripts/pg-test-server.sh start)"; then
   eval "$out"
   trap 'scripts/pg-test-server.sh stop' EXIT

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -442,6 +443,20 @@ def test_macs_per_face_counts_convolutions_and_dense_layers() -> None:
     assert ensemble.macs_per_face(net) == 48 * 48 * 4 * 9 + 4 * 48 * 48 * 7
 
 
+def _blend(mix: float, public: float, macro: float, error: float) -> dict[str, Any]:
+    return {"mix": mix, "PublicTest": {"accuracy": public}, "wild_val": {"macro_recall": macro, "score_error": error}}
+
+
+def test_finetune_rules_choose_among_blends_that_keep_fer2013() -> None:
+    from training.finetune import choose
+
+    start = _blend(0.0, 0.70, 0.48, 21.0)
+    blends = [start, _blend(0.25, 0.699, 0.50, 20.5), _blend(0.5, 0.697, 0.47, 19.0), _blend(1.0, 0.68, 0.55, 15.0)]
+    assert choose(blends, 0.005, "macro_recall")["mix"] == 0.25   # 1.0 loses too much PublicTest
+    assert choose(blends, 0.005, "score_error")["mix"] == 0.25    # 0.5 has the lower error, but less recall
+    assert choose([start, _blend(0.5, 0.60, 0.9, 1.0)], 0.005, "score_error") is start
+
+
 def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
         tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two steps on tiny data, real faces for the wild part (frames of the demo clip)."""
@@ -470,7 +485,9 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
                        + ["--escalate-below", "0.5", "--out", str(cascade_path), "--skip-eval"]) == 0
     run = tmp_path / "ft"
     common = ["--onnx", str(cascade_path), "--out", str(run), "--data", str(tiny_fer), "--wild", str(wild)]
-    assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
+    # with the valence term and the pull toward the starting nets' own output on FER2013 faces
+    assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1",
+                          "--valence", "1", "--keep", "0.5"]) == 0
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in log] == [0, 1] and (run / "epoch1.pt").is_file()
     assert 0 <= log[1]["wild_val"]["accuracy"] <= 1 and log[1]["PublicTest"]["macro_recall"] is not None
@@ -478,8 +495,10 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
     assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1"]) == 0
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     out = tmp_path / "finetuned.onnx"
-    assert finetune.main([*common, "--export", str(out), "--public-drop", "1", "--mix", "0.5", "1"]) == 0
+    assert finetune.main([*common, "--export", str(out), "--public-drop", "1", "--mix", "0.5", "1",
+                          "--choose", "score_error"]) == 0
     card = json.loads(out.with_suffix(".card.json").read_text())
+    assert card["finetune"]["rule"].startswith("lowest wild_dev val score error")
     assert card["finetune"]["chosen"]["mix"] in (0.0, 0.5, 1.0) and card["ensemble"]["escalate_below"] == [0.5]
     assert [c["mix"] for c in card["finetune"]["candidates"]] == [0.0, 0.5, 1.0]
     probs = EmotionClassifier(out, cpu_only=True, verify_checksum=True).classify(
