@@ -147,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=float, default=0.0,
                     help="share of the FER2013 targets taken from the starting net's own output (0 = none)")
     ap.add_argument("--public-drop", type=float, default=0.005, help="largest PublicTest loss accepted")
-    ap.add_argument("--choose", choices=("macro_recall", "score_error"), default="macro_recall",
-                    help="what --export maximises on the validation people (score_error: the lowest, among "
-                         "blends whose macro recall is not below the start's)")
+    ap.add_argument("--choose", choices=tuple(RULES), default="macro_recall",
+                    help="what --export optimises on the validation people (score_error: the lowest, among "
+                         "blends whose macro recall is not below the start's; neutral: calm faces' score "
+                         "closest to 50, among blends whose macro recall and score error are no worse)")
     ap.add_argument("--export", type=Path, help="write the chosen blend as a cascade ONNX here and stop")
     ap.add_argument("--mix", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
                     help="blends of start and last epoch tried at --export (1 = the fine-tuned weights)")
@@ -262,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
 RULES = {"macro_recall": "best wild_dev val macro recall with PublicTest within {drop:.1%} of the start",
          "score_error": "lowest wild_dev val score error with PublicTest within {drop:.1%} of the start and val "
-                        "macro recall not below the start's"}
+                        "macro recall not below the start's",
+         "neutral": "wild_dev val neutral score closest to 50 with PublicTest within {drop:.1%} of the start and "
+                    "val macro recall and score error no worse than the start's"}
 
 
 def choose(candidates: list[dict[str, Any]], public_drop: float, rule: str) -> dict[str, Any]:
@@ -270,9 +273,13 @@ def choose(candidates: list[dict[str, Any]], public_drop: float, rule: str) -> d
     first = candidates[0]
     floor = first["PublicTest"]["accuracy"] - public_drop
     fit = [c for c in candidates if c["PublicTest"]["accuracy"] >= floor]
-    if rule == "score_error":
+    if rule in ("score_error", "neutral"):
         fit = [c for c in fit if c["wild_val"]["macro_recall"] >= first["wild_val"]["macro_recall"]]
+    if rule == "score_error":
         return min(fit, key=lambda c: (c["wild_val"]["score_error"], -c["wild_val"]["macro_recall"]))
+    if rule == "neutral":
+        fit = [c for c in fit if c["wild_val"]["score_error"] <= first["wild_val"]["score_error"]]
+        return min(fit, key=lambda c: (abs(c["wild_val"]["neutral_score"] - 50), c["wild_val"]["score_error"]))
     return max(fit, key=lambda c: (c["wild_val"]["macro_recall"], c["PublicTest"]["accuracy"]))
 
 

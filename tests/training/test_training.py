@@ -443,8 +443,9 @@ def test_macs_per_face_counts_convolutions_and_dense_layers() -> None:
     assert ensemble.macs_per_face(net) == 48 * 48 * 4 * 9 + 4 * 48 * 48 * 7
 
 
-def _blend(mix: float, public: float, macro: float, error: float) -> dict[str, Any]:
-    return {"mix": mix, "PublicTest": {"accuracy": public}, "wild_val": {"macro_recall": macro, "score_error": error}}
+def _blend(mix: float, public: float, macro: float, error: float, neutral: float = 35.0) -> dict[str, Any]:
+    return {"mix": mix, "PublicTest": {"accuracy": public},
+            "wild_val": {"macro_recall": macro, "score_error": error, "neutral_score": neutral}}
 
 
 def test_finetune_rules_choose_among_blends_that_keep_fer2013() -> None:
@@ -455,6 +456,8 @@ def test_finetune_rules_choose_among_blends_that_keep_fer2013() -> None:
     assert choose(blends, 0.005, "macro_recall")["mix"] == 0.25   # 1.0 loses too much PublicTest
     assert choose(blends, 0.005, "score_error")["mix"] == 0.25    # 0.5 has the lower error, but less recall
     assert choose([start, _blend(0.5, 0.60, 0.9, 1.0)], 0.005, "score_error") is start
+    calmer = [start, _blend(0.25, 0.699, 0.49, 20.9, 40.0), _blend(0.5, 0.698, 0.49, 21.5, 45.0)]
+    assert choose(calmer, 0.005, "neutral")["mix"] == 0.25        # 0.5 is calmer, but its score error is worse
 
 
 def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
