@@ -319,8 +319,10 @@ def export(args: argparse.Namespace, members: list[tuple[str, nn.Module]], histo
         net.load_state_dict(blend(a, b, best["mix"]))
     model = Cascade([net.eval() for net in nets], thresholds).eval()
     export_onnx(model, args.export)
+    # what describes the source's own weights (its fine-tuning, calibration, figures) stays on its card
     keep = {k: v for k, v in source.items() if k not in ("name", "file", "sha256", "bytes", "exported", "metrics",
-                                                          "runtime_uses", "recovered_from")}
+                                                          "runtime_uses", "recovered_from", "finetune",
+                                                          "calibration", "wild_dev_held_out")}
     write_card(args.export, **keep, finetune={
         "how": "python -m training.finetune: members rebuilt from the float32 graph, fine-tuned together, then "
                "blended with their starting weights (WiSE-FT) at the mix chosen on validation data",
