@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--wild-share", type=float, default=0.35)
     ap.add_argument("--lr", type=float, default=0.004)
+    ap.add_argument("--balance", type=float, default=0.5,
+                    help="wild_dev photos drawn with weight 1 / n_class ** BALANCE (1: every class equally often)")
     ap.add_argument("--ferplus", type=float, default=0.5,
                     help="weight of FER+'s votes in the FER2013 targets (the rest: the FER2013 label)")
     ap.add_argument("--damage", type=float, default=0.3, help="probability of each webcam effect per face")
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         t0 = time.time()
         wild_x, wild_y = wild_dev.wild_crops(wild_train, 2, rng, None, framing)  # fresh jitter every epoch
-        wild_w = class_weights(wild_y, 0.5)
+        wild_w = class_weights(wild_y, args.balance)
         for net in nets:
             net.train()
             freeze_batchnorm(net)
