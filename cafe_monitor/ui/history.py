@@ -60,6 +60,16 @@ def _legend_outside(plot: pg.PlotWidget, columns: int) -> pg.LegendItem:
     return legend
 
 
+def _show_clock(plot: pg.PlotWidget, offset: dt.timedelta) -> None:
+    """Point a date axis at the café's clock. The one axis is changed in place: replacing it
+    (`setAxisItems`) on every redraw left deleted AxisItems that a later paint could reach, and
+    that crashed the interpreter (a CI run, 2026-11-30)."""
+    axis = plot.getAxis("bottom")
+    axis.utcOffset = -int(offset.total_seconds())  # pyqtgraph counts seconds west of UTC
+    axis.picture = None  # drawn again with the new labels
+    axis.update()
+
+
 def _plot(title: str, date_axis: bool = False) -> pg.PlotWidget:
     w = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()} if date_axis else None)
     w.setBackground("w")
@@ -183,7 +193,7 @@ class HistoryView(QWidget):
         """Before a session is picked, its chart's axis shows the chosen day's hours on the café's clock."""
         start, end = self.clock.day_range(self.selected_day())
         offset = self.clock.local(start).utcoffset() or dt.timedelta(0)
-        self.session_plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=-int(offset.total_seconds()))})
+        _show_clock(self.session_plot, offset)
         self.session_plot.setXRange(start.timestamp(), end.timestamp(), padding=0)
 
     def _drawing(self, draw: Callable[[Any], None]) -> Callable[[object], None]:
@@ -405,7 +415,7 @@ class HistoryView(QWidget):
         times = [p.at for p in loaded.timeline] or [v.last_seen for v in loaded.visits]
         if times:  # the axis shows the café's wall clock, whatever the computer's zone
             offset = loaded.clock.local(times[0]).utcoffset() or dt.timedelta(0)
-            self.session_plot.setAxisItems({"bottom": pg.DateAxisItem(utcOffset=-int(offset.total_seconds()))})
+            _show_clock(self.session_plot, offset)
         if loaded.timeline:
             t = [p.at.timestamp() for p in loaded.timeline]
             vals = visit_valence([p.distribution for p in loaded.timeline], self.score_config)

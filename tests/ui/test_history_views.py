@@ -99,6 +99,17 @@ def test_legends_sit_outside_the_plot_area(qtbot, window: MainWindow) -> None:  
         assert box.top() >= area.bottom()  # under the x axis, however full the bars
 
 
+def test_the_session_chart_keeps_one_date_axis_on_the_cafes_clock(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    """Its axis is retimed in place: axes replaced on each redraw once crashed a paint."""
+    h = window.history
+    axis = h.session_plot.getAxis("bottom")
+    assert isinstance(axis, pg.DateAxisItem)
+    show(qtbot, window, "day")
+    h.open_session(h._session_id(0))  # Wed 3 June: British Summer Time
+    qtbot.waitUntil(lambda: "faces in view" in h.session_plot.getPlotItem().titleLabel.text, timeout=10000)
+    assert h.session_plot.getAxis("bottom") is axis and axis.utcOffset == -3600  # an hour east of UTC
+
+
 def test_the_picked_session_stays_picked_across_views(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     show(qtbot, window, "day")
     h = window.history
