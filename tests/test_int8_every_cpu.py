@@ -15,8 +15,6 @@ QDQ graph computed in float, the same everywhere) on 1,200 FER2013 faces.
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ import pytest
 
 from cafe_monitor.paths import MODELS_DIR
 from tests.conftest import clip_frames
-from training.cpu_check import EMULATED_CPUS, logits_on
+from training.cpu_check import EMULATED_CPUS, can_emulate, logits_on
 
 onnx = pytest.importorskip("onnx")
 
@@ -72,7 +70,7 @@ def live_crops(emotions_clip: Path) -> np.ndarray:
 @pytest.mark.parametrize("model", INT8_MODELS, ids=lambda p: p.name)
 def test_int8_answers_are_the_same_on_other_cpus(model: Path, cpu: str, live_crops: np.ndarray) -> None:
     """Haswell: AVX2 without VNNI (where 8-bit weights saturated); Nehalem: no AVX at all."""
-    if platform.machine() not in ("x86_64", "AMD64") or shutil.which("qemu-x86_64") is None:
+    if not can_emulate():
         if os.environ.get("CAFE_MONITOR_REQUIRE_QEMU") == "1":
             pytest.fail("qemu-x86_64 (Debian's qemu-user) is required here: scripts/test.sh installs it")
         pytest.skip("needs qemu-x86_64 on an x86-64 machine to emulate a CPU without VNNI")

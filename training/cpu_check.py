@@ -39,6 +39,11 @@ import numpy.typing as npt
 EMULATED_CPUS = ("Haswell-v4", "Nehalem")
 
 
+def can_emulate() -> bool:
+    """qemu-x86_64 is installed and this is an x86-64 machine (its user mode runs x86-64 only)."""
+    return shutil.which("qemu-x86_64") is not None and platform.machine() in ("x86_64", "AMD64")
+
+
 def run_model(model: Path, inputs: Path, out: Path, cpu: str | None = None, timeout: float = 3600) -> None:
     """The model's logits on saved inputs, written to `out`, in a fresh interpreter that imports
     only NumPy and ONNX Runtime, under `qemu-x86_64 -cpu CPU` when a CPU is named."""
@@ -75,7 +80,7 @@ def _run(model: str, inputs: str, out: str) -> None:
 def check(model: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int64],
           cpus: tuple[str, ...] = EMULATED_CPUS, processes: int = 0) -> dict[str, Any]:
     from cafe_monitor.preprocessing import normalise
-    from training.quantize import int8_logits
+    from training.quantize import int8_logits, this_cpu
 
     x = normalise(faces)
     n = processes or os.cpu_count() or 1
@@ -87,13 +92,11 @@ def check(model: Path, faces: npt.NDArray[np.uint8], labels: npt.NDArray[np.int6
                 "same_class_as_reference": round(float((logits.argmax(1) == reference.argmax(1)).mean()), 4),
                 "max_abs_logit_gap_to_this_cpu": round(float(np.abs(logits - here).max()), 6)}
 
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    names = [line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")]
-    vnni = "avx512_vnni" in flags or "avx_vnni" in flags
+    name, vnni = this_cpu()
     out: dict[str, Any] = {
         "faces": len(faces), "reference": "the same file with graph optimisations off (QDQ computed in float)",
         "reference_accuracy": round(float((reference.argmax(1) == labels).mean()), 4),
-        "cpus": {f"{names[0] if names else platform.machine()} (this machine, {'with' if vnni else 'without'} "
+        "cpus": {f"{name} (this machine, {'with' if vnni else 'without'} "
                  "VNNI, native)": figures(here)}}
     version = subprocess.run(["qemu-x86_64", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     for cpu in cpus:
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from training.data import default_data_dir, load_for_command
 
-    if shutil.which("qemu-x86_64") is None or platform.machine() not in ("x86_64", "AMD64"):
+    if not can_emulate():
         print("error: needs qemu-x86_64 (Debian: apt-get install qemu-user) on an x86-64 machine", file=sys.stderr)
         return 2
     splits = load_for_command(args.data or default_data_dir())

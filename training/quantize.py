@@ -117,17 +117,22 @@ def int8_logits(model: Path, faces: npt.NDArray[np.uint8], optimised: bool = Tru
                            for i in range(0, len(faces), 256)]).astype(np.float32)
 
 
+def this_cpu() -> tuple[str, bool]:
+    """This machine's CPU model name and whether it has VNNI (the int8 kernels differ by it)."""
+    import platform
+
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    names = [line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")]
+    vnni = "avx512_vnni" in flags or "avx_vnni" in flags
+    return names[0] if names else platform.processor() or platform.machine(), vnni
+
+
 def cpu_check(model: Path, faces: npt.NDArray[np.uint8]) -> dict[str, object]:
     """This CPU's int8 kernels against the CPU-independent reference: the share of faces given
     the same class, with the CPU it ran on."""
-    import platform
-
     same = int8_logits(model, faces).argmax(1) == int8_logits(model, faces, optimised=False).argmax(1)
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    names = [line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")]
-    return {"cpu": names[0] if names else platform.processor() or platform.machine(),
-            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
-            "faces": len(faces), "same_class_as_reference": round(float(same.mean()), 4),
+    name, vnni = this_cpu()
+    return {"cpu": name, "vnni": vnni, "faces": len(faces), "same_class_as_reference": round(float(same.mean()), 4),
             "reference": "the same file with graph optimisations off (QDQ computed in float: CPU-independent)"}
 
 
