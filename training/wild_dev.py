@@ -39,6 +39,9 @@ SPLIT_NAMES = ("train", "val", "test")
 MAJOR_MIN_PHOTOS = 20
 MAJOR_DEAL = ("train",) * 4 + ("val",) * 2 + ("test",) * 2
 PAD = 0.5
+RULE = (f"people with >= {MAJOR_MIN_PHOTOS} photos sorted by the first 8 bytes of sha256(name) and dealt "
+        "train x4, val x2, test x2; everyone else by sha256(name) % 10000: < 6000 train, < 7500 val, else test")
+RECORDED = Path(__file__).resolve().parent / "splits" / "wild_dev.json"
 #: The framing chosen by training.framing on the validation people (training/README.md), and
 #: how far training crops are jittered around it (the detector's boxes and keypoints wobble).
 FRAMING: dict[str, Any] = {"crop_margin": 0.2, "crop_shift": -0.1, "align_eyes": True}
@@ -165,6 +168,7 @@ def wild_crops(photos: list[Photo], copies: int, rng: np.random.Generator | None
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    ap.add_argument("--write-split", action="store_true", help=f"record the split in {RECORDED}")
     ap.add_argument("--link", nargs=2, metavar=("SPLIT", "DIR"),
                     help="make DIR/<emotion>/ links to one split's photos, for `cafe-monitor evaluate --images DIR`")
     args = ap.parse_args(argv)
@@ -179,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{folder}: {len(split(photos, name))} photos of the {name} people")
         return 0
     people = split_people(photos)
+    if args.write_split:
+        RECORDED.parent.mkdir(parents=True, exist_ok=True)
+        RECORDED.write_text(json.dumps({"rule": RULE, "people": dict(sorted(people.items()))}, indent=1) + "\n")
+        print(f"wrote {RECORDED}")
     faces = detect(photos)
     for name in SPLIT_NAMES:
         mine = [p for p in photos if people[p.person] == name]
