@@ -14,6 +14,8 @@ schedule decays to zero over the planned epochs.
 `--teacher best.pt` (repeatable) adds knowledge distillation from trained models: the
 student matches the teachers' softened probabilities on the same augmented batch. On a CPU,
 `--teacher-probs` uses probabilities stored once by `training.teacher` instead.
+`--real-faces PACK` (training.mixture) puts real-face training people into every batch
+(`--real-share`), each class drawn equally often: training on the mixture from the start.
 """
 
 from __future__ import annotations
@@ -162,6 +164,28 @@ def atomic_save(obj: Any, path: Path) -> None:
     tmp.replace(path)
 
 
+class RealFaces:
+    """Real-face training people drawn into every batch, each class as often as the others:
+    wild_dev and CK+48 hold a few dozen angry or fear faces beside hundreds of happy ones."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, per_batch: int) -> None:
+        self.x, self.y, self.per_batch = x, y, per_batch
+        counts = torch.bincount(y, minlength=len(CLASSES)).float()
+        self.weights = (1.0 / counts.clamp(min=1))[y]
+
+    @classmethod
+    def read(cls, path: Path, share: float, batch_size: int, device: torch.device) -> RealFaces:
+        from training.mixture import load
+
+        images, labels = load(path)
+        x = torch.from_numpy(normalise(images)).to(device)
+        return cls(x, torch.from_numpy(labels).to(device), max(1, round(share * batch_size)))
+
+    def draw(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.multinomial(self.weights, self.per_batch, replacement=True, generator=gen)
+        return self.x[idx], self.y[idx]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", default="cafenet")
@@ -186,6 +210,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "mean): distillation without running the teacher, for CPUs")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the distillation loss")
     p.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--real-faces", type=Path,
+                   help="real-face training people (training.mixture pack): part of every batch, classes balanced")
+    p.add_argument("--real-share", type=float, default=0.3, help="share of each batch from --real-faces")
     p.add_argument("--init", type=Path, help="start from these weights (a best.pt) with a fresh optimiser "
                                              "and schedule: a warm restart of a finished run")
     p.add_argument("--amp", choices=("auto", "off"), default="auto", help="bfloat16 autocast on CUDA")
@@ -214,10 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.teacher_probs and args.real_faces:
+        print("error: --teacher-probs are stored for FER2013 faces only; train --real-faces with --teacher",
+              file=sys.stderr)
+        return 2
     if args.teacher_probs and (args.teacher or args.mixup or args.soft_labels):
         print("error: --teacher-probs goes without --teacher, --mixup and --soft-labels", file=sys.stderr)
         return 2
-    missing = [str(t) for t in [*args.teacher, *args.teacher_probs, *([args.init] if args.init else [])]
+    missing = [str(t) for t in [*args.teacher, *args.teacher_probs, *([args.init] if args.init else []),
+                                *([args.real_faces] if args.real_faces else [])]
                if not t.is_file()]
     if missing:
         print(f"error: file not found (checkpoint or stored probabilities): {', '.join(missing)}", file=sys.stderr)
@@ -244,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     # The whole training set is 70 MB as float32: on a GPU it lives there, and so does
     # the augmentation, so no batch is ever copied from the host.
     x_train, y_train = x_train.to(device), y_train.to(device)
+    try:
+        real = RealFaces.read(args.real_faces, args.real_share, args.batch_size, device) if args.real_faces else None
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: --real-faces {args.real_faces}: {exc}", file=sys.stderr)
+        return 2
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -310,10 +347,16 @@ def main(argv: list[str] | None = None) -> int:
                    disable=not sys.stderr.isatty())
         for step in bar:
             idx = perm[step * args.batch_size : (step + 1) * args.batch_size]
-            xb = augment(x_train[idx], aug, gen)
-            yb = y_train[idx]
+            if real is not None:
+                idx = idx[: args.batch_size - real.per_batch]
+            xb, yb = x_train[idx], y_train[idx]
             target = (soft_train[idx] if soft_train is not None
                       else soft_targets(yb, len(CLASSES), args.label_smoothing))
+            if real is not None:
+                xr, yr = real.draw(gen)
+                xb, yb = torch.cat([xb, xr]), torch.cat([yb, yr])
+                target = torch.cat([target, soft_targets(yr, len(CLASSES), args.label_smoothing)])
+            xb = augment(xb, aug, gen)
             if mix is not None:
                 xb, target = mixup(xb, target, float(mix.sample()), gen)
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -336,9 +379,9 @@ def main(argv: list[str] | None = None) -> int:
             if ema is not None:
                 ema.update_parameters(model)
             # Running sums stay on the device: reading them every step would stall a GPU.
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += loss.detach() * len(yb)
             correct += (logits.argmax(1) == yb).sum()
-            seen += len(idx)
+            seen += len(yb)
             if not bar.disable and step % 20 == 0:
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.3f}", acc=f"{float(correct) / seen:.3f}")
         probs = predict(model, x_val, device)

@@ -90,6 +90,26 @@ def test_one_tiny_epoch_resume_and_export_parity(tiny_fer: Path, tmp_path: Path,
     assert probs.shape == (3, 7)
 
 
+def test_training_from_scratch_on_the_mixture_draws_real_faces_with_classes_balanced(
+        tiny_fer: Path, tmp_path: Path) -> None:
+    from training import mixture
+
+    pack = tmp_path / "real.npz"
+    labels = np.array([3] * 90 + [0] * 10)  # 90 happy, 10 angry: angry must still be half of the draws
+    mixture.save(pack, (np.random.default_rng(0).integers(0, 255, (100, 48, 48), dtype=np.uint8), labels))
+    real = train.RealFaces.read(pack, 0.5, 64, torch.device("cpu"))
+    drawn = torch.cat([real.draw(torch.Generator().manual_seed(k))[1] for k in range(20)])
+    assert real.per_batch == 32 and 0.4 < (drawn == 0).float().mean().item() < 0.6
+    run = tmp_path / "run"
+    args = ["--data", str(tiny_fer), "--out", str(run), "--arch", "cafenet_small", "--epochs", "1",
+            "--batch-size", "16", "--cache", str(tmp_path / "cache"), "--limit", "40"]
+    assert train.main([*args, "--real-faces", str(pack), "--real-share", "0.25"]) == 0
+    assert json.loads((run / "config.json").read_text())["real_faces"] == str(pack)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((3, 32, 32), np.uint8), labels=np.zeros(3))
+    assert train.main([*args, "--out", str(tmp_path / "run2"), "--real-faces", str(bad)]) == 2
+
+
 @pytest.mark.parametrize("arch", ["vgg", "efficientnet_b0", "cafenet"])
 def test_architectures_take_48x48_gray(arch: str) -> None:
     from training.models import build
