@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cafe_monitor.errors import UserError
+from cafe_monitor.paths import ICON
 
 UNIT = "cafe-monitor.service"
 DESKTOP = "cafe-monitor.desktop"
 TARGETS = ("graphical-session.target", "default.target")
-ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.svg"
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 

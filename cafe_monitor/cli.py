@@ -61,6 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                        sources=sources if len(sources) > 1 else None, db_url=args.db, model=args.model,
                        settings_file=args.config, settings_error=problem, start=args.start)
     settings = _settings(args)
+    if not args.config and not settings_path().exists():  # a first start without a screen: say where they go
+        print(f"settings: {settings_path()} not written yet, running on the defaults "
+              "(the dashboard's first start writes it; keys: docs/settings.md)", file=sys.stderr)
     from cafe_monitor.monitor import Monitor, combined_score, plan_cameras
 
     plans = plan_cameras(settings, sources)
