@@ -35,6 +35,7 @@ from cafe_monitor.paths import ICON, data_dir, default_db_url, settings_path
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.storage.queries import Counter
+from cafe_monitor.ui import first_start
 from cafe_monitor.ui.camera_picker import CameraPicker
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.grid import CameraGrid, GridWorker, runs_summary
@@ -564,6 +565,8 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
         from PyQt6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(ICON)))
+    if first_start.needed(settings_file, settings_error) and app.platformName() != "offscreen":
+        settings = first_start.run(settings)  # no settings file yet: ask the few things a café must decide
     window = launch(settings, source=source, sources=sources, db_url=db_url, model=model, start=start,
                     settings_file=settings_file, settings_error=settings_error)
     if settings_error is not None and app.platformName() != "offscreen":
