@@ -102,3 +102,4 @@ def test_screenshot(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     out = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("CAFE_SCREENSHOTS")
            else tmp_path)
     assert image.save(str(out / "first_start.png"))
+
