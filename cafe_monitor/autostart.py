@@ -20,7 +20,7 @@ The choice is made by asking `systemctl --user` from inside the session that ins
 can be forced with `--method`. Both run this installation's Python (`sys.executable -m
 cafe_monitor run --start`), so a virtualenv needs no PATH. Paths honour XDG_CONFIG_HOME.
 Installing again replaces the entry (and removes the other method's, so the monitor never
-starts twice). Windows and macOS are described in the README (a Startup-folder shortcut or
+starts twice). Windows and macOS are described in docs/operations.md (a Startup-folder shortcut or
 a Task Scheduler task; a LaunchAgent plist with KeepAlive).
 """
 
@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cafe_monitor.errors import UserError
+from cafe_monitor.paths import ICON
 
 UNIT = "cafe-monitor.service"
 DESKTOP = "cafe-monitor.desktop"
 TARGETS = ("graphical-session.target", "default.target")
-ICON = Path(__file__).resolve().parents[1] / "assets" / "icon.svg"
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -51,7 +51,7 @@ OTHER_SYSTEMS = (
     "install-autostart writes Linux autostart entries. On Windows, put a shortcut to `{cmd}` in the "
     "Startup folder (Win+R, shell:startup) or create a Task Scheduler task 'At log on' with 'restart on "
     "failure'; on macOS, a LaunchAgent plist in ~/Library/LaunchAgents with ProgramArguments {args}, "
-    "RunAtLoad and KeepAlive (see README, Running unattended)")
+    "RunAtLoad and KeepAlive (see docs/operations.md, Running unattended)")
 
 
 def config_home() -> Path:

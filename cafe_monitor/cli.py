@@ -1,5 +1,5 @@
 """`cafe-monitor` command line: run (dashboard or headless), sessions, report, import, delete,
-evaluate, install-autostart, check.
+evaluate, install-autostart, install-desktop, check.
 
 User errors (no camera, bad file, bad settings, locked database, unwritable folder)
 print one line and exit with status 2; tracebacks are for bugs only.
@@ -61,6 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                        sources=sources if len(sources) > 1 else None, db_url=args.db, model=args.model,
                        settings_file=args.config, settings_error=problem, start=args.start)
     settings = _settings(args)
+    if not args.config and not settings_path().exists():  # a first start without a screen: say where they go
+        print(f"settings: {settings_path()} not written yet, running on the defaults "
+              "(the dashboard's first start writes it; keys: docs/settings.md)", file=sys.stderr)
     from cafe_monitor.monitor import Monitor, combined_score, plan_cameras
 
     plans = plan_cameras(settings, sources)
@@ -233,6 +236,22 @@ def cmd_install_autostart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_desktop(args: argparse.Namespace) -> int:
+    """Put the dashboard in the Linux application menu, with its icon (see cafe_monitor.desktop)."""
+    from cafe_monitor import desktop
+
+    if args.remove:
+        removed = desktop.remove()
+        for path in removed:
+            print(f"removed {path}")
+        print("menu entry removed" if removed else "no menu entry to remove")
+        return 0
+    for path in desktop.install(config=args.config):
+        print(f"wrote {path}")
+    print("Café Monitor is in the application menu (Office); undo: cafe-monitor install-desktop --remove")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Which inference provider this machine will use, and why."""
     import onnxruntime as ort
@@ -329,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="systemd user unit or XDG autostart entry (default: systemd where the session has it)")
     a.add_argument("--remove", action="store_true", help="remove the autostart entry")
     a.set_defaults(func=cmd_install_autostart)
+
+    m = sub.add_parser("install-desktop", help="put the dashboard in the Linux application menu, with its icon")
+    m.add_argument("--remove", action="store_true", help="remove the menu entry and icon")
+    m.set_defaults(func=cmd_install_desktop)
 
     c = sub.add_parser("check", help="show the inference provider and model in use")
     c.add_argument("--model", type=Path)

@@ -4,24 +4,8 @@ allowed range (written next to its field, see cafe_monitor.limits) and a value o
 a one-line error with the key's full name and the range; a partial table keeps the defaults
 of the keys it leaves out (a `[score.valence]` with only `surprise` keeps the other classes').
 
-    [camera]   source = "0"       loop = false   start_at_launch = true
-    [detector] model = "full_range"   min_score = 0.5
-               every_n_frames = 1  classify_carried = false  (detect on every Nth frame; boxes carried between)
-    [classifier] model = ""  (empty = the default; else a shipped model's name or a path)
-                 cpu_only = false   precision = "auto"
-    [tracker]  min_frames = 5  min_seconds = 0.5  max_gap_seconds = 2.0  iou_threshold = 0.25
-    [quality]  min_face_px = 24.0  good_face_px = 80.0  min_sharpness = 15.0  good_sharpness = 120.0
-    [privacy]  blur_preview = true   show_labels = false   notice = "..."  (shown under the live image)
-               retention_days = 30  (per-second rows)
-               visit_retention_days = 0  (0 = keep visits and sessions; else delete them after N days)
-    [storage]  url = ""  (empty = SQLite in the user data folder)  site = "main"  camera_name = "counter"
-               time_zone = ""  (empty = this computer's zone; else an IANA name)  business_day_start = "04:00"
-    [score]    satisfied_above = 0.25  dissatisfied_below = -0.25
-    [score.valence]  happy = 1.0 ...
-    [reports]  folder = ""  (empty = reports/ in the user data folder)  auto_daily = true
-    [cameras.counter]  (one table per camera, keyed by the name its sessions are stored under)
-               source = ""  area = [0.0, 0.3, 1.0, 1.0]  (customer area x1, y1, x2, y2 as fractions;
-               missing = whole frame)  width = 0  height = 0  fps = 0  (0 = the device's default)
+Every key, its default, range and help is in the field metadata below (cafe_monitor.limits);
+docs/settings.md is generated from it (`python -m cafe_monitor.docs`), never written by hand.
 
 The old form `[region] x1 = .. y1 = .. x2 = .. y2 = ..` is still read: it is the customer area
 of the default camera (`storage.camera_name`) unless that camera's table sets `area`; saving
@@ -42,7 +26,7 @@ import tomllib
 from cafe_monitor.classification import PRECISIONS
 from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Region
 from cafe_monitor.errors import UserError
-from cafe_monitor.limits import Limit, bounded, limit_of, number
+from cafe_monitor.limits import Limit, bounded, limit_of, number, setting
 from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
 from cafe_monitor.pipeline import QualityConfig
 from cafe_monitor.scoring import ScoreConfig
@@ -58,51 +42,65 @@ class ConfigError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class CameraSettings:
-    source: str = "0"
-    loop: bool = False
-    start_at_launch: bool = True  # the dashboard starts monitoring when it opens (`run --start` always does)
+    """The default camera (one counter); several cameras: [cameras.NAME] tables."""
+
+    source: str = setting("0", "camera index (0, 1, ...), video file or stream URL (rtsp://...)")
+    loop: bool = setting(False, "play a video file in a loop (demos)")
+    start_at_launch: bool = setting(True, "the dashboard starts monitoring as it opens (`run --start` always does)")
 
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    model: str = "full_range"
-    min_score: float = bounded(0.5, 0, 1, low_open=True, high_open=True)
-    #: detect on every Nth processed frame, the tracker's faces carried between (2 halves the
-    #: cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
-    every_n_frames: int = bounded(1, 1, 10)
-    #: also crop and classify faces at the carried boxes (more labels, ~1/3 of the saving lost)
-    classify_carried: bool = False
+    """Face detection (MediaPipe BlazeFace, shipped with the program)."""
+
+    model: str = setting("full_range", '"full_range" (customers 0.5-2.5 m away) or "short_range" (a close, '
+                                       'selfie-distance camera), or a .tflite path')
+    min_score: float = bounded(0.5, 0, 1, low_open=True, high_open=True,
+                               help="faces the detector is less sure of are ignored")
+    #: (2 halves the cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
+    every_n_frames: int = bounded(1, 1, 10, help="detect on every Nth frame, faces carried between (2 lets four "
+                                                 "720p cameras keep up on 2 cores)")
+    classify_carried: bool = setting(False, "also classify the faces carried between detections (more labels; "
+                                            "costs about a third of the saving)")
 
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    model: str = ""
-    cpu_only: bool = False
-    precision: str = "auto"  # auto: float32 on a GPU, the int8 twin on a CPU
+    """The emotion model (ONNX, with its .card.json)."""
+
+    model: str = setting("", '"" = the default cascade; a shipped model\'s name ("emotion_cafenet.onnx": one net, '
+                             'the same cost for every face) or a path')
+    cpu_only: bool = setting(False, "never use a GPU")
+    precision: str = setting("auto", '"auto" (float32 on a GPU, the int8 twin on a CPU), "float32" or "int8"')
 
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    #: every face the detector finds is pixelated in the live preview (staff, small faces too)
-    blur_preview: bool = True
-    #: per-face mood labels ("happy 34%") in the preview: for setting up, not for judging people
-    show_labels: bool = False
-    #: shown under the live image, for customers who can see the screen
-    notice: str = DEFAULT_NOTICE
-    retention_days: int = bounded(30, 1, 36_500)
-    #: visits (and sessions left empty) are deleted after this many days; 0 keeps them
-    visit_retention_days: int = bounded(0, 0, 36_500)
+    """What the screen shows and how long detail is kept (no image is ever stored)."""
+
+    blur_preview: bool = setting(True, "pixelate every face the detector finds in the live preview (staff and "
+                                       "small faces too)")
+    show_labels: bool = setting(False, 'per-face mood labels ("happy 34%") in the preview: for setting up, not '
+                                       "for judging people")
+    notice: str = setting(DEFAULT_NOTICE, 'shown under the live image, for customers who can see the screen; "" '
+                                          "= none")
+    retention_days: int = bounded(30, 1, 36_500, help="per-second timeline rows older than this are deleted at "
+                                                      "each session start")
+    visit_retention_days: int = bounded(0, 0, 36_500, help="visits (and sessions left empty) older than this are "
+                                                           "deleted; 0 keeps them")
 
 
 @dataclass(frozen=True)
 class StorageSettings:
-    url: str = ""
-    site: str = "main"
-    camera_name: str = "counter"
-    #: the site's IANA zone ("" = this computer's) and when its business day begins: every
-    #: hour and day a person sees is local (see cafe_monitor.localtime)
-    time_zone: str = ""
-    business_day_start: str = "04:00"
+    """Where sessions go, under which names, and the café's clock (cafe_monitor.localtime)."""
+
+    url: str = setting("", '"" = SQLite in the user data folder; else a SQLAlchemy URL '
+                           "(postgresql+psycopg://user@host/cafe for a chain)")
+    site: str = setting("main", "this shop's name in a shared database")
+    camera_name: str = setting("counter", "the default camera's name; its sessions are stored under it")
+    time_zone: str = setting("", '"" = this computer\'s zone; else an IANA name such as "Europe/London"')
+    business_day_start: str = setting("04:00", "HH:MM, at most 12:00: a night until 2 a.m. belongs to the day "
+                                               "it began")
 
     def clock(self) -> CafeClock:
         return CafeClock.of(self.time_zone, self.business_day_start)
@@ -112,17 +110,21 @@ class StorageSettings:
 class ReportSettings:
     """The day report written by itself at each business day's end (cafe_monitor.daily_reports)."""
 
-    folder: str = ""  # "" = reports/ in the user data folder
-    auto_daily: bool = True
+    folder: str = setting("", '"" = reports/ in the user data folder')
+    auto_daily: bool = setting(True, "write each business day's PDF and CSV report five minutes after it ends")
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    satisfied_above: float = bounded(0.25, -1, 1)
-    dissatisfied_below: float = bounded(-0.25, -1, 1)
+    """The satisfaction score (docs/user-guide.md, Satisfaction score)."""
+
+    satisfied_above: float = bounded(0.25, -1, 1, help="a visit whose valence is at least this counts as "
+                                                       "satisfied")
+    dissatisfied_below: float = bounded(-0.25, -1, 1, help="at most this: dissatisfied")
     #: a partial table keeps the other classes' defaults (merged at load)
-    valence: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VALENCE),
-                                      metadata={"limit": Limit(-1, 1)})
+    valence: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_VALENCE), metadata={
+        "limit": Limit(-1, 1), "help": "each emotion's weight in a visit's valence; a table that names only some "
+                                       "keeps the others' defaults"})
 
     def to_config(self) -> ScoreConfig:
         return ScoreConfig(valence=dict(self.valence), satisfied_above=self.satisfied_above,
@@ -133,11 +135,13 @@ class ScoreSettings:
 class CameraProfile:
     """One camera's own settings (`[cameras.<name>]`), keyed by the name its sessions are stored under."""
 
-    source: str = ""  # "" = [camera] source
-    area: Region = Region()  # the customer area; the whole frame when not set
-    width: int = bounded(0, 0, 16_384)  # capture size and rate asked of the device; 0 = its default
-    height: int = bounded(0, 0, 16_384)
-    fps: int = bounded(0, 0, 1000)
+    source: str = setting("", '"" = [camera] source')
+    area: Region = setting(Region(), "the customer area [x1, y1, x2, y2] as fractions of the frame (x1 < x2, "
+                                     "y1 < y2); faces outside it are neither classified nor stored; not set = the "
+                                     "whole frame")
+    width: int = bounded(0, 0, 16_384, help="capture width asked of the device; 0 = its default")
+    height: int = bounded(0, 0, 16_384, help="capture height; 0 = the device's default")
+    fps: int = bounded(0, 0, 1000, help="frame rate asked of the device; 0 = its default")
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,10 @@ class Box:
 class Region:
     """Customers' side of the counter, as fractions of the frame (0..1)."""
 
-    x1: float = bounded(0.0, 0, 1)
-    y1: float = bounded(0.0, 0, 1)
-    x2: float = bounded(1.0, 0, 1)
-    y2: float = bounded(1.0, 0, 1)
+    x1: float = bounded(0.0, 0, 1, help="left edge, as a fraction of the frame's width")
+    y1: float = bounded(0.0, 0, 1, help="top edge, as a fraction of the frame's height")
+    x2: float = bounded(1.0, 0, 1, help="right edge")
+    y2: float = bounded(1.0, 0, 1, help="bottom edge")
 
     def contains(self, box: Box, width: int, height: int) -> bool:
         cx, cy = box.centre

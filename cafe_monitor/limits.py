@@ -1,7 +1,8 @@
-"""Allowed ranges of numeric settings, written next to the fields they bound (dataclass
-field metadata): one table drives the settings check at load, its one-line errors, the
-dialog's spin boxes and the tests that try every key with a bad value. A leaf module, so
-the dataclasses of any stage (tracker, quality, region) can use it."""
+"""Allowed ranges and one-line help of settings, written next to the fields they describe
+(dataclass field metadata): one table drives the settings check at load, its one-line errors,
+the dialog's spin boxes, the tests that try every key with a bad value and the generated
+reference, docs/settings.md (`python -m cafe_monitor.docs`). A leaf module, so the dataclasses
+of any stage (tracker, quality, region) can use it."""
 
 from __future__ import annotations
 
@@ -31,11 +32,21 @@ def number(x: float) -> str:
     return str(x) if isinstance(x, int) else f"{x:g}"
 
 
-def bounded(default: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Any:
-    """A dataclass field with a default and its allowed range."""
-    return field(default=default, metadata={"limit": Limit(low, high, low_open, high_open)})
+def bounded(default: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False,
+            help: str = "") -> Any:
+    """A dataclass field with a default, its allowed range and what it is for."""
+    return field(default=default, metadata={"limit": Limit(low, high, low_open, high_open), "help": help})
+
+
+def setting(default: Any, help: str) -> Any:
+    """A field without a numeric range, with what it is for (shown in docs/settings.md)."""
+    return field(default=default, metadata={"help": help})
 
 
 def limit_of(f: Field[Any]) -> Limit | None:
     found = f.metadata.get("limit")
     return found if isinstance(found, Limit) else None
+
+
+def help_of(f: Field[Any]) -> str:
+    return str(f.metadata.get("help", ""))

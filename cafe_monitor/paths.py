@@ -8,6 +8,8 @@ from pathlib import Path
 import platformdirs
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: The application icon (window, desktop menu, autostart entry): package data in a wheel and a checkout alike.
+ICON = PACKAGE_DIR / "ui" / "icon.svg"
 #: Shipped models: `cafe_monitor/models` in a wheel, the repo's `models/` in a checkout.
 MODELS_DIR = Path(os.environ.get("CAFE_MONITOR_MODELS", "")) if os.environ.get("CAFE_MONITOR_MODELS") else (
     PACKAGE_DIR / "models" if (PACKAGE_DIR / "models").is_dir() else PACKAGE_DIR.parent / "models"

@@ -31,10 +31,15 @@ STAGES = ("detect", "preprocess", "classify", "track")
 
 @dataclass(frozen=True)
 class QualityConfig:
-    min_face_px: float = bounded(24.0, 0, 4096)  # smaller faces are not classified at all
-    good_face_px: float = bounded(80.0, 0, 4096, low_open=True)  # this big or bigger: full weight
-    min_sharpness: float = bounded(15.0, 0, 100_000)  # Laplacian variance of the 48x48 crop; blurrier -> weight 0
-    good_sharpness: float = bounded(120.0, 0, 100_000, low_open=True)
+    """How much each frame of a face counts: detector confidence x size factor x (0.25 + 0.75 x sharpness
+    factor); small or blurred faces count less or not at all."""
+
+    min_face_px: float = bounded(24.0, 0, 4096, help="faces smaller than this (pixels) are not classified at all")
+    good_face_px: float = bounded(80.0, 0, 4096, low_open=True, help="faces this big or bigger count in full")
+    min_sharpness: float = bounded(15.0, 0, 100_000,
+                                   help="sharpness (Laplacian variance of the 48x48 crop) under which a face's "
+                                        "sharpness factor is 0")
+    good_sharpness: float = bounded(120.0, 0, 100_000, low_open=True, help="this sharp or sharper: factor 1")
 
 
 def face_quality(detection: Detection, crop: Image, cfg: QualityConfig) -> float:

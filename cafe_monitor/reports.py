@@ -275,7 +275,7 @@ def write_pdf(data: ReportData, path: Path) -> Path:
         _visit_table(fig, data)
         fig.text(0.07, 0.02, f"Times are local ({data.zone}). Café Monitor stores numbers only (emotion "
                  "probabilities, counts, times), never images of customers.\nScore = mean visit valence mapped to "
-                 "0–100, each visit counted once; the interval is a 95% bootstrap over visits (README).",
+                 "0–100, each visit counted once; the interval is a 95% bootstrap over visits (docs/user-guide.md).",
                  fontsize=7, color="#777777")
         pdf.savefig(fig)
         plt.close(fig)

@@ -1,4 +1,4 @@
-"""Visits -> satisfaction score. Pure functions; see README "Satisfaction score".
+"""Visits -> satisfaction score. Pure functions; see docs/user-guide.md "Satisfaction score".
 
 Each emotion has a valence; a visit's valence is the expectation of valence under its
 emotion distribution (in [-1, 1]). The score of a set of visits is the mean visit

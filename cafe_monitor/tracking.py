@@ -23,11 +23,17 @@ Probabilities = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    iou_threshold: float = bounded(0.25, 0, 1, low_open=True)
-    min_frames: int = bounded(5, 1, 10_000)
-    min_seconds: float = bounded(0.5, 0, 3600)
-    max_gap_seconds: float = bounded(2.0, 0, 3600, low_open=True)
-    smoothing: float = bounded(0.3, 0, 1, low_open=True)  # EMA factor for the live (displayed) mood
+    """Visits: which face in this frame is which customer, and when a visit counts and ends."""
+
+    iou_threshold: float = bounded(0.25, 0, 1, low_open=True,
+                                   help="how much a face's box must overlap its box in the last frame to be the "
+                                        "same customer")
+    min_frames: int = bounded(5, 1, 10_000, help="a visit needs this many frames (passers-by do not count)")
+    min_seconds: float = bounded(0.5, 0, 3600, help="... and this many seconds in view")
+    max_gap_seconds: float = bounded(2.0, 0, 3600, low_open=True,
+                                     help="a face unseen this long has left: its visit ends")
+    smoothing: float = bounded(0.3, 0, 1, low_open=True,
+                               help="how fast the live mood shown on a face follows each frame (1 = no smoothing)")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ scripts/setup.sh
 if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   scripts/apt-install.sh qemu-user || echo "qemu-user unavailable: the emulated-CPU tests will be skipped" >&2
 fi
+# desktop-file-validate checks the menu and autostart entries (tests/test_desktop.py)
+if ! command -v desktop-file-validate >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  scripts/apt-install.sh desktop-file-utils || echo "desktop-file-utils unavailable: the .desktop validation will be skipped" >&2
+fi
 if out="$(scripts/pg-test-server.sh start)"; then
   eval "$out"
   trap 'scripts/pg-test-server.sh stop' EXIT

@@ -56,7 +56,7 @@ def test_weights_are_configurable_and_validated() -> None:
 
 
 def test_readme_example() -> None:
-    """The worked example in the README's score section."""
+    """The worked example in docs/user-guide.md, Satisfaction score."""
     def mix(**parts: float) -> list[float]:
         return [parts.get(c, 0.0) for c in CLASSES]
     s = score_visits([mix(happy=0.8, neutral=0.2), mix(neutral=1.0), mix(sad=0.5, neutral=0.5)])

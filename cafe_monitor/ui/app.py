@@ -31,10 +31,11 @@ from cafe_monitor.daily_reports import DailyReportThread
 from cafe_monitor.domain import Region, counted
 from cafe_monitor.errors import UserError
 from cafe_monitor.monitor import CameraRun, plan_cameras
-from cafe_monitor.paths import data_dir, default_db_url, settings_path
+from cafe_monitor.paths import ICON, data_dir, default_db_url, settings_path
 from cafe_monitor.redact import redact_url
 from cafe_monitor.session import SessionResult
 from cafe_monitor.storage.queries import Counter
+from cafe_monitor.ui import first_start
 from cafe_monitor.ui.camera_picker import CameraPicker
 from cafe_monitor.ui.dialogs import ExportDialog, ExportJob, SettingsDialog
 from cafe_monitor.ui.grid import CameraGrid, GridWorker, runs_summary
@@ -560,11 +561,12 @@ def main(settings: config.Settings, *, source: str | None = None, db_url: str | 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Café Monitor")
-    icon = Path(__file__).resolve().parents[2] / "assets" / "icon.svg"
-    if icon.is_file():
+    if ICON.is_file():
         from PyQt6.QtGui import QIcon
 
-        app.setWindowIcon(QIcon(str(icon)))
+        app.setWindowIcon(QIcon(str(ICON)))
+    if first_start.needed(settings_file, settings_error) and app.platformName() != "offscreen":
+        settings = first_start.run(settings)  # no settings file yet: ask the few things a café must decide
     window = launch(settings, source=source, sources=sources, db_url=db_url, model=model, start=start,
                     settings_file=settings_file, settings_error=settings_error)
     if settings_error is not None and app.platformName() != "offscreen":

@@ -31,7 +31,7 @@ from PyQt6.QtWidgets import (
 from cafe_monitor import config, reports, storage
 from cafe_monitor.domain import CLASSES, Region
 from cafe_monitor.errors import UserError
-from cafe_monitor.limits import Limit, limit_of
+from cafe_monitor.limits import Limit, help_of, limit_of
 from cafe_monitor.localtime import CafeClock, system_zone_name
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter
@@ -108,6 +108,11 @@ def _whole_range(cls: type, name: str) -> tuple[int, int]:
     return int(limit.low) + limit.low_open, int(limit.high) - limit.high_open
 
 
+def help_for(cls: type, name: str) -> str:
+    """A setting's one-line help (its field metadata, as docs/settings.md shows it), for a tooltip."""
+    return help_of(next(f for f in dataclasses.fields(cls) if f.name == name))
+
+
 def _valence_range() -> tuple[float, float]:
     limit = limit_of(next(f for f in dataclasses.fields(config.ScoreSettings) if f.name == "valence")) or Limit(-1, 1)
     return limit.low, limit.high
@@ -172,6 +177,17 @@ class SettingsDialog(QDialog):
             box.setValue(float(settings.score.valence.get(c, 0.0)))
             self.valence[c] = box
             wform.addRow(c, box)
+        for widget, cls, name in ((self.source, config.CameraSettings, "source"),
+                                  (self.detector, config.DetectorSettings, "model"),
+                                  (self.blur, config.PrivacySettings, "blur_preview"),
+                                  (self.labels, config.PrivacySettings, "show_labels"),
+                                  (self.notice, config.PrivacySettings, "notice"),
+                                  (self.retention, config.PrivacySettings, "retention_days"),
+                                  (self.db, config.StorageSettings, "url"), (self.site, config.StorageSettings, "site"),
+                                  (self.camera_name, config.StorageSettings, "camera_name"),
+                                  (self.time_zone, config.StorageSettings, "time_zone"),
+                                  (self.day_start, config.StorageSettings, "business_day_start")):
+            widget.setToolTip(help_for(cls, name))  # the same line as docs/settings.md
         self.error = QLabel()
         self.error.setStyleSheet("color:#b00020;")
         form = QFormLayout()
