@@ -1,6 +1,7 @@
 """One table of what matters for real customers: models on both real-face sets' held-out people and FER2013.
 
     python -m training.real_faces models/emotion_cascade.onnx runs/chosen.onnx             # validation people
+    python -m training.real_faces --pick runs/ft8.onnx runs/ft10.onnx                     # the rule across runs
     python -m training.real_faces models/emotion_cascade.onnx runs/chosen.onnx --test \\
         --json training/reports/real_faces_ck/table.json                                  # once, after the choice
 
@@ -83,9 +84,28 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def pick(exported: list[Path]) -> int:
+    """The real_faces rule across runs: each run's export holds the candidate its own run chose
+    (and the shared start); the same rule, a total order, then picks among them."""
+    from training.finetune import choose, real_faces_key
+
+    cards = {path: json.loads(path.with_suffix(".card.json").read_text())["finetune"] for path in exported}
+    start = next(iter(cards.values()))["candidates"][0]
+    chosen = [{**card["chosen"], "file": str(path)} for path, card in cards.items()]
+    best = choose([{**start, "file": "the start (today's default)"}, *chosen], 0.0, "real_faces")
+    for c in [start, *chosen]:
+        error, recall = real_faces_key(c)
+        print(f"{c.get('file', 'start')}: epoch {c['epoch']} mix {c['mix']}: mean val score error {error}, "
+              f"macro recall {-recall:.1%}, PublicTest {c['PublicTest']['accuracy']:.2%}")
+    print(f"chosen: {best['file']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path, nargs="+", help="ONNX models, each with its card")
+    ap.add_argument("--pick", action="store_true",
+                    help="the models are exports of training.finetune --choose real_faces: apply the rule across them")
     ap.add_argument("--test", action="store_true", help="also the test people and PrivateTest (report once)")
     ap.add_argument("--wild", type=Path, default=wild_dev.DEFAULT_ROOT)
     ap.add_argument("--ckplus", type=Path, default=ckplus.DEFAULT_ROOT)
@@ -96,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         if not model.with_suffix(".card.json").is_file():
             print(f"error: {model} has no card ({model.with_suffix('.card.json').name})", file=sys.stderr)
             return 2
+    if args.pick:
+        return pick(args.models)
     people = ("val", "test") if args.test else ("val",)
     results = measure(args.models, people, args.wild, args.ckplus, args.data)
     print("ideal scores: " + ", ".join(f"{c} {50 * (1 + v):.0f}" for c, v in _ideal().items()))

@@ -597,3 +597,26 @@ def test_the_recorded_person_splits_are_what_the_split_functions_give() -> None:
     if not (wild_dev.DEFAULT_ROOT / "labels.csv").is_file():
         pytest.skip("wild_dev's split needs its photo counts: ../shared/data/wild_dev is not here")
     assert wild_dev.split_people(wild_dev.load()) == wild
+
+
+def test_the_real_face_table_scores_each_class_and_picks_across_runs_by_the_rule(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training import real_faces
+
+    labels = np.array([3, 3, 6, 0])
+    probs = np.eye(7, dtype=np.float32)[[3, 6, 6, 4]]  # one happy face read as calm, the angry one as sad
+    f = real_faces.figures(labels, probs)
+    assert f["accuracy"] == 0.5 and f["scores"]["happy"] == 75.0 and f["scores"]["angry"] == 10.0  # read as sad
+    table = real_faces.markdown({"m.onnx": {"CK+48 val": f}})
+    assert "| m.onnx | CK+48 val | 4 | 50.0% |" in table and table.count("\n") == 2
+
+    def card(name: str, chosen: dict[str, Any]) -> Path:
+        path = tmp_path / f"{name}.onnx"
+        start = _model(0, 0.703, (21.4, 0.48), (12.9, 0.67))
+        path.with_suffix(".card.json").write_text(json.dumps({"finetune": {"candidates": [start], "chosen": chosen}}))
+        return path
+
+    a = card("a", _model(3, 0.69, (19.0, 0.47), (9.0, 0.70)))
+    b = card("b", _model(5, 0.688, (18.0, 0.50), (7.0, 0.88)))
+    assert real_faces.main(["--pick", str(a), str(b)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"chosen: {b}")
