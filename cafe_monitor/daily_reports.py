@@ -30,6 +30,7 @@ from cafe_monitor import reports
 from cafe_monitor.config import Settings
 from cafe_monitor.localtime import UTC, CafeClock, as_utc
 from cafe_monitor.paths import data_dir
+from cafe_monitor.site_clock import site_clock
 from cafe_monitor.storage import Engine, StorageError
 from cafe_monitor.storage.queries import Counter, sessions_started, visits_started
 
@@ -95,12 +96,10 @@ class DailyReporter:
     """Writes the site's due day reports into the folder (one check; no thread)."""
 
     def __init__(self, engine: Engine, settings: Settings, folder: Path | None = None) -> None:
-        from cafe_monitor.history import clock_for
-
         self.engine = engine
         self.site = settings.storage.site
         self.counter = Counter(site=self.site)  # every camera of this site
-        self.clock = clock_for(engine, self.counter, settings.storage.clock())  # the site's recorded zone
+        self.clock = site_clock(engine, self.site, settings.storage.clock())  # the site's recorded zone
         self.score_config = settings.score.to_config()
         self.folder = folder or reports_folder(settings)
 

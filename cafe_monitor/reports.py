@@ -19,9 +19,9 @@ import numpy as np
 
 from cafe_monitor.domain import CLASSES, COLOURS
 from cafe_monitor.errors import UserError
-from cafe_monitor.history import clock_for
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
+from cafe_monitor.site_clock import clock_for
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import (
     EVERY_COUNTER,

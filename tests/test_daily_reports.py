@@ -45,8 +45,9 @@ def test_the_25_hour_autumn_day_ends_an_hour_later() -> None:
 def test_the_23_hour_spring_day_and_a_start_inside_the_skipped_hour() -> None:
     late = CafeClock.of("Europe/London", "01:30")  # 01:30 does not exist on Sunday 29 March 2026
     day = D(2026, 3, 28)
-    assert due_days(utc(2026, 3, 29, 1, 29), late, [day], [], NO_GRACE) == []
-    assert due_days(utc(2026, 3, 29, 1, 30), late, [day], [], NO_GRACE) == [day]  # 02:30 BST
+    # the day ends when the clocks jump from 01:00 GMT to 02:00 BST, past 01:30 (issue 23, point 7)
+    assert due_days(utc(2026, 3, 29, 0, 59), late, [day], [], NO_GRACE) == []
+    assert due_days(utc(2026, 3, 29, 1, 0), late, [day], [], NO_GRACE) == [day]  # 02:00 BST
     spring = CafeClock.of("Europe/Berlin", "04:00")  # 29 March: 04:00 CEST = 02:00 UTC, 23 h after 03:00 UTC
     assert due_days(utc(2026, 3, 30, 1, 59), spring, [D(2026, 3, 29)], [], NO_GRACE) == []
     assert due_days(utc(2026, 3, 29, 2, 0), spring, [D(2026, 3, 28)], [], NO_GRACE) == [D(2026, 3, 28)]

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, select
 from sqlalchemy.engine import Engine
 
 from cafe_monitor.domain import counted
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.database import StorageError, session_scope
 from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
 
@@ -91,6 +92,9 @@ class Removed:
     visits: int = 0
     seconds: int = 0  # timeline rows
 
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(self.sessions + other.sessions, self.visits + other.visits, self.seconds + other.seconds)
+
     def __str__(self) -> str:
         return (f"{counted(self.sessions, 'session')}, {counted(self.visits, 'visit')}, "
                 f"{counted(self.seconds, 'timeline second')}")
@@ -101,19 +105,26 @@ def _site_sessions(site: str | None) -> Select[Any]:
     return q.where(SessionRow.site == site) if site is not None else q
 
 
-def prune(engine: Engine, site: str, *, timeline_days: int, visit_days: int = 0,
+def retention_cutoff(clock: CafeClock, now: dt.datetime, days: int) -> dt.datetime:
+    """Where retention of `days` days cuts: the start of the site's business day `days`
+    before today's, so a day is kept or removed whole (its report never shows half a day)."""
+    return clock.day_range(clock.business_day(now) - dt.timedelta(days=days))[0]
+
+
+def prune(engine: Engine, site: str, *, timeline_days: int, clock: CafeClock, visit_days: int = 0,
           now: dt.datetime | None = None) -> Removed:
-    """Retention for one site: per-second rows older than `timeline_days` go; visits (and
-    the sessions left empty) older than `visit_days` go too when it is set (0 = keep)."""
+    """Retention for one site, by its business days (`clock`: `site_clock`): per-second rows
+    of days more than `timeline_days` before today go; visits (and the sessions left empty)
+    of days more than `visit_days` before today go too when it is set (0 = keep)."""
     now = now or dt.datetime.now(UTC)
     mine = _site_sessions(site)
     with session_scope(engine) as s:
-        cutoff = now - dt.timedelta(days=timeline_days)
+        cutoff = retention_cutoff(clock, now, timeline_days)
         seconds = _n(s.execute(delete(TimelineRow).where(TimelineRow.at < cutoff,
                                                          TimelineRow.session_id.in_(mine))))
         visits = sessions = 0
         if visit_days > 0:
-            cutoff = now - dt.timedelta(days=visit_days)
+            cutoff = retention_cutoff(clock, now, visit_days)
             visits = _n(s.execute(delete(VisitRow).where(VisitRow.last_seen < cutoff,
                                                          VisitRow.session_id.in_(mine))))
             sessions = _n(s.execute(delete(SessionRow).where(
