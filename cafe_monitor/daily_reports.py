@@ -30,6 +30,7 @@ from cafe_monitor import reports
 from cafe_monitor.config import Settings
 from cafe_monitor.localtime import UTC, CafeClock, as_utc
 from cafe_monitor.paths import data_dir
+from cafe_monitor.reports import parse_day_report_stem
 from cafe_monitor.site_clock import site_clock
 from cafe_monitor.storage import Engine, StorageError
 from cafe_monitor.storage.queries import Counter, sessions_started, visits_started
@@ -104,13 +105,17 @@ class DailyReporter:
         self.folder = folder or reports_folder(settings)
 
     def written(self) -> set[dt.date]:
-        """Days in the ledger, or whose PDF is in the folder (written by `report --day` by hand)."""
+        """Days in the ledger, or whose PDF for exactly this site is in the folder (written by
+        `report --day --site` by hand); another site's camera of the same name is not this site."""
         days = read_ledger(self.folder, self.site)
-        for pdf in self.folder.glob(f"day-*-{self.site}.pdf"):
-            try:
-                days.add(dt.date.fromisoformat(pdf.name[4:14]))
-            except ValueError:
-                continue
+        try:
+            names = [p.name for p in self.folder.iterdir()]
+        except OSError:  # no folder yet
+            return days
+        for name in names:
+            named = parse_day_report_stem(name.removesuffix(".pdf")) if name.endswith(".pdf") else None
+            if named is not None and named[1] == self.counter:
+                days.add(named[0])
         return days
 
     def run_due(self, now: dt.datetime | None = None,
