@@ -29,6 +29,7 @@ from pathlib import Path
 from cafe_monitor import reports
 from cafe_monitor.config import Settings
 from cafe_monitor.localtime import UTC, CafeClock, as_utc
+from cafe_monitor.owner_only import open_private
 from cafe_monitor.paths import data_dir
 from cafe_monitor.reports import parse_day_report_stem
 from cafe_monitor.site_clock import site_clock
@@ -89,7 +90,7 @@ def read_ledger(folder: Path, site: str) -> set[dt.date]:
 
 
 def _record(folder: Path, site: str, day: dt.date) -> None:
-    with (folder / LEDGER).open("a", encoding="utf-8") as fh:
+    with open_private(folder / LEDGER, "a") as fh:
         fh.write(f"{site}\t{day.isoformat()}\n")
 
 

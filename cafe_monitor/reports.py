@@ -22,6 +22,7 @@ import numpy as np
 from cafe_monitor.domain import CLASSES, COLOURS
 from cafe_monitor.errors import UserError
 from cafe_monitor.localtime import CafeClock
+from cafe_monitor.owner_only import new_private_file, private_folder
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
 from cafe_monitor.site_clock import clock_for
 from cafe_monitor.storage import Engine
@@ -193,7 +194,7 @@ def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | No
 def write(data: ReportData, formats: Sequence[str], out: Path) -> list[Path]:
     """Write the report in each format into `out`; returns the files written."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_folder(out, restrict=False)  # 0700 when made here; a folder the user chose keeps its mode
     except OSError as exc:
         raise ReportError(f"cannot create report folder {out}: {exc.strerror}") from exc
     if not os.access(out, os.W_OK):
@@ -213,7 +214,8 @@ def write(data: ReportData, formats: Sequence[str], out: Path) -> list[Path]:
 
 
 def _atomic(path: Path) -> Path:
-    return path.with_name(path.name + ".part")
+    """The file a report is written to before it takes its name: created owner-only."""
+    return new_private_file(path.with_name(path.name + ".part"))
 
 
 def _wall(t: dt.datetime) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cafe_monitor.domain import counted
+from cafe_monitor.owner_only import open_private, private_folder
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import session_scope
 from cafe_monitor.storage.housekeeping import this_recorder
@@ -233,7 +234,7 @@ class SessionWriter(threading.Thread):
         try:
             if self._rescue_path is None:
                 folder = self.rescue_dir or Path.cwd()
-                folder.mkdir(parents=True, exist_ok=True)
+                private_folder(folder)
                 self._rescue_path = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}.jsonl"
             path = self._rescue_path
             head = [] if path.exists() and path.stat().st_size else [rescue_header(self.session_id, self._about)]
@@ -242,7 +243,7 @@ class SessionWriter(threading.Thread):
             if end is not None:
                 lines.append({"end": {"status": end.status, "ended_at": end.ended_at.isoformat(),
                                       "camera_gaps": end.camera_gaps}})
-            with path.open("a") as fh:
+            with open_private(path, "a") as fh:
                 fh.write("".join(json.dumps(line) + "\n" for line in lines))
                 fh.flush()
                 os.fsync(fh.fileno())
