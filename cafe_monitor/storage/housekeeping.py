@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, exists, func, select
 from sqlalchemy.engine import Engine
 
+from cafe_monitor.counter_identity import counter_id
 from cafe_monitor.domain import counted
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.database import StorageError, session_scope
@@ -34,10 +35,13 @@ def this_recorder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_here(recorder: str | None) -> bool:
-    """The session was recorded on this computer by a process that no longer exists."""
-    host, _, pid = (recorder or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+def _dead_here(row: SessionRow) -> bool:
+    """The session was recorded by this counter (this host name and, from schema 0007, this
+    counter's id) in a process that no longer exists. A clone with the same host name has
+    another id; a copied data folder on another machine another host name: neither is mine."""
+    host, _, pid = (row.recorder or "").rpartition(":")
+    mine = host == socket.gethostname() and (row.counter_id is None or row.counter_id == counter_id())
+    if not mine or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -52,7 +56,7 @@ def _live(row: SessionRow, now: dt.datetime) -> bool:
     """A counter is recording this session right now: its writer beat recently and, if it
     ran on this computer, its process is still there (a restart after a crash is not refused)."""
     return (row.status == "running" and row.heartbeat_at is not None
-            and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT and not _dead_here(row.recorder))
+            and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT and not _dead_here(row))
 
 
 def mark_interrupted(engine: Engine, site: str, camera: str, now: dt.datetime | None = None) -> int:

@@ -59,6 +59,9 @@ class SessionRow(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: "host:pid" of the program recording it (schema 0004): on the same host a dead pid is a crash
     recorder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the recording counter's random id, kept in its data folder (schema 0007): clones with
+    #: one host name are told apart (cafe_monitor.counter_identity)
+    counter_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cafe_monitor.counter_identity import counter_id
 from cafe_monitor.domain import counted
 from cafe_monitor.owner_only import open_private, private_folder
 from cafe_monitor.redact import redact, redact_url
@@ -46,7 +47,7 @@ def start_session(engine: Engine, *, source: str, site: str, camera: str, model_
         row = SessionRow(started_at=started_at or dt.datetime.now(UTC), source=redact_url(source), site=site,
                          camera=camera, model_name=model_name, model_sha256=model_sha256, provider=provider,
                          settings=redact(settings), status="running", heartbeat_at=dt.datetime.now(UTC),
-                         recorder=this_recorder())
+                         recorder=this_recorder(), counter_id=counter_id())
         s.add(row)
         s.commit()
         return row.id
