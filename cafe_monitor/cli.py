@@ -173,6 +173,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path in args.files:
         r = rescue.import_file(engine, path)
         kept = path if path.name.endswith(rescue.IMPORTED_SUFFIX) else rescue.mark_imported(path)
+        if r.deleted:
+            print(f"{path}: its session was deleted here; nothing brought back; file kept as {kept.name}")
+            continue
         print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {counted(r.visits, 'visit')} and "
               f"{counted(r.seconds, 'second')} added; file kept as {kept.name}")
     return 0

@@ -19,7 +19,7 @@ from cafe_monitor.counter_identity import counter_id
 from cafe_monitor.domain import counted
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.database import StorageError, session_scope
-from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
+from cafe_monitor.storage.schema import UTC, DeletionRow, SessionRow, TimelineRow, VisitRow, as_utc
 
 #: a running session whose writer was alive this recently belongs to a counter recording now
 #: (the writer beats every 5 s; an outage or a long stall is allowed for)
@@ -171,12 +171,19 @@ def delete_session(engine: Engine, session_id: int, now: dt.datetime | None = No
     with session_scope(engine) as s:
         row = s.get(SessionRow, session_id)
         assert row is not None
-        _refuse_live(row, now or dt.datetime.now(UTC))
+        now = now or dt.datetime.now(UTC)
+        _refuse_live(row, now)
+        s.add(_deleted_session(row, now))
         s.execute(delete(VisitRow).where(VisitRow.session_id == session_id))
         s.execute(delete(TimelineRow).where(TimelineRow.session_id == session_id))
         s.execute(delete(SessionRow).where(SessionRow.id == session_id))
         s.commit()
     return removed
+
+
+def _deleted_session(row: SessionRow, now: dt.datetime) -> DeletionRow:
+    """A deleted session's key, remembered so that `import` does not bring it back."""
+    return DeletionRow(site=row.site, camera=row.camera, session_started_at=row.started_at, deleted_at=now)
 
 
 def _in_range(start: dt.datetime, end: dt.datetime,
@@ -205,12 +212,14 @@ def delete_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: s
         touched = s.scalars(q).all()
         for row in touched:
             _refuse_live(row, now)
+        s.add(DeletionRow(site=site, start=start, end=end, deleted_at=now))  # `import` keeps out of it
         n_visits = _n(s.execute(delete(VisitRow).where(visits)))
         n_seconds = _n(s.execute(delete(TimelineRow).where(seconds)))
         ids = [r.id for r in touched]
-        n_sessions = _n(s.execute(delete(SessionRow).where(
-            SessionRow.id.in_(ids), SessionRow.status != "running",
-            ~exists().where(VisitRow.session_id == SessionRow.id),
-            ~exists().where(TimelineRow.session_id == SessionRow.id)))) if ids else 0
+        empty = SessionRow.id.in_(ids) & (SessionRow.status != "running") \
+            & ~exists().where(VisitRow.session_id == SessionRow.id) \
+            & ~exists().where(TimelineRow.session_id == SessionRow.id)
+        s.add_all(_deleted_session(row, now) for row in s.scalars(select(SessionRow).where(empty)).all())
+        n_sessions = _n(s.execute(delete(SessionRow).where(empty))) if ids else 0
         s.commit()
     return Removed(n_sessions, n_visits, n_seconds)
