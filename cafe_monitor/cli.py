@@ -117,6 +117,7 @@ def _counter(args: argparse.Namespace) -> Any:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     from cafe_monitor import history, storage
+    from cafe_monitor.site_clock import site_clock
     from cafe_monitor.storage import queries
 
     settings = _settings(args)
@@ -124,7 +125,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     own = settings.storage.clock()
     rows: list[dict[str, Any]] = []
     listed = queries.recent_sessions(engine, args.limit, _counter(args))
-    clocks = {site: history.clock_for(engine, queries.Counter(site=site), own) for site in {s.site for s in listed}}
+    clocks = {site: site_clock(engine, site, own) for site in {s.site for s in listed}}
     for s, score in history.scored_sessions(engine, listed, settings.score.to_config()):  # two queries in all
         clock = clocks[s.site]  # each shop's times in its own zone
         rows.append({"id": s.id, "start": clock.local(s.started_at).isoformat(timespec="seconds"),
@@ -175,6 +176,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     for path in args.files:
         r = rescue.import_file(engine, path)
         kept = path if path.name.endswith(rescue.IMPORTED_SUFFIX) else rescue.mark_imported(path)
+        if r.deleted:
+            print(f"{path}: its session was deleted here; nothing brought back; file kept as {kept.name}")
+            continue
         print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {counted(r.visits, 'visit')} and "
               f"{counted(r.seconds, 'second')} added; file kept as {kept.name}")
     return 0
@@ -185,10 +189,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from cafe_monitor import storage
-    from cafe_monitor.storage import housekeeping
+    from cafe_monitor.site_clock import site_clock
+    from cafe_monitor.storage import housekeeping, queries
 
     settings = _settings(args)
     engine = storage.open_database(_db_url(args, settings))
+    ranges: dict[str, tuple[dt.datetime, dt.datetime]] = {}  # site -> its business day, in its own zone
     if args.session is not None:
         what, label = housekeeping.count_session(engine, args.session), f"session {args.session}"
     else:
@@ -196,10 +202,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
             day = dt.date.fromisoformat(args.day)
         except ValueError:
             raise ConfigError(f"--day must be YYYY-MM-DD, got {args.day!r}") from None
-        clock = settings.storage.clock()
-        start, end = clock.day_range(day)
-        what = housekeeping.count_between(engine, start, end, args.site)
-        label = f"business day {day} ({clock.name}){f' of site {args.site}' if args.site else ' of every site'}"
+        own = settings.storage.clock()
+        clocks = {site: site_clock(engine, site, own) for site in ([args.site] if args.site else queries.sites(engine))}
+        ranges = {site: clock.day_range(day) for site, clock in clocks.items()}
+        what = sum((housekeeping.count_between(engine, *r, site) for site, r in ranges.items()), housekeeping.Removed())
+        zones = ", ".join(sorted({c.name for c in clocks.values()})) or own.name
+        label = f"business day {day} ({zones}){f' of site {args.site}' if args.site else ' of every site'}"
     if not args.yes:
         try:
             answer = input(f"Delete {label}: {what}? This cannot be undone. [y/N] ")
@@ -209,7 +217,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
             print("nothing deleted")
             return 1
     removed = (housekeeping.delete_session(engine, args.session) if args.session is not None
-               else housekeeping.delete_between(engine, start, end, args.site))
+               else sum((housekeeping.delete_between(engine, *r, site) for site, r in ranges.items()),
+                        housekeeping.Removed()))
     print(f"deleted {label}: {removed}")
     return 0
 

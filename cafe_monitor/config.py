@@ -28,6 +28,7 @@ from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Region
 from cafe_monitor.errors import UserError
 from cafe_monitor.limits import Limit, bounded, limit_of, number, setting
 from cafe_monitor.localtime import CafeClock, TimeZoneError, parse_day_start, zone
+from cafe_monitor.owner_only import write_private
 from cafe_monitor.pipeline import QualityConfig
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.tracking import TrackerConfig
@@ -358,7 +359,5 @@ def to_toml(settings: Settings) -> str:
 
 
 def save(settings: Settings, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(to_toml(settings), encoding="utf-8")
-    tmp.replace(path)
+    """Write the settings file owner-only (it may hold a database password), atomically."""
+    write_private(path, to_toml(settings))

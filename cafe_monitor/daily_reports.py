@@ -29,7 +29,10 @@ from pathlib import Path
 from cafe_monitor import reports
 from cafe_monitor.config import Settings
 from cafe_monitor.localtime import UTC, CafeClock, as_utc
+from cafe_monitor.owner_only import open_private
 from cafe_monitor.paths import data_dir
+from cafe_monitor.reports import parse_day_report_stem
+from cafe_monitor.site_clock import site_clock
 from cafe_monitor.storage import Engine, StorageError
 from cafe_monitor.storage.queries import Counter, sessions_started, visits_started
 
@@ -87,7 +90,7 @@ def read_ledger(folder: Path, site: str) -> set[dt.date]:
 
 
 def _record(folder: Path, site: str, day: dt.date) -> None:
-    with (folder / LEDGER).open("a", encoding="utf-8") as fh:
+    with open_private(folder / LEDGER, "a") as fh:
         fh.write(f"{site}\t{day.isoformat()}\n")
 
 
@@ -95,23 +98,25 @@ class DailyReporter:
     """Writes the site's due day reports into the folder (one check; no thread)."""
 
     def __init__(self, engine: Engine, settings: Settings, folder: Path | None = None) -> None:
-        from cafe_monitor.history import clock_for
-
         self.engine = engine
         self.site = settings.storage.site
         self.counter = Counter(site=self.site)  # every camera of this site
-        self.clock = clock_for(engine, self.counter, settings.storage.clock())  # the site's recorded zone
+        self.clock = site_clock(engine, self.site, settings.storage.clock())  # the site's recorded zone
         self.score_config = settings.score.to_config()
         self.folder = folder or reports_folder(settings)
 
     def written(self) -> set[dt.date]:
-        """Days in the ledger, or whose PDF is in the folder (written by `report --day` by hand)."""
+        """Days in the ledger, or whose PDF for exactly this site is in the folder (written by
+        `report --day --site` by hand); another site's camera of the same name is not this site."""
         days = read_ledger(self.folder, self.site)
-        for pdf in self.folder.glob(f"day-*-{self.site}.pdf"):
-            try:
-                days.add(dt.date.fromisoformat(pdf.name[4:14]))
-            except ValueError:
-                continue
+        try:
+            names = [p.name for p in self.folder.iterdir()]
+        except OSError:  # no folder yet
+            return days
+        for name in names:
+            named = parse_day_report_stem(name.removesuffix(".pdf")) if name.endswith(".pdf") else None
+            if named is not None and named[1] == self.counter:
+                days.add(named[0])
         return days
 
     def run_due(self, now: dt.datetime | None = None,

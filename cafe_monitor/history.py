@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cafe_monitor.domain import CLASSES
-from cafe_monitor.localtime import CafeClock, TimeZoneError
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score
+from cafe_monitor.site_clock import clock_for
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import (
     EVERY_COUNTER,
@@ -25,7 +26,6 @@ from cafe_monitor.storage.queries import (
     SessionInfo,
     VisitInfo,
     period_means,
-    recorded_zones,
     sessions_started,
     visits_of,
     visits_started,
@@ -86,23 +86,6 @@ def by_day(engine: Engine, last_day: dt.date, days: int, clock: CafeClock, cfg: 
                     round(to_score(float(np.dot(weights, m.mean_distribution))), 2) if m.visits else None,
                     m.mean_distribution)
             for i, m in enumerate(means)]
-
-
-def clock_for(engine: Engine, counter: Counter, fallback: CafeClock) -> CafeClock:
-    """The clock to read these counters by: the site's own (as its sessions recorded it),
-    the chain's when every site shares one zone, else `fallback` (this machine's settings)."""
-    recorded = recorded_zones(engine)
-    if counter.site:
-        pick = recorded.get(counter.site)
-    else:
-        kinds = set(recorded.values())
-        pick = kinds.pop() if len(kinds) == 1 else None
-    if pick is None:
-        return fallback
-    try:
-        return CafeClock.of(*pick)
-    except TimeZoneError:  # a zone this machine's database does not know: read in our own
-        return fallback
 
 
 def day_visits(engine: Engine, day: dt.date, clock: CafeClock, counter: Counter = EVERY_COUNTER) -> list[VisitInfo]:

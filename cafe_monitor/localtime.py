@@ -5,12 +5,20 @@ a day is the *business* day (default 04:00 to 04:00), so a bar open until 2 a.m.
 its night in one day. zoneinfo does the daylight-saving arithmetic: a business day is
 23, 24 or 25 hours long, and its hours are real elapsed hours, each named by the local
 clock time it starts at (the 25-hour day has two hours that start at 01:00).
+
+One definition of a business day, used both ways: day D starts at the first instant the
+café's wall clock reads D at `day_start` or later. A start inside a skipped hour (London
+01:30 on the spring night) is the jump itself; a start inside a repeated hour is its first
+pass. `business_day(t)` is the day whose [start, next start) holds t, so the two never
+disagree, whatever the zone (Lord Howe's half-hour shifts, Samoa's skipped day).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +113,16 @@ class CafeClock:
         return as_utc(instant).astimezone(self.tz)
 
     def business_day(self, instant: dt.datetime) -> dt.date:
-        """The business day an instant belongs to: before `day_start` it is still yesterday."""
-        local = self.local(instant)
-        day = local.date()
-        return day - dt.timedelta(days=1) if local.time() < self.day_start else day
+        """The business day an instant belongs to: the one whose `day_range` holds it
+        (before `day_start` on the local clock it is, as a rule, still yesterday)."""
+        t = as_utc(instant)
+        local = t.astimezone(self.tz)
+        day = local.date() - dt.timedelta(days=1) if local.time() < self.day_start else local.date()
+        while t < self._start(day):  # a changeover night: the wall clock's guess is a day off
+            day -= dt.timedelta(days=1)
+        while t >= self._start(day + dt.timedelta(days=1)):
+            day += dt.timedelta(days=1)
+        return day
 
     def day_range(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
         """[start, end) of a business day in UTC, for WHERE clauses on stored times."""
@@ -121,8 +135,8 @@ class CafeClock:
     def hours(self, day: dt.date) -> list[HourSlot]:
         """The real hours of a business day: 24, or 23/25 on daylight-saving days."""
         start, end = self.day_range(day)
-        n = round((end - start) / HOUR)
-        return [HourSlot(start + i * HOUR, start + (i + 1) * HOUR, (start + i * HOUR).astimezone(self.tz))
+        n = math.ceil((end - start) / HOUR)  # a 23.5-hour day (Lord Howe) ends on a half hour
+        return [HourSlot(start + i * HOUR, min(start + (i + 1) * HOUR, end), (start + i * HOUR).astimezone(self.tz))
                 for i in range(n)]
 
     def hour_index(self, instant: dt.datetime, day: dt.date) -> int | None:
@@ -132,8 +146,29 @@ class CafeClock:
         return int((t - start) // HOUR) if start <= t < end else None
 
     def _start(self, day: dt.date) -> dt.datetime:
-        # fold=0: a start inside a skipped or repeated hour takes the earlier offset
-        return dt.datetime.combine(day, self.day_start, tzinfo=self.tz).astimezone(UTC)
+        return day_start_instant(self.tz, day, self.day_start)
+
+
+@functools.lru_cache(maxsize=4096)
+def day_start_instant(tz: ZoneInfo, day: dt.date, start: dt.time) -> dt.datetime:
+    """The first instant (UTC) the wall clock in `tz` reads `day` at `start` or later.
+
+    An ordinary or repeated time: its first pass (fold=0). A skipped time (the clocks
+    jump over it): the jump, found by bisecting between the two offsets' readings, as
+    no library call names the instant a gap begins."""
+    wall = dt.datetime.combine(day, start)
+    first = wall.replace(tzinfo=tz).astimezone(UTC)  # fold=0: the offset before a change
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return first
+    lo = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)  # the offset after: earlier than the jump
+    lo, hi = min(lo, first), max(lo, first)
+    while hi - lo > dt.timedelta(seconds=1):  # wall(lo) < wall <= wall(hi)
+        mid = lo + (hi - lo) // 2
+        if mid.astimezone(tz).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0) if hi.replace(microsecond=0).astimezone(tz).replace(tzinfo=None) >= wall else hi
 
 
 def as_utc(t: dt.datetime) -> dt.datetime:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+from cafe_monitor.owner_only import private_folder
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The application icon (window, desktop menu, autostart entry): package data in a wheel and a checkout alike.
 ICON = PACKAGE_DIR / "ui" / "icon.svg"
@@ -37,10 +39,10 @@ def resolve_model(value: str | Path | None) -> Path:
 
 
 def data_dir() -> Path:
-    """The user's data folder (database, settings); created on first use."""
+    """The user's data folder (database, settings, rescue files, reports); created on first
+    use, and the owner's alone (cafe_monitor.owner_only)."""
     path = Path(os.environ.get("CAFE_MONITOR_HOME") or platformdirs.user_data_dir("cafe-monitor", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_folder(path)
 
 
 def default_db_url() -> str:

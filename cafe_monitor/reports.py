@@ -11,17 +11,20 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 
 from cafe_monitor.domain import CLASSES, COLOURS
 from cafe_monitor.errors import UserError
-from cafe_monitor.history import clock_for
 from cafe_monitor.localtime import CafeClock
+from cafe_monitor.owner_only import new_private_file, private_folder
 from cafe_monitor.scoring import Score, ScoreConfig, score_visits, to_score, visit_valence
+from cafe_monitor.site_clock import clock_for
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import (
     EVERY_COUNTER,
@@ -126,6 +129,43 @@ def session_report(engine: Engine, ref: str, cfg: ScoreConfig, clock: CafeClock 
         sessions=[_session_info(s, clock)], slug=f"session-{s.id}")
 
 
+#: in a day report's file name, the site of a camera-only report (every site): never an encoded name
+EVERY_SITE = "~"
+
+
+def _name_part(name: str) -> str:
+    """A site or camera name as one part of a file name: letters, digits, '_' and '.' kept,
+    everything else (the '-' between parts, '/', spaces) percent-encoded, so parts never blur."""
+    return re.sub(r"[^A-Za-z0-9_.]", lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), name)
+
+
+def day_report_stem(day: dt.date, counter: Counter) -> str:
+    """A day report's file name without extension: `day-2026-11-24-soho` (a site),
+    `day-2026-11-24-soho-till` (a site's camera), `day-2026-11-24-~-till` (a camera of every site)."""
+    parts = []
+    if counter.site or counter.camera:
+        parts.append(_name_part(counter.site) if counter.site else EVERY_SITE)
+    if counter.camera:
+        parts.append(_name_part(counter.camera))
+    return "-".join(["day", day.isoformat(), *parts])
+
+
+def parse_day_report_stem(stem: str) -> tuple[dt.date, Counter] | None:
+    """The day and counters a `day_report_stem` names; None for any other name."""
+    m = re.fullmatch(r"day-(\d{4}-\d{2}-\d{2})((?:-[^-]+){0,2})", stem)
+    if m is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(m[1])
+    except ValueError:
+        return None
+    parts = m[2].split("-")[1:]
+    site = None if not parts or parts[0] == EVERY_SITE else unquote(parts[0])
+    camera = unquote(parts[1]) if len(parts) == 2 else None
+    counter = Counter(site=site, camera=camera)
+    return (day, counter) if day_report_stem(day, counter) == stem else None  # only names we write
+
+
 def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | None = None,
                counter: Counter = EVERY_COUNTER) -> ReportData:
     """One business day (the café's zone, from its day start) of the chosen counters."""
@@ -139,7 +179,7 @@ def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | No
     sessions = sessions_started(engine, start, end, counter)
     local_start, local_end = clock.local(start), clock.local(end)
     where = "" if counter == EVERY_COUNTER else f" — {counter.describe()}"
-    slug = "-".join(["day", date.isoformat(), *(x for x in (counter.site, counter.camera) if x)])
+    slug = day_report_stem(date, counter)
     return ReportData(
         title=f"Day report — {date:%A %d %B %Y}{where}",
         subtitle=f"{len(sessions)} session(s), {counter.describe()} · business day {local_start:%d %b %H:%M}–"
@@ -154,7 +194,7 @@ def day_report(engine: Engine, day: str, cfg: ScoreConfig, clock: CafeClock | No
 def write(data: ReportData, formats: Sequence[str], out: Path) -> list[Path]:
     """Write the report in each format into `out`; returns the files written."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_folder(out, restrict=False)  # 0700 when made here; a folder the user chose keeps its mode
     except OSError as exc:
         raise ReportError(f"cannot create report folder {out}: {exc.strerror}") from exc
     if not os.access(out, os.W_OK):
@@ -174,7 +214,8 @@ def write(data: ReportData, formats: Sequence[str], out: Path) -> list[Path]:
 
 
 def _atomic(path: Path) -> Path:
-    return path.with_name(path.name + ".part")
+    """The file a report is written to before it takes its name: created owner-only."""
+    return new_private_file(path.with_name(path.name + ".part"))
 
 
 def _wall(t: dt.datetime) -> str:

@@ -28,6 +28,7 @@ from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
+from cafe_monitor.site_clock import site_clock
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
 
 log = logging.getLogger(__name__)
@@ -335,7 +336,8 @@ class MonitorSession:
             site, privacy = self.settings.storage.site, self.settings.privacy
             storage.mark_interrupted(self.engine, site, self.settings.storage.camera_name)  # or CounterBusyError
             storage.prune(self.engine, site, timeline_days=privacy.retention_days,
-                          visit_days=privacy.visit_retention_days)
+                          visit_days=privacy.visit_retention_days,
+                          clock=site_clock(self.engine, site, self.settings.storage.clock()))
             self.session_id = storage.start_session(
                 self.engine, source=str(self.source), site=self.settings.storage.site,
                 camera=self.settings.storage.camera_name, model_name=classifier.card.name,

@@ -19,9 +19,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cafe_monitor.history import clock_for, pool
+from cafe_monitor.history import pool
 from cafe_monitor.localtime import CafeClock, HourSlot
 from cafe_monitor.scoring import ScoreConfig
+from cafe_monitor.site_clock import clock_for
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import EVERY_COUNTER, Counter, PeriodMeans, period_means
 

@@ -14,6 +14,7 @@ from cafe_monitor import daily_reports, storage
 from cafe_monitor.config import ReportSettings, Settings, StorageSettings
 from cafe_monitor.daily_reports import DailyReporter, DailyReportThread, due_days, next_day_end
 from cafe_monitor.localtime import CafeClock
+from cafe_monitor.storage.queries import Counter
 from tests.test_queries import add_session, utc
 
 D = dt.date
@@ -45,8 +46,9 @@ def test_the_25_hour_autumn_day_ends_an_hour_later() -> None:
 def test_the_23_hour_spring_day_and_a_start_inside_the_skipped_hour() -> None:
     late = CafeClock.of("Europe/London", "01:30")  # 01:30 does not exist on Sunday 29 March 2026
     day = D(2026, 3, 28)
-    assert due_days(utc(2026, 3, 29, 1, 29), late, [day], [], NO_GRACE) == []
-    assert due_days(utc(2026, 3, 29, 1, 30), late, [day], [], NO_GRACE) == [day]  # 02:30 BST
+    # the day ends when the clocks jump from 01:00 GMT to 02:00 BST, past 01:30 (issue 23, point 7)
+    assert due_days(utc(2026, 3, 29, 0, 59), late, [day], [], NO_GRACE) == []
+    assert due_days(utc(2026, 3, 29, 1, 0), late, [day], [], NO_GRACE) == [day]  # 02:00 BST
     spring = CafeClock.of("Europe/Berlin", "04:00")  # 29 March: 04:00 CEST = 02:00 UTC, 23 h after 03:00 UTC
     assert due_days(utc(2026, 3, 30, 1, 59), spring, [D(2026, 3, 29)], [], NO_GRACE) == []
     assert due_days(utc(2026, 3, 29, 2, 0), spring, [D(2026, 3, 28)], [], NO_GRACE) == [D(2026, 3, 28)]
@@ -160,3 +162,29 @@ def test_a_bug_in_a_check_is_logged_and_the_thread_goes_on(
 
 def test_off_when_the_setting_says_so(db_url: str) -> None:
     assert daily_reports.start_for(Settings(reports=ReportSettings(auto_daily=False)), db_url) is None
+
+
+def test_another_sites_camera_named_like_this_site_does_not_count_as_written(
+        engine: storage.Engine, tmp_path: Path) -> None:
+    """Site x's camera 'soho' wrote day-2026-11-24-x-soho.pdf: soho's own 24th is still due
+    (issue 23, point 8); names are built and parsed exactly, never globbed."""
+    from cafe_monitor.reports import day_report_stem
+
+    (tmp_path / "day-2026-11-24-x-soho.pdf").write_bytes(b"%PDF site x, camera soho")
+    (tmp_path / f"{day_report_stem(D(2026, 11, 25), Counter(camera='soho'))}.pdf").write_bytes(b"%PDF camera only")
+    reporter = DailyReporter(engine, settings(tmp_path))
+    assert reporter.written() == set()
+    assert "day-2026-11-24-soho.pdf" in [p.name for p in reporter.run_due(utc(2026, 11, 26, 5))]
+
+
+@pytest.mark.parametrize(("site", "camera"), [("soho", None), ("x", "soho"), ("x-soho", None), (None, "soho"),
+                                              ("north shop/1", "till-2"), ("café", "~"), ("all", None)])
+def test_day_report_names_are_exact_per_site_and_camera(site: str | None, camera: str | None) -> None:
+    from cafe_monitor.reports import day_report_stem, parse_day_report_stem
+
+    stem = day_report_stem(D(2026, 11, 24), Counter(site=site, camera=camera))
+    assert "/" not in stem and " " not in stem
+    assert parse_day_report_stem(stem) == (D(2026, 11, 24), Counter(site=site, camera=camera))
+    others = {day_report_stem(D(2026, 11, 24), Counter(site=s, camera=c))
+              for s, c in [("soho", None), ("x", "soho"), ("x-soho", None), (None, "soho"), ("x", None)]}
+    assert sum(stem == o for o in others) <= 1

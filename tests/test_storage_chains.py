@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from cafe_monitor import storage
 from cafe_monitor.config import ConfigError, parse
+from cafe_monitor.localtime import UTC_CLOCK
 from cafe_monitor.storage import database
 from cafe_monitor.tracking import Visit
 from tests.test_storage import recorded_session, visit
@@ -37,15 +38,15 @@ def test_pruning_is_per_site_with_that_sites_retention(any_db_url: str) -> None:
     north_old, south_old = shop(engine, "north", 40), shop(engine, "south", 40)
     north_ancient, north_new = shop(engine, "north", 400), shop(engine, "north", 1)
     # north keeps 30 days of seconds and a year of visits; south's own counter prunes south
-    removed = storage.prune(engine, "north", timeline_days=30, visit_days=365, now=NOW)
+    removed = storage.prune(engine, "north", timeline_days=30, visit_days=365, clock=UTC_CLOCK, now=NOW)
     assert (removed.sessions, removed.visits, removed.seconds) == (1, 1, 2)
     assert counts(engine, north_old) == (True, 1, 0)
     assert counts(engine, north_ancient) == (False, 0, 0)
     assert counts(engine, north_new) == (True, 1, 1)
     assert counts(engine, south_old) == (True, 1, 1)  # another site's data: untouched
-    storage.prune(engine, "south", timeline_days=60, now=NOW)  # south keeps 60 days
+    storage.prune(engine, "south", timeline_days=60, clock=UTC_CLOCK, now=NOW)  # south keeps 60 days
     assert counts(engine, south_old) == (True, 1, 1)
-    storage.prune(engine, "south", timeline_days=7, now=NOW)  # visits are kept by default
+    storage.prune(engine, "south", timeline_days=7, clock=UTC_CLOCK, now=NOW)  # visits are kept by default
     assert counts(engine, south_old) == (True, 1, 0)
 
 

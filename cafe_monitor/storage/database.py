@@ -6,6 +6,7 @@ read while the writer writes); any SQLAlchemy URL works, PostgreSQL for chains o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cafe_monitor.errors import UserError
+from cafe_monitor.owner_only import FILE_MODE, private_folder, restrict
 from cafe_monitor.redact import redact_url
 
 
@@ -60,10 +62,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def open_database(url: str, *, migrate: bool = True) -> Engine:
     """Engine for `url`, schema brought up to date (Alembic), integrity checked for SQLite."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        _private_sqlite(sqlite_file)
     try:
         engine = create_engine(url, pool_pre_ping=True, connect_args=_connect_args(make_url(url)))
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -89,6 +90,28 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         except OperationalError as exc:
             raise StorageError(_explain(url, exc)) from exc
     return engine
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None: another database, or one in memory)."""
+    if not url.startswith("sqlite") or "///" not in url or "uri=true" in url:
+        return None
+    name = url.split("///", 1)[1].split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file made before SQLite makes it, 0600, so SQLite gives its -wal, -shm and
+    -journal the same mode; an older database (and its companions) restricted on opening."""
+    try:
+        if not path.parent.exists():
+            private_folder(path.parent)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        for companion in ("", "-wal", "-shm", "-journal"):
+            restrict(path.with_name(path.name + companion))
+    except OSError as exc:
+        raise StorageError(f"cannot create database {path}: {exc.strerror or exc}") from exc
 
 
 def _safe(url: str) -> str:

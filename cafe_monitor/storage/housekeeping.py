@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, exists, func, select
 from sqlalchemy.engine import Engine
 
+from cafe_monitor.counter_identity import counter_id
 from cafe_monitor.domain import counted
+from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.database import StorageError, session_scope
-from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
+from cafe_monitor.storage.schema import UTC, DeletionRow, SessionRow, TimelineRow, VisitRow, as_utc
 
 #: a running session whose writer was alive this recently belongs to a counter recording now
 #: (the writer beats every 5 s; an outage or a long stall is allowed for)
@@ -33,10 +35,13 @@ def this_recorder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_here(recorder: str | None) -> bool:
-    """The session was recorded on this computer by a process that no longer exists."""
-    host, _, pid = (recorder or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+def _dead_here(row: SessionRow) -> bool:
+    """The session was recorded by this counter (this host name and, from schema 0007, this
+    counter's id) in a process that no longer exists. A clone with the same host name has
+    another id; a copied data folder on another machine another host name: neither is mine."""
+    host, _, pid = (row.recorder or "").rpartition(":")
+    mine = host == socket.gethostname() and (row.counter_id is None or row.counter_id == counter_id())
+    if not mine or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -51,7 +56,7 @@ def _live(row: SessionRow, now: dt.datetime) -> bool:
     """A counter is recording this session right now: its writer beat recently and, if it
     ran on this computer, its process is still there (a restart after a crash is not refused)."""
     return (row.status == "running" and row.heartbeat_at is not None
-            and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT and not _dead_here(row.recorder))
+            and now - as_utc(row.heartbeat_at) < LIVE_HEARTBEAT and not _dead_here(row))
 
 
 def mark_interrupted(engine: Engine, site: str, camera: str, now: dt.datetime | None = None) -> int:
@@ -91,6 +96,9 @@ class Removed:
     visits: int = 0
     seconds: int = 0  # timeline rows
 
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(self.sessions + other.sessions, self.visits + other.visits, self.seconds + other.seconds)
+
     def __str__(self) -> str:
         return (f"{counted(self.sessions, 'session')}, {counted(self.visits, 'visit')}, "
                 f"{counted(self.seconds, 'timeline second')}")
@@ -101,19 +109,26 @@ def _site_sessions(site: str | None) -> Select[Any]:
     return q.where(SessionRow.site == site) if site is not None else q
 
 
-def prune(engine: Engine, site: str, *, timeline_days: int, visit_days: int = 0,
+def retention_cutoff(clock: CafeClock, now: dt.datetime, days: int) -> dt.datetime:
+    """Where retention of `days` days cuts: the start of the site's business day `days`
+    before today's, so a day is kept or removed whole (its report never shows half a day)."""
+    return clock.day_range(clock.business_day(now) - dt.timedelta(days=days))[0]
+
+
+def prune(engine: Engine, site: str, *, timeline_days: int, clock: CafeClock, visit_days: int = 0,
           now: dt.datetime | None = None) -> Removed:
-    """Retention for one site: per-second rows older than `timeline_days` go; visits (and
-    the sessions left empty) older than `visit_days` go too when it is set (0 = keep)."""
+    """Retention for one site, by its business days (`clock`: `site_clock`): per-second rows
+    of days more than `timeline_days` before today go; visits (and the sessions left empty)
+    of days more than `visit_days` before today go too when it is set (0 = keep)."""
     now = now or dt.datetime.now(UTC)
     mine = _site_sessions(site)
     with session_scope(engine) as s:
-        cutoff = now - dt.timedelta(days=timeline_days)
+        cutoff = retention_cutoff(clock, now, timeline_days)
         seconds = _n(s.execute(delete(TimelineRow).where(TimelineRow.at < cutoff,
                                                          TimelineRow.session_id.in_(mine))))
         visits = sessions = 0
         if visit_days > 0:
-            cutoff = now - dt.timedelta(days=visit_days)
+            cutoff = retention_cutoff(clock, now, visit_days)
             visits = _n(s.execute(delete(VisitRow).where(VisitRow.last_seen < cutoff,
                                                          VisitRow.session_id.in_(mine))))
             sessions = _n(s.execute(delete(SessionRow).where(
@@ -156,12 +171,19 @@ def delete_session(engine: Engine, session_id: int, now: dt.datetime | None = No
     with session_scope(engine) as s:
         row = s.get(SessionRow, session_id)
         assert row is not None
-        _refuse_live(row, now or dt.datetime.now(UTC))
+        now = now or dt.datetime.now(UTC)
+        _refuse_live(row, now)
+        s.add(_deleted_session(row, now))
         s.execute(delete(VisitRow).where(VisitRow.session_id == session_id))
         s.execute(delete(TimelineRow).where(TimelineRow.session_id == session_id))
         s.execute(delete(SessionRow).where(SessionRow.id == session_id))
         s.commit()
     return removed
+
+
+def _deleted_session(row: SessionRow, now: dt.datetime) -> DeletionRow:
+    """A deleted session's key, remembered so that `import` does not bring it back."""
+    return DeletionRow(site=row.site, camera=row.camera, session_started_at=row.started_at, deleted_at=now)
 
 
 def _in_range(start: dt.datetime, end: dt.datetime,
@@ -190,12 +212,14 @@ def delete_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: s
         touched = s.scalars(q).all()
         for row in touched:
             _refuse_live(row, now)
+        s.add(DeletionRow(site=site, start=start, end=end, deleted_at=now))  # `import` keeps out of it
         n_visits = _n(s.execute(delete(VisitRow).where(visits)))
         n_seconds = _n(s.execute(delete(TimelineRow).where(seconds)))
         ids = [r.id for r in touched]
-        n_sessions = _n(s.execute(delete(SessionRow).where(
-            SessionRow.id.in_(ids), SessionRow.status != "running",
-            ~exists().where(VisitRow.session_id == SessionRow.id),
-            ~exists().where(TimelineRow.session_id == SessionRow.id)))) if ids else 0
+        empty = SessionRow.id.in_(ids) & (SessionRow.status != "running") \
+            & ~exists().where(VisitRow.session_id == SessionRow.id) \
+            & ~exists().where(TimelineRow.session_id == SessionRow.id)
+        s.add_all(_deleted_session(row, now) for row in s.scalars(select(SessionRow).where(empty)).all())
+        n_sessions = _n(s.execute(delete(SessionRow).where(empty))) if ids else 0
         s.commit()
     return Removed(n_sessions, n_visits, n_seconds)

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from cafe_monitor.domain import CLASSES
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import StorageError, session_scope
-from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
+from cafe_monitor.storage.schema import UTC, DeletionRow, SessionRow, TimelineRow, VisitRow, as_utc
 from cafe_monitor.storage.timeline import TimelineBucket
 from cafe_monitor.tracking import Visit
 
@@ -74,6 +74,7 @@ class ImportResult:
     created: bool  # the session was not in this database
     visits: int  # visits added or advanced
     seconds: int  # timeline seconds added
+    deleted: bool = False  # the session was deleted here: nothing brought back
 
 
 def _time(value: str | float, origin: float = 0.0) -> dt.datetime:
@@ -109,13 +110,25 @@ def _read(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict
     return header, body, end
 
 
+def _deletions(s: Any, site: str) -> tuple[set[tuple[str | None, dt.datetime]], list[tuple[dt.datetime, dt.datetime]]]:
+    """What `delete` removed of a site: sessions' (camera, start) and periods [start, end)."""
+    rows = s.scalars(select(DeletionRow).where(or_(DeletionRow.site == site, DeletionRow.site.is_(None)))).all()
+    return ({(r.camera, as_utc(r.session_started_at)) for r in rows if r.session_started_at is not None},
+            [(as_utc(r.start), as_utc(r.end)) for r in rows if r.start is not None and r.end is not None])
+
+
 def import_file(engine: Engine, path: Path) -> ImportResult:
-    """Load one rescue file into the database; running it twice changes nothing."""
+    """Load one rescue file into the database; running it twice changes nothing, and what
+    `delete` removed (the session, or a day of its site) is never brought back."""
     header, body, end = _read(path)
     with session_scope(engine) as s:
         created = False
+        periods: list[tuple[dt.datetime, dt.datetime]] = []
         if header is not None and {"site", "camera", "started_at"} <= header.keys():
             started = _time(header["started_at"])
+            gone, periods = _deletions(s, header["site"])
+            if (header["camera"], started) in gone:
+                return ImportResult(0, False, 0, 0, deleted=True)
             row = s.scalars(select(SessionRow).where(SessionRow.site == header["site"],
                                                      SessionRow.camera == header["camera"],
                                                      SessionRow.started_at == started)).first()
@@ -134,6 +147,10 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
             row = s.get(SessionRow, int(sid)) if sid is not None else None
             if row is None:
                 raise StorageError(f"{path.name}: names no session of this database (site, camera, start)")
+            periods = _deletions(s, row.site)[1]
+
+        def deleted(t: dt.datetime) -> bool:
+            return any(a <= t < b for a, b in periods)
         origin = as_utc(row.started_at).timestamp()
         latest: dict[int, dict[str, Any]] = {}
         seconds: dict[dt.datetime, dict[str, Any]] = {}
@@ -154,6 +171,8 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
             frames = int(v["frames"])
             fields: dict[str, Any] = dict(first_seen=_time(v["first_seen"], origin),
                                           last_seen=_time(v["last_seen"], origin), frames=frames, **probs(dist))
+            if deleted(fields["first_seen"]):
+                continue
             old = stored.get(no)
             if old is None:
                 s.add(VisitRow(session_id=row.id, visit_no=no, **fields))
@@ -164,7 +183,7 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
                 continue
             visits += 1
         have = {as_utc(t) for t in s.scalars(select(TimelineRow.at).where(TimelineRow.session_id == row.id))}
-        new = [(at, t) for at, t in seconds.items() if at not in have]
+        new = [(at, t) for at, t in seconds.items() if at not in have and not deleted(at)]
         for at, t in new:
             s.add(TimelineRow(session_id=row.id, at=at, frames=int(t["frames"]), faces=int(t["faces"]),
                               **probs(t["distribution"])))

@@ -59,6 +59,9 @@ class SessionRow(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: "host:pid" of the program recording it (schema 0004): on the same host a dead pid is a crash
     recorder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the recording counter's random id, kept in its data folder (schema 0007): clones with
+    #: one host name are told apart (cafe_monitor.counter_identity)
+    counter_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     visits: Mapped[list[VisitRow]] = relationship(back_populates="session", cascade="all, delete-orphan")
 
 
@@ -81,8 +84,24 @@ class TimelineRow(EmotionColumns, Base):
     """One second (bucket) of a session: what the live charts and reports plot."""
 
     __tablename__ = "timeline"
+    #: a second is stored once (schema 0008)
+    __table_args__ = (Index("ix_timeline_session_at", "session_id", "at", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     frames: Mapped[int] = mapped_column(Integer)
     faces: Mapped[int] = mapped_column(Integer)  # face observations in the bucket
+
+
+class DeletionRow(Base):
+    """What `delete` removed (schema 0008), so that `import` of a rescue file never brings it
+    back: a session by its key (site, camera, start), or a site's period [start, end)."""
+
+    __tablename__ = "deletions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str | None] = mapped_column(String(100), nullable=True)  # None: every site
+    camera: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    session_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

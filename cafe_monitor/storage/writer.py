@@ -22,19 +22,32 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.orm import Session
 
+from cafe_monitor.counter_identity import counter_id
 from cafe_monitor.domain import counted
+from cafe_monitor.owner_only import open_private, private_folder
 from cafe_monitor.redact import redact, redact_url
 from cafe_monitor.storage.database import session_scope
 from cafe_monitor.storage.housekeeping import this_recorder
 from cafe_monitor.storage.rescue import RESCUE_PREFIX, probs, rescue_header, rescue_line, session_about
-from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow
+from cafe_monitor.storage.schema import UTC, SessionRow, TimelineRow, VisitRow, as_utc
 from cafe_monitor.storage.timeline import TimelineBucket
 from cafe_monitor.tracking import Visit
 
 log = logging.getLogger(__name__)
+
+#: errors of the database being away (down, locked, unreachable): every row waits and is retried;
+#: any other error is a row the database refuses for itself, or a bug, and no retry will help
+OUTAGE = (OperationalError, InterfaceError, DisconnectionError, SQLTimeoutError)
+
+
+def _why(exc: BaseException) -> str:
+    """An error in one line, without credentials."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return redact_url(text.splitlines()[0])
 
 
 def start_session(engine: Engine, *, source: str, site: str, camera: str, model_name: str,
@@ -45,7 +58,7 @@ def start_session(engine: Engine, *, source: str, site: str, camera: str, model_
         row = SessionRow(started_at=started_at or dt.datetime.now(UTC), source=redact_url(source), site=site,
                          camera=camera, model_name=model_name, model_sha256=model_sha256, provider=provider,
                          settings=redact(settings), status="running", heartbeat_at=dt.datetime.now(UTC),
-                         recorder=this_recorder())
+                         recorder=this_recorder(), counter_id=counter_id())
         s.add(row)
         s.commit()
         return row.id
@@ -97,6 +110,7 @@ class SessionWriter(threading.Thread):
         self.last_error: str | None = None
         self.rescue_file: Path | None = None  # set once the rescue file is on disk
         self._rescue_path: Path | None = None  # chosen at the first attempt to write it
+        self._aside_path: Path | None = None  # rows the database refused for themselves
 
     def to_datetime(self, timestamp: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.origin + timestamp, UTC)
@@ -123,27 +137,37 @@ class SessionWriter(threading.Thread):
     def _run(self) -> None:
         end: _End | None = None
         while end is None:
-            deadline = time.monotonic() + self.flush_seconds
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                if isinstance(item, _End):
-                    end = item
-                    break
-                self._take(item)
-            if end is None:
-                if self.last_error is not None:
-                    self._rescue()  # an outage: on disk before waiting on the database again
-                if not self._flush():
-                    self._rescue()
+            try:
+                end = self._round()
+            except Exception:  # a bug: logged, the rows kept on disk, and the writer goes on
+                log.exception("database writer: unexpected error; its rows are kept and it goes on")
+                self._rescue()
         for attempt in range(3):
-            if self._flush(end):
-                return
+            try:
+                if self._flush(end):
+                    return
+            except Exception:
+                log.exception("database writer: unexpected error while ending the session")
             self._rescue()  # on disk while retrying: a slow failure must not outlast close()
             time.sleep(0.5 * (attempt + 1))
         self._rescue(end)
+
+    def _round(self) -> _End | None:
+        """Take what arrives for about `flush_seconds`, then store it; the end, once it came."""
+        deadline = time.monotonic() + self.flush_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if isinstance(item, _End):
+                return item
+            self._take(item)
+        if self.last_error is not None:
+            self._rescue()  # an outage: on disk before waiting on the database again
+        if not self._flush():
+            self._rescue()
+        return None
 
     def close(self, status: str = "ended", ended_at: dt.datetime | None = None,
               camera_gaps: Sequence[tuple[float, float]] = (), timeout: float = 120.0) -> None:
@@ -166,34 +190,26 @@ class SessionWriter(threading.Thread):
             self._unrescued_buckets.append(item)
 
     def _flush(self, end: _End | None = None) -> bool:
-        """Store the pending rows in one transaction; False (rows kept) if the database fails."""
+        """Store the pending rows in one transaction; False (rows kept) if the database fails.
+        A row the database refuses for itself, or one that is malformed, does not hold up the
+        others: they are stored one by one and it is set aside (`_set_aside`)."""
         now = time.monotonic()
         if not self._visits and not self._buckets and end is None \
                 and now - self._heartbeat_at < self.HEARTBEAT_SECONDS:
             return True
-        frames = sum(b.frames for b in self._buckets)
         try:
-            with session_scope(self.engine) as s:
-                self._limit_wait(s)
-                self._upsert_visits(s, self._visits.values())
-                s.add_all(TimelineRow(session_id=self.session_id, at=b.at, frames=b.frames, faces=b.faces,
-                                      **probs(b.distribution)) for b in self._buckets)
-                values: dict[str, Any] = {"frames": SessionRow.frames + frames, "heartbeat_at": dt.datetime.now(UTC)}
-                if end is not None:
-                    values.update(status=end.status, ended_at=end.ended_at, camera_gaps=end.camera_gaps or None)
-                s.execute(update(SessionRow).where(SessionRow.id == self.session_id).values(**values))
-                s.commit()
-        except SQLAlchemyError as exc:
-            self.last_error = redact_url(str(getattr(exc, "orig", None) or exc).splitlines()[0])
-            log.warning("database write failed (%s); %s and %s kept for retry", self.last_error,
-                        counted(len(self._visits), "visit"), counted(len(self._buckets), "second"))
-            return False
+            self._commit(list(self._visits.values()), list(self._buckets), end)
+        except OUTAGE as exc:
+            return self._failed(exc)
+        except Exception as exc:  # a row no retry will store (a constraint, bad data, a bug)
+            log.warning("database refused a row (%s); storing the rows one by one", _why(exc))
+            if not self._commit_one_by_one(end):
+                return False
         self._visits.clear()
         self._buckets.clear()
         self._unrescued_visits.clear()
         self._unrescued_buckets.clear()
         self._heartbeat_at = now
-        self.frames += frames
         if self.last_error is not None:
             log.warning("database back: rows of the outage stored")
         self.last_error = None
@@ -201,6 +217,91 @@ class SessionWriter(threading.Thread):
             self._rescue_path.unlink(missing_ok=True)
             self.rescue_file = self._rescue_path = None
         return True
+
+    def _commit(self, visits: Sequence[Visit], buckets: Sequence[TimelineBucket], end: _End | None) -> None:
+        """One transaction: these rows, the session's frames and heartbeat (and its end)."""
+        with session_scope(self.engine) as s:
+            self._limit_wait(s)
+            self._upsert_visits(s, visits)
+            new = self._new_seconds(s, buckets)
+            s.add_all(TimelineRow(session_id=self.session_id, at=b.at, frames=b.frames, faces=b.faces,
+                                  **probs(b.distribution)) for b in new)
+            frames = sum(b.frames for b in new)
+            values: dict[str, Any] = {"frames": SessionRow.frames + frames, "heartbeat_at": dt.datetime.now(UTC)}
+            if end is not None:
+                values.update(status=end.status, ended_at=end.ended_at, camera_gaps=end.camera_gaps or None)
+            s.execute(update(SessionRow).where(SessionRow.id == self.session_id).values(**values))
+            s.commit()
+        self.frames += frames
+
+    def _new_seconds(self, s: Session, buckets: Sequence[TimelineBucket]) -> list[TimelineBucket]:
+        """The buckets whose second is not stored yet (a second is stored once: the first
+        one wins; a repeat comes from a retry whose commit had in fact gone through)."""
+        fresh: dict[dt.datetime, TimelineBucket] = {}
+        for b in buckets:
+            fresh.setdefault(as_utc(b.at), b)
+        if not fresh:
+            return []
+        have = {as_utc(t) for t in s.scalars(select(TimelineRow.at).where(
+            TimelineRow.session_id == self.session_id, TimelineRow.at >= min(fresh), TimelineRow.at <= max(fresh)))}
+        if have & fresh.keys():
+            log.debug("%s already stored; not stored again", counted(len(have & fresh.keys()), "second"))
+        return [b for at, b in fresh.items() if at not in have]
+
+    def _commit_one_by_one(self, end: _End | None) -> bool:
+        """Each pending row in its own transaction; a row refused again is set aside. False
+        if the database goes away meanwhile (the rows not stored yet are kept)."""
+        for v in list(self._visits.values()):
+            if not self._commit_or_set_aside(v, [v], []):
+                return False
+            del self._visits[v.id]
+            self._unrescued_visits.pop(v.id, None)
+        for b in list(self._buckets):
+            if not self._commit_or_set_aside(b, [], [b]):
+                return False
+            self._buckets.remove(b)
+        try:
+            self._commit([], [], end)
+        except OUTAGE as exc:
+            return self._failed(exc)
+        return True
+
+    def _commit_or_set_aside(self, item: Visit | TimelineBucket, visits: Sequence[Visit],
+                             buckets: Sequence[TimelineBucket]) -> bool:
+        try:
+            self._commit(visits, buckets, None)
+        except OUTAGE as exc:
+            return self._failed(exc)
+        except Exception as exc:
+            self._set_aside(item, exc)
+        return True
+
+    def _failed(self, exc: Exception) -> bool:
+        self.last_error = _why(exc)
+        log.warning("database write failed (%s); %s and %s kept for retry", self.last_error,
+                    counted(len(self._visits), "visit"), counted(len(self._buckets), "second"))
+        return False
+
+    def _set_aside(self, item: Visit | TimelineBucket, exc: Exception) -> None:
+        """A row the database will never take: into a rescue file of its own (kept when the
+        outage file goes), with a log line naming it, so the rows after it are stored."""
+        what = f"visit {item.id}" if isinstance(item, Visit) else f"second {item.at.isoformat()}"
+        try:
+            if self._aside_path is None:
+                folder = private_folder(self.rescue_dir or Path.cwd())
+                self._aside_path = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}-set-aside.jsonl"
+            path = self._aside_path
+            lines = [] if path.exists() and path.stat().st_size else [rescue_header(self.session_id, self._about)]
+            lines.append(rescue_line(item, self.to_datetime))
+            with open_private(path, "a") as fh:
+                fh.write("".join(json.dumps(line) + "\n" for line in lines))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except (OSError, TypeError, ValueError) as write_error:
+            log.error("database refused %s (%s) and it cannot be set aside (%s): dropped", what, _why(exc),
+                      write_error)
+            return
+        log.error("database refused %s (%s): set aside in %s, the other rows are stored", what, _why(exc), path)
 
     def _limit_wait(self, s: Session) -> None:
         ms = int(self.WRITE_TIMEOUT_S * 1000)
@@ -233,7 +334,7 @@ class SessionWriter(threading.Thread):
         try:
             if self._rescue_path is None:
                 folder = self.rescue_dir or Path.cwd()
-                folder.mkdir(parents=True, exist_ok=True)
+                private_folder(folder)
                 self._rescue_path = folder / f"{RESCUE_PREFIX}{self.session_id}-{int(time.time())}.jsonl"
             path = self._rescue_path
             head = [] if path.exists() and path.stat().st_size else [rescue_header(self.session_id, self._about)]
@@ -242,7 +343,7 @@ class SessionWriter(threading.Thread):
             if end is not None:
                 lines.append({"end": {"status": end.status, "ended_at": end.ended_at.isoformat(),
                                       "camera_gaps": end.camera_gaps}})
-            with path.open("a") as fh:
+            with open_private(path, "a") as fh:
                 fh.write("".join(json.dumps(line) + "\n" for line in lines))
                 fh.flush()
                 os.fsync(fh.fileno())

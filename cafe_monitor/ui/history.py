@@ -36,6 +36,7 @@ from cafe_monitor.domain import CLASSES, counted
 from cafe_monitor.domain import COLOURS as EMOTION_QCOLOURS
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig, to_score, visit_valence
+from cafe_monitor.site_clock import site_clock
 from cafe_monitor.storage import Engine
 from cafe_monitor.storage.queries import (
     Counter,
@@ -400,7 +401,7 @@ class HistoryView(QWidget):
         def load() -> SessionTimeline:
             engine = factory()
             info = find_session(engine, session_id)
-            clock = history.clock_for(engine, Counter(site=info.site), fallback) if info else fallback
+            clock = site_clock(engine, info.site, fallback) if info else fallback
             return SessionTimeline(session_id, [p for p in timeline_of(engine, session_id) if p.faces],
                                    visits_of(engine, [session_id]), clock)
 
