@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from cafe_monitor.capture import Frame
+    from cafe_monitor.domain import Region
+    from cafe_monitor.pipeline import FrameResult, RunStats
+    from cafe_monitor.tracking import Visit
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -51,6 +60,47 @@ def clip_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
         i += 1
     cap.release()
     return [frames[i] for i in indices]
+
+
+@dataclass(frozen=True)
+class ClipRun:
+    """What one recording session (capture thread, pipeline, tracker; nothing stored) made of a clip."""
+
+    results: list[FrameResult]  # each frame's result, without its image (a 472-frame clip would keep 330 MB)
+    stats: RunStats
+    visits: list[Visit]
+
+
+def run_clip(path: Path, region: Region | None = None) -> ClipRun:
+    """A clip through the monitor as it runs, with the default settings (the shipped default model)."""
+    from cafe_monitor.config import Settings
+    from cafe_monitor.session import MonitorSession, build_pipeline
+
+    no_image = np.zeros((0, 0, 3), np.uint8)
+    results: list[FrameResult] = []
+
+    class RecordingSession(MonitorSession):
+        def process(self, frame: Frame) -> FrameResult:
+            result = super().process(frame)
+            results.append(dataclasses.replace(result, image=no_image))
+            return result
+
+    pipeline = build_pipeline(Settings())
+    if region is not None:
+        pipeline.region = region
+    session = RecordingSession(Settings(), source=str(path), store=False, pipeline=pipeline)
+    try:
+        result = session.run()
+    finally:
+        pipeline.close()
+    return ClipRun(results, result.stats, result.visits)
+
+
+@pytest.fixture(scope="session")
+def emotions_clip_run(emotions_clip: Path) -> ClipRun:
+    """The emotions clip through the live path once per test run: every test that only reads
+    what the default monitor made of it shares this one run (~15 s on a busy 2-core machine)."""
+    return run_clip(emotions_clip)
 
 
 @pytest.fixture(scope="session")
