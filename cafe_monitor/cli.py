@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     ev = sub.add_parser("evaluate", help="accuracy on a folder of labelled photos (one sub-folder per emotion)")
-    ev.add_argument("--images", type=Path, required=True)
+    ev.add_argument("--images", type=Path, required=True,
+                    help="a folder with one sub-folder per emotion, or a CSV with file and label columns")
     ev.add_argument("--model", type=Path)
     ev.add_argument("--crops", action="store_true", help="photos are already-cropped faces: skip detection")
     ev.add_argument("--pad", type=float, default=0.0, metavar="FRACTION",
