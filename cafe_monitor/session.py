@@ -358,7 +358,9 @@ class MonitorSession:
 
     def process(self, frame: Frame) -> FrameResult:
         """One frame through the pipeline and into the session: rows, checkpoints, live score, status."""
-        result = self.pipeline.process(frame.image, frame.timestamp, frame.index)
+        # a live camera's wall-clock timestamps may step back: its tracks age by the monotonic clock
+        now = frame.captured_at if self.capture.live and frame.captured_at else None
+        result = self.pipeline.process(frame.image, frame.timestamp, frame.index, now)
         self._stats.add(result)
         self._last_timestamp = result.timestamp
         self._done.extend(result.ended_visits)
