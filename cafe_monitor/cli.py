@@ -207,7 +207,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
             return 1
     removed = (housekeeping.delete_session(engine, args.session) if args.session is not None
                else housekeeping.delete_between(engine, start, end, args.site))
-    print(f"deleted {label}: {removed}")
+    live = args.session is not None and removed.sessions == 0
+    print(f"deleted {label}: {removed}" + (" (it is recording: it goes on from now)" if live else ""))
     return 0
 
 

@@ -87,6 +87,8 @@ class SessionWriter(threading.Thread):
         self.rescue_dir = rescue_dir
         self._queue: queue.SimpleQueue[Visit | TimelineBucket | _End] = queue.SimpleQueue()
         self._visits: dict[int, Visit] = {}  # latest snapshot per visit number
+        #: visit numbers stored once: one missing later was deleted (`delete` while recording)
+        self._stored_visits: set[int] = set()
         self._buckets: list[TimelineBucket] = []
         # pending rows not yet in the rescue file (a visit's latest state only: one line a second)
         self._unrescued_visits: dict[int, Visit] = {}
@@ -188,6 +190,7 @@ class SessionWriter(threading.Thread):
             log.warning("database write failed (%s); %s and %s kept for retry", self.last_error,
                         counted(len(self._visits), "visit"), counted(len(self._buckets), "second"))
             return False
+        self._stored_visits.update(self._visits)
         self._visits.clear()
         self._buckets.clear()
         self._unrescued_visits.clear()
@@ -220,6 +223,8 @@ class SessionWriter(threading.Thread):
             fields = dict(frames=v.frames, first_seen=self.to_datetime(v.first_seen),
                           last_seen=self.to_datetime(v.last_seen), **probs(v.distribution))
             row = stored.get(no)
+            if row is None and no in self._stored_visits:
+                continue  # deleted while the session records: never written again
             if row is None:
                 s.add(VisitRow(session_id=self.session_id, visit_no=no, **fields))
             else:
