@@ -219,7 +219,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     removed = (housekeeping.delete_session(engine, args.session) if args.session is not None
                else sum((housekeeping.delete_between(engine, *r, site) for site, r in ranges.items()),
                         housekeeping.Removed()))
-    print(f"deleted {label}: {removed}")
+    live = args.session is not None and removed.sessions == 0
+    print(f"deleted {label}: {removed}" + (" (it is recording: it goes on from now)" if live else ""))
     return 0
 
 

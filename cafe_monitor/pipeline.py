@@ -94,7 +94,9 @@ class Pipeline:
         self._carried: list[Detection] = []
         self._last: FrameResult | None = None
 
-    def process(self, image: Image, timestamp: float, index: int = 0) -> FrameResult:
+    def process(self, image: Image, timestamp: float, index: int = 0, now: float | None = None) -> FrameResult:
+        """One frame; `timestamp` is what visits are stored with, `now` (a monotonic time, for
+        a live camera) what the tracker ages tracks by (default: the timestamp)."""
         t0 = time.perf_counter()
         fresh = self._processed % self.every_n_frames == 0 or self._last is None
         self._processed += 1
@@ -119,7 +121,7 @@ class Pipeline:
             Observation(d.box, d.score, p, face_quality(d, c, self.quality))
             for d, c, p in zip(kept, crops, probs, strict=True)
         ]
-        faces, ended = self.tracker.update(observations, timestamp)
+        faces, ended = self.tracker.update(observations, timestamp, now)
         t4 = time.perf_counter()
         timings = {"detect": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}

@@ -4,7 +4,10 @@ Greedy IoU matching (what a counter camera needs: few faces, slow motion; ByteTr
 extra machinery buys nothing here). A track becomes a *visit* only after it has been
 seen in `min_frames` frames over at least `min_seconds` (passers-by are not customers),
 and ends after `max_gap_seconds` without a match. Times are the frames' timestamps, so
-the same clip gives the same visits whatever speed the machine runs at.
+the same clip gives the same visits whatever speed the machine runs at. A live camera's
+timestamps are the wall clock (what is stored), which can step back (NTP, a wrong clock at
+boot): its frames also carry a monotonic time (`now`), and only that decides when a track
+is old or a visit long enough, so a step never leaves a track that cannot end.
 """
 
 from __future__ import annotations
@@ -93,9 +96,11 @@ class _Track:
     weighted_sum: Probabilities = field(default_factory=lambda: np.zeros(len(CLASSES), np.float32))
     smoothed: Probabilities = field(default_factory=lambda: np.full(len(CLASSES), 1 / len(CLASSES), np.float32))
     visit_id: int | None = None
+    first_tick: float = 0.0  # monotonic times of the first and last match: for age, never stored
+    last_tick: float = 0.0
 
-    def add(self, obs: Observation, timestamp: float, alpha: float) -> None:
-        self.box, self.last_seen = obs.box, timestamp
+    def add(self, obs: Observation, timestamp: float, alpha: float, now: float) -> None:
+        self.box, self.last_seen, self.last_tick = obs.box, timestamp, now
         self.frames += 1
         self.weight += obs.quality
         self.weighted_sum += obs.quality * obs.probabilities
@@ -142,31 +147,34 @@ class VisitTracker:
         self._next_track = 1
         self._next_visit = 1
 
-    def update(self, observations: Sequence[Observation], timestamp: float) -> tuple[list[TrackedFace], list[Visit]]:
+    def update(self, observations: Sequence[Observation], timestamp: float,
+               now: float | None = None) -> tuple[list[TrackedFace], list[Visit]]:
         """Assign this frame's faces to tracks; return the tracked faces and the visits
-        that ended (gone for longer than max_gap_seconds)."""
+        that ended (gone for longer than max_gap_seconds). `now`: a monotonic time of the
+        frame (a live camera's); by default its timestamp (a file's media time)."""
         cfg = self.config
+        now = timestamp if now is None else now
         pairs = match([t.box for t in self._tracks], [o.box for o in observations], cfg.iou_threshold)
         matched_obs = {di for _, di in pairs}
         for ti, di in pairs:
-            self._tracks[ti].add(observations[di], timestamp, cfg.smoothing)
+            self._tracks[ti].add(observations[di], timestamp, cfg.smoothing, now)
         for di, obs in enumerate(observations):
             if di not in matched_obs:
-                track = _Track(self._next_track, obs.box, timestamp, timestamp)
+                track = _Track(self._next_track, obs.box, timestamp, timestamp, first_tick=now, last_tick=now)
                 self._next_track += 1
-                track.add(obs, timestamp, cfg.smoothing)
+                track.add(obs, timestamp, cfg.smoothing, now)
                 self._tracks.append(track)
         faces: list[TrackedFace] = []
         for t in self._tracks:
-            if t.visit_id is None and t.frames >= cfg.min_frames and t.last_seen - t.first_seen >= cfg.min_seconds:
+            if t.visit_id is None and t.frames >= cfg.min_frames and t.last_tick - t.first_tick >= cfg.min_seconds:
                 t.visit_id = self._next_visit
                 self._next_visit += 1
         obs_by_track = {self._tracks[ti].id: observations[di] for ti, di in pairs}
         for t in self._tracks:
-            if t.last_seen == timestamp:
+            if t.last_tick == now:
                 probs = obs_by_track[t.id].probabilities if t.id in obs_by_track else t.smoothed
                 faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
-        ended = [t for t in self._tracks if timestamp - t.last_seen > cfg.max_gap_seconds]
+        ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
         self._tracks = [t for t in self._tracks if t not in ended]
         return faces, [t.visit() for t in ended if t.visit_id is not None]
 

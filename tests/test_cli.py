@@ -42,8 +42,10 @@ def test_missing_video_file(tmp_path: Path) -> None:
     assert_one_line_error(cli("run", "--headless", "--source", str(tmp_path / "nope.mp4")), "nope.mp4")
 
 
-def test_missing_camera() -> None:
-    assert_one_line_error(cli("run", "--headless", "--source", "7", "--no-store"), "camera 7")
+def test_missing_camera_is_waited_for() -> None:
+    """A camera not there (yet) is no error: the run waits for it and says so once."""
+    p = cli("run", "--headless", "--source", "7", "--no-store", "--max-seconds", "2")
+    assert p.returncode == 0 and "camera 7 not found; retrying until it appears" in p.stderr, p.stderr
 
 
 def test_unreadable_video(tmp_path: Path) -> None:
