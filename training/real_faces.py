@@ -79,7 +79,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     for model, sets in results.items():
         for name, f in sets.items():
             scores = [f"{f['scores'][c]:.0f}" if c in f["scores"] else "–" for c in shown]
-            lines.append(f"| {Path(model).name} | {name} | {f['n']} | {f['accuracy']:.1%} | "
+            lines.append(f"| {model} | {name} | {f['n']} | {f['accuracy']:.1%} | "
                          f"{f['macro_recall']:.1%} | {f['score_error']:.1f} | " + " | ".join(scores) + " |")
     return "\n".join(lines)
 
