@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if splits is None:
         return 2
     if not history:  # the settings the run started with (a resumed run keeps them on record)
-        skip = ("export", "out", "data", "wild", "ckplus", "onnx", "epoch")
+        skip = ("export", "out", "data", "wild", "ckplus", "onnx", "epoch", *CHOICE_ONLY)
         (args.out / "config.json").write_text(json.dumps({k: v for k, v in vars(args).items() if k not in skip},
                                                           indent=1))
     photos = wild_dev.load(args.wild)
@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: settings of the choice at --export, not of the training run
+CHOICE_ONLY = ("choose", "public_drop", "public_floor", "mix")
 RULES = {"macro_recall": "best wild_dev val macro recall with PublicTest within {drop:.1%} of the start",
          "score_error": "lowest wild_dev val score error with PublicTest within {drop:.1%} of the start and val "
                         "macro recall not below the start's",
@@ -383,6 +385,7 @@ def export(args: argparse.Namespace, members: list[tuple[str, nn.Module]], histo
                                                           "runtime_uses", "recovered_from", "finetune",
                                                           "calibration", "wild_dev_held_out", "real_faces")}
     settings = json.loads((args.out / "config.json").read_text()) if (args.out / "config.json").is_file() else {}
+    settings = {k: v for k, v in settings.items() if k not in CHOICE_ONLY}  # the rule used is on the card itself
     ck = float(settings.get("ck_share", 0.0))
     write_card(args.export, **keep, finetune={
         "how": "python -m training.finetune: members rebuilt from the float32 graph, fine-tuned together, then "
