@@ -174,7 +174,7 @@ class Pipeline:
         views = {v.track_id: v for v in self.tracker.views(timestamp)}
         ids = self.tracker.match_ids([d.box for d in kept], timestamp)
         read = [d for d, i in zip(kept, ids, strict=True)
-                if planner.wants_reading(views.get(i) if i is not None else None, timestamp)]
+                if planner.wants_reading(views.get(i) if i is not None else None, timestamp, plan)]
         crops = (np.stack([crop_face(image, d.box, self.margin, shift=self.shift,
                                      eyes=d.eyes if self.align_eyes else None) for d in read]) if read
                  else np.zeros((0, 48, 48), np.uint8))

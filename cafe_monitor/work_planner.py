@@ -113,15 +113,18 @@ class WorkPlanner:
             return TIME_LEFT
         return CARRY
 
-    def wants_reading(self, track: TrackView | None, timestamp: float) -> bool:
+    def wants_reading(self, track: TrackView | None, timestamp: float, plan: Plan | None = None) -> bool:
         """Classify this detected face now? `track` None: a face just found. A steady face's
         reading is due from half a frame before 1/readings_per_second has passed (so 5/s at
-        30 fps is every 6th frame, and at 12.5 fps every 2nd, not every 3rd)."""
+        30 fps is every 6th frame, and at 12.5 fps every 2nd, not every 3rd). On a frame
+        detected because some face's reading was due (`plan`), a face at least half due is read
+        along: the faces' readings fall on the same detections instead of one each."""
         cfg = self.config
         if track is None or cfg.readings_per_second == 0 or track.readings < cfg.min_readings \
                 or track.last_reading is None:
             return True
-        return timestamp - track.last_reading + self._interval / 2 >= 1.0 / cfg.readings_per_second - 1e-6
+        share = 0.5 if plan is not None and plan.reason == READING else 1.0
+        return timestamp - track.last_reading + self._interval / 2 >= share / cfg.readings_per_second - 1e-6
 
     def spent(self, work_ms: float, *, detect_ms: float | None = None) -> None:
         """A frame's measured work (all of it), and its detection's cost if it was detected."""

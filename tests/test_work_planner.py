@@ -89,6 +89,18 @@ def test_new_faces_and_faces_with_few_readings_are_always_read() -> None:
     assert planner(readings_per_second=0).wants_reading(steady(readings=50, last_reading=0.0), 0.0)
 
 
+def test_a_detection_for_one_face_reads_the_faces_at_least_half_due() -> None:
+    p = planner(readings_per_second=5, budget_ms=0, max_stride=30)
+    for i in range(6):  # 30 fps
+        p.plan(i / FPS, [])
+    due, half, fresh = steady(last_reading=0.0, track_id=1), steady(last_reading=0.1, track_id=2), \
+        steady(last_reading=0.15, track_id=3)
+    plan = p.plan(0.2, [due, half, fresh])
+    assert plan.reason == READING
+    assert [p.wants_reading(t, 0.2, plan) for t in (due, half, fresh)] == [True, True, False]
+    assert not p.wants_reading(half, 0.2)  # on a frame detected for another reason: only what is due
+
+
 def test_a_moving_face_is_detected_a_still_one_carried() -> None:
     p = planner(budget_ms=0, max_motion=0.25)
     p.plan(0.0, [])
