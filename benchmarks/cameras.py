@@ -18,7 +18,7 @@ process CPU time from psutil, in cores and as a share of the machine's), for:
   * every frame: the pipeline without a work planner, detection and classification on every
     frame (the defaults before issue 24); "every 2nd": the fixed `every_n_frames = 2` of then;
   * defaults: the pipeline with the default work planner (cafe_monitor.work_planner);
-  * all of these with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so a
+  * these with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so a
     second core works on another camera while one waits in MediaPipe or ONNX Runtime;
   * monitor: `cafe_monitor.monitor.Monitor` itself, as `cafe-monitor run --source ... --realtime
     --loop` runs it: the rotation with two workers, each camera its own pipeline as
@@ -270,8 +270,7 @@ def main() -> None:
                "every frame": ours(1), "defaults": ours(1, planned=True),
                "every frame, 2 workers": ours(1, 2), "every 2nd, 2 workers": ours(2, 2),
                "defaults, 2 workers": ours(1, 2, planned=True),
-               "ours thread per camera": ours(1, thread_per_camera=True),
-               "ours thread per camera, every 2nd": ours(2, thread_per_camera=True),
+               # a thread per camera: `ours(1, thread_per_camera=True)` (measured in issue 17, docs/benchmarks.md)
                "monitor, every frame": System(nothing, monitor_settings=EVERY_FRAME),
                "monitor": System(nothing, monitor_settings={}),
                "fer-style": System(lambda _stack: lambda f: fer.process(f.image))}
