@@ -197,3 +197,33 @@ def test_pipeline_with_a_planner_carries_a_still_face_and_reads_it_five_times_a_
     assert carried[0].plan == CARRY and results[0].plan == FIRST
     (visit,) = pipe.finish()
     assert visit.frames == 90  # every frame in view, carried or detected; the readings make the mix
+
+
+class SlidingFace:
+    """One face moving 3 px right per frame (the frame index is set by the test)."""
+
+    def __init__(self) -> None:
+        self.frame = 0
+
+    def detect(self, image: Image) -> list[Detection]:
+        x = 100.0 + 3 * self.frame
+        return [Detection(Box(x, 80.0, x + 100.0, 200.0), 0.9)]
+
+    def close(self) -> None:
+        pass
+
+
+def test_carried_frames_move_the_face_along_its_motion(classifier: EmotionClassifier) -> None:
+    detector = SlidingFace()
+    pipe = Pipeline(detector, classifier, tracker=VisitTracker(TrackerConfig(min_frames=3, min_seconds=0.0)),  # type: ignore[arg-type]
+                    planner=WorkPlanner(PlannerConfig(max_stride=6, budget_ms=0, readings_per_second=5,
+                                                      min_readings=3)), clock=TickClock())
+    image = np.zeros((360, 640, 3), np.uint8)
+    carried = 0
+    for i in range(40):
+        detector.frame = i
+        r = pipe.process(image, i / FPS, i)
+        if not r.detected:
+            carried += 1
+            assert r.faces[0].box.x1 == pytest.approx(100.0 + 3 * i, abs=1.0)  # where the face is, not where it was
+    assert carried >= 20
