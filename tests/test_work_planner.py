@@ -3,6 +3,7 @@ tracks and costs, no clock but the ones passed in."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from cafe_monitor.detection import Detection
 from cafe_monitor.domain import Box
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
+from cafe_monitor.preprocessing import crop_face
 from cafe_monitor.tracking import TrackerConfig, VisitTracker
 from cafe_monitor.work_planner import (
     CAP,
@@ -227,3 +229,36 @@ def test_carried_frames_move_the_face_along_its_motion(classifier: EmotionClassi
             carried += 1
             assert r.faces[0].box.x1 == pytest.approx(100.0 + 3 * i, abs=1.0)  # where the face is, not where it was
     assert carried >= 20
+
+
+class ShrinkingDetector:
+    """Like FaceDetector: works on frames of at most `max_side`; notes the sizes it was given."""
+
+    max_side = 640
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: Image) -> list[Detection]:
+        self.shapes.append(image.shape)
+        return [Detection(Box(200.0, 50.0, 400.0, 250.0), 0.9, ((250.0, 120.0), (350.0, 120.0)))]
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_detector_copy_is_made_once_and_boxes_come_back_in_frame_pixels(classifier: EmotionClassifier) -> None:
+    """A 1280x720 frame: the detector gets the 640x360 copy, the faces come back at twice its
+    coordinates, and the crop cut from the copy matches the one cut from the frame."""
+    detector = ShrinkingDetector()
+    pipe = Pipeline(detector, classifier, planner=WorkPlanner(PlannerConfig()), clock=TickClock())  # type: ignore[arg-type]
+    rng = np.random.default_rng(1)
+    image = np.asarray(cv2.GaussianBlur(rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8), (0, 0), 8), np.uint8)
+    r = pipe.process(image, 0.0, 0)
+    assert detector.shapes == [(360, 640, 3)]
+    assert r.faces[0].box == Box(400.0, 100.0, 800.0, 500.0)
+    small, scale = pipe._detector_copy(image)
+    d = Detection(Box(400.0, 100.0, 800.0, 500.0), 0.9, ((500.0, 240.0), (700.0, 240.0)))
+    from_copy = pipe._crop(image, small, scale, d).astype(int)
+    from_frame = crop_face(image, d.box, pipe.margin, shift=pipe.shift, eyes=d.eyes).astype(int)
+    assert np.abs(from_copy - from_frame).mean() < 2.0
