@@ -262,3 +262,14 @@ def test_the_detector_copy_is_made_once_and_boxes_come_back_in_frame_pixels(clas
     from_copy = pipe._crop(image, small, scale, d).astype(int)
     from_frame = crop_face(image, d.box, pipe.margin, shift=pipe.shift, eyes=d.eyes).astype(int)
     assert np.abs(from_copy - from_frame).mean() < 2.0
+
+
+def test_settings_make_the_planner() -> None:
+    from cafe_monitor.config import Settings, parse
+    from cafe_monitor.session import build_planner
+
+    assert build_planner(Settings()).config == PlannerConfig(max_stride=6, budget_ms=2.0, readings_per_second=5.0,
+                                                             min_readings=5)
+    every_frame = build_planner(parse({"detector": {"every_n_frames": 1}, "classifier": {"readings_per_second": 0}}))
+    assert reasons(every_frame, [steady(last_reading=0.0)], 5)[1:] == [CAP] * 4
+    assert every_frame.wants_reading(steady(readings=100, last_reading=0.0), 0.0)
