@@ -102,7 +102,7 @@ class StandInPipeline:
         self.stalls: dict[str, list[float]] = {"burst": [], "steady": []}
         self.frames = {"burst": 0, "steady": 0}
 
-    def process(self, image: np.ndarray, timestamp: float, index: int = 0) -> FrameResult:
+    def process(self, image: np.ndarray, timestamp: float, index: int = 0, now: float | None = None) -> FrameResult:
         busy_until = time.perf_counter() + self.process_ms / 1e3
         while time.perf_counter() < busy_until:  # a busy wait: the stand-in holds the core like inference does
             pass

@@ -8,9 +8,12 @@ loops for demos).
 A live source is read by one reader thread per opened device, watched by the capture
 thread: a camera that keeps silent is shown as stalled, then abandoned and reopened
 with backoff, as is one that stops delivering (unplugged) or keeps delivering the same
-frame (frozen driver). A device is only ever read and released by its own reader, so a
-read() that hangs in a driver never meets a released device, and its thread ends (and
-releases the device) as soon as that read() returns.
+frame (frozen driver: reopened once; the same picture after reopening is a still scene,
+such as a dark café at night, and a camera that delivers it is live). A camera or stream
+that is not there at start (enumerated after login, a stream not up yet) is waited for in
+the same way: opened again with backoff until it appears. A device is only ever read and
+released by its own reader, so a read() that hangs in a driver never meets a released
+device, and its thread ends (and releases the device) as soon as that read() returns.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy.typing as npt
 
 from cafe_monitor.errors import UserError
 from cafe_monitor.redact import redact_url
+from cafe_monitor.retry import RetryPolicy, seconds_text
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +84,15 @@ def parse_source(source: str | int) -> str | int:
     return int(source) if source.strip().isdigit() else source
 
 
+def is_device(source: str | int) -> bool:
+    """A camera: an index, or a device path such as /dev/video0 (opened as a camera, not
+    read as a file: reconnected when lost, its frames stamped with the wall clock)."""
+    return isinstance(source, int) or source.startswith("/dev/")
+
+
 def is_live(source: str | int) -> bool:
     """Cameras and network streams are live (reconnect); files end."""
-    if isinstance(source, int):
-        return True
-    return "://" in source
+    return isinstance(source, int) or is_device(source) or "://" in source
 
 
 class RateMeter:
@@ -128,7 +136,7 @@ def camera_opener(width: int = 0, height: int = 0, fps: int = 0) -> Opener:
     open as they are."""
     def open_with_mode(source: str | int) -> VideoReader:
         cap = cv2.VideoCapture(source)
-        if isinstance(source, int) and cap.isOpened():
+        if is_device(source) and cap.isOpened():
             for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
                                 (cv2.CAP_PROP_FPS, fps)):
                 if value > 0:
@@ -182,12 +190,16 @@ class LatestFrameSlot:
 class WatchdogConfig:
     stall_after: float = 1.0  # no new frame for this long -> shown as stalled
     stall_seconds: float = 3.0  # no new frame for this long -> device abandoned and reopened
-    frozen_frames: int = 90  # this many identical frames in a row -> reopen
-    backoff_initial: float = 0.5
+    frozen_frames: int = 90  # this many identical frames in a row -> reopen (once per picture)
+    backoff_initial: float = 0.5  # waits between attempts to (re)open: doubling up to backoff_max
     backoff_max: float = 10.0
     #: devices whose read() is still hanging after being abandoned; with this many, no
     #: further device is opened until one returns (each holds a thread and a driver handle)
     max_abandoned: int = 2
+
+    @property
+    def reopen(self) -> RetryPolicy:
+        return RetryPolicy(initial=self.backoff_initial, cap=max(self.backoff_max, self.backoff_initial))
 
 
 class DeviceReader(threading.Thread):
@@ -276,17 +288,33 @@ class CaptureThread(threading.Thread):
         self._last_frame_at: float | None = None  # clock() of the newest frame
         self._last_frame_wall = 0.0
         self._lost_at: float | None = None  # wall time the camera was lost, until it is back
+        self._retry_at: float | None = None  # clock() of the next attempt to open, while one failed
+        self._still_scene = b""  # a picture that stayed the same after reopening: a still scene
         self._index = 0
         self._consumed = threading.Event()
 
     # -- public -------------------------------------------------------------------
     def open_or_raise(self) -> None:
-        """Open the source once in the caller's thread, so a bad source fails fast."""
+        """Open the source once in the caller's thread, so a bad file fails fast. A camera or
+        stream not there yet is no error: the started capture keeps trying (`retry_note`)."""
         self._device = self._open()
-        if self._device is None:
+        if self._device is None and not self.live:
             self.state = CameraState.FAILED
-            kind = "camera" if isinstance(self.source, int) else "source"
-            raise SourceError(redact_url(f"cannot open {kind} {self.shown!r}: {self.error}"))
+            raise SourceError(redact_url(f"cannot open source {self.shown!r}: {self.error}"))
+        if self._device is None:
+            log.warning("%s; retrying until it appears (at most %g s apart)", self._missing(),
+                        self.watchdog.reopen.cap)
+
+    def retry_note(self) -> str | None:
+        """While a camera or stream cannot be opened: "camera 0 not found, retrying in 4 s"."""
+        retry_at = self._retry_at
+        if retry_at is None or self._active is not None or self.state is not CameraState.RECONNECTING:
+            return None
+        return f"{self._missing()}, retrying in {seconds_text(retry_at - self.clock())}"
+
+    def _missing(self) -> str:
+        kind = "camera" if is_device(self.source) else "stream"
+        return redact_url(f"{kind} {self.shown} not found")
 
     def stop(self) -> None:
         self._halt.set()
@@ -396,7 +424,7 @@ class CaptureThread(threading.Thread):
         wd = self.watchdog
         stall_after = min(wd.stall_after, wd.stall_seconds)
         tick = min(0.1, stall_after / 4)
-        backoff = wd.backoff_initial
+        policy, attempt = wd.reopen, 0
         waiting_since = self.clock()  # start of the current silence, before any frame
         retry = False  # the first open is not a retry: no backoff before it
         too_many_logged = False
@@ -405,9 +433,11 @@ class CaptureThread(threading.Thread):
                 if self._active is None:
                     if retry:
                         self.state = CameraState.RECONNECTING
-                        if self._halt.wait(backoff):
+                        attempt += 1
+                        delay = policy.delay(attempt)
+                        self._retry_at = self.clock() + delay
+                        if self._halt.wait(delay):
                             break
-                        backoff = min(backoff * 2, wd.backoff_max)
                     retry = True
                     if self.abandoned_readers >= wd.max_abandoned:
                         if not too_many_logged:
@@ -421,6 +451,7 @@ class CaptureThread(threading.Thread):
                     if device is None:
                         self._lost()
                         continue
+                    self._retry_at = None
                     if self._lost_at is not None:
                         self.reconnects += 1
                         log.warning("camera %r reopened", self.shown)
@@ -447,7 +478,7 @@ class CaptureThread(threading.Thread):
                     elif silent >= stall_after and self.state in (CameraState.LIVE, CameraState.STARTING):
                         self.state = CameraState.STALLED
                     elif self.state is CameraState.LIVE:
-                        backoff = wd.backoff_initial
+                        attempt = 0
         finally:
             with self._lock:
                 last_reader, self._active = self._active, None
@@ -480,9 +511,14 @@ class CaptureThread(threading.Thread):
         with self._lock:
             if reader.abandoned.is_set() or reader is not self._active:
                 return False  # a late frame from a device already given up
-            if reader.same_count >= self.watchdog.frozen_frames:
-                log.warning("camera %r is frozen (same frame %d times); reconnecting", self.shown, reader.same_count)
-                return False
+            if reader.same_count == self.watchdog.frozen_frames:
+                if digest != self._still_scene:
+                    log.warning("camera %r is frozen (same frame %d times); reconnecting", self.shown,
+                                reader.same_count)
+                    self._still_scene = digest  # the same picture once reopened is the scene itself
+                    return False
+                log.info("camera %r shows a still scene (the same picture after reopening); it is live",
+                         self.shown)
             now, wall = self.clock(), time.time()
             if self._lost_at is not None:
                 self.gaps.append((self._lost_at, wall))

@@ -219,7 +219,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     removed = (housekeeping.delete_session(engine, args.session) if args.session is not None
                else sum((housekeeping.delete_between(engine, *r, site) for site, r in ranges.items()),
                         housekeeping.Removed()))
-    print(f"deleted {label}: {removed}")
+    live = args.session is not None and removed.sessions == 0
+    print(f"deleted {label}: {removed}" + (" (it is recording: it goes on from now)" if live else ""))
     return 0
 
 
@@ -327,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     ev = sub.add_parser("evaluate", help="accuracy on a folder of labelled photos (one sub-folder per emotion)")
-    ev.add_argument("--images", type=Path, required=True)
+    ev.add_argument("--images", type=Path, required=True,
+                    help="a folder with one sub-folder per emotion, or a CSV with file and label columns")
     ev.add_argument("--model", type=Path)
     ev.add_argument("--crops", action="store_true", help="photos are already-cropped faces: skip detection")
     ev.add_argument("--pad", type=float, default=0.0, metavar="FRACTION",

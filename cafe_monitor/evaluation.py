@@ -1,7 +1,9 @@
 """`cafe-monitor evaluate`: accuracy on a folder of labelled photos, through exactly the
 live path (MediaPipe detection, the shared crop/48x48 preprocessing, the ONNX model).
 
-DIR holds one sub-folder per emotion (any subset of the 7 names). With `--crops` each
+DIR holds one sub-folder per emotion (any subset of the 7 names), or is a CSV file whose
+`file` and `label` columns name each photo (relative to the CSV's folder) and its emotion,
+as assets/faces/labels.csv does for the stills the tests hold the shipped model to. With `--crops` each
 photo is taken as an already-cropped face: detection is skipped and the whole image
 goes through the same crop function. A photo without a detected face counts as a miss
 overall; unreadable files are listed and skipped.
@@ -22,6 +24,7 @@ import numpy as np
 
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.domain import CLASSES, DEFAULT_VALENCE, Box
+from cafe_monitor.errors import UserError
 from cafe_monitor.paths import resolve_model
 from cafe_monitor.preprocessing import crop_face
 
@@ -36,6 +39,7 @@ class Evaluation:
     unreadable: list[Path] = field(default_factory=list)
 
     def summary(self, root: Path) -> dict[str, Any]:
+        root = photo_folder(root)
         labels = {f: y for f, y in self.files}
         scored = [f for f, _ in self.files if f in self.predictions]
         cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
@@ -96,7 +100,30 @@ def score_fidelity(labels: np.ndarray, probabilities: np.ndarray,
             "macro_recall": round(float(np.mean(recalls)), 4) if recalls else None}
 
 
+def photo_folder(root: Path) -> Path:
+    """The folder the photos' names are relative to: DIR itself, or a labels CSV's folder."""
+    return root.parent if root.suffix.lower() == ".csv" else root
+
+
+def labels_csv(path: Path) -> list[tuple[Path, int]]:
+    """A CSV with `file` and `label` columns (any others, such as source and time, are notes)."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for n, row in enumerate(rows, start=2):
+        label = (row.get("label") or "").strip()
+        if label not in CLASSES or not (row.get("file") or "").strip():
+            raise UserError(f"{path} line {n}: expected a file and a label from {', '.join(CLASSES)}, "
+                             f"got {row.get('file')!r}, {row.get('label')!r}")
+        out.append((path.parent / row["file"].strip(), CLASSES.index(label)))
+    if not out:
+        raise FileNotFoundError(f"no labelled images in {path}")
+    return out
+
+
 def labelled_files(root: Path) -> list[tuple[Path, int]]:
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return labels_csv(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
     out = []
@@ -187,13 +214,13 @@ def evaluate(root: Path, classifier: EmotionClassifier, crops: bool, detector_mo
 
 def write_outputs(ev: Evaluation, summary: dict[str, Any], root: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "predictions.csv"
+    csv_path, folder = out / "predictions.csv", photo_folder(root)
     with csv_path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "true", "predicted", "face_found", *[f"p_{c}" for c in CLASSES]])
         for f, y in ev.files:
             p = ev.predictions.get(f)
-            w.writerow([str(f.relative_to(root)), CLASSES[y], CLASSES[int(np.argmax(p))] if p is not None else "",
+            w.writerow([str(f.relative_to(folder)), CLASSES[y], CLASSES[int(np.argmax(p))] if p is not None else "",
                         p is not None, *([round(float(x), 4) for x in p] if p is not None else [""] * 7)])
     scores_csv = out / "score_by_class.csv"
     with scores_csv.open("w", newline="") as fh:

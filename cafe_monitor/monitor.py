@@ -18,7 +18,8 @@ only, never the same camera twice at once. Why a rotation rather than a thread p
 Each camera records through the same steps as a single session (`MonitorSession.begin`,
 `process`, `finish`), so one camera, four cameras and the dashboard can never store
 differently. A camera that fails (its database refuses it, a bug) or whose source ends
-is finished alone; the others go on.
+is finished alone; the others go on. A camera or stream not there yet (enumerated late)
+is waited for by its own capture, which opens it when it appears, while the others record.
 
 Faces of several cameras are not batched into one classifier call: measured on this
 class of machine with the default int8 cascade, four faces cost 2.5 ms as four calls and
@@ -162,8 +163,9 @@ class Monitor:
             session.stop()
 
     def open(self) -> None:
-        """Open every source before any session starts, so a bad one fails the whole run
-        with its name and no camera leaves rows behind; the ones opened are released."""
+        """Open every source before any session starts, so a bad file fails the whole run
+        with its name and no camera leaves rows behind; the ones opened are released. A
+        camera or stream not there yet is no error: its capture keeps trying."""
         opened: list[MonitorSession] = []
         for plan, session in zip(self.plans, self.sessions, strict=True):
             try:

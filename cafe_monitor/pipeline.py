@@ -113,9 +113,11 @@ class Pipeline:
         self._carried: list[Detection] = []
         self._last: FrameResult | None = None
 
-    def process(self, image: Image, timestamp: float, index: int = 0) -> FrameResult:
+    def process(self, image: Image, timestamp: float, index: int = 0, now: float | None = None) -> FrameResult:
+        """One frame; `timestamp` is what visits are stored with, `now` (a monotonic time, for
+        a live camera) what the tracker ages tracks by (default: the timestamp)."""
         if self.planner is not None:
-            return self._planned(self.planner, image, timestamp, index)
+            return self._planned(self.planner, image, timestamp, index, now)
         t0 = time.perf_counter()
         fresh = self._processed % self.every_n_frames == 0 or self._last is None
         self._processed += 1
@@ -141,7 +143,7 @@ class Pipeline:
             Observation(d.box, d.score, p, face_quality(d, c, self.quality))
             for d, c, p in zip(kept, crops, probs, strict=True)
         ]
-        faces, ended = self.tracker.update(observations, timestamp)
+        faces, ended = self.tracker.update(observations, timestamp, now)
         t4 = time.perf_counter()
         timings = {"detect": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,
                    "classify": (t3 - t2) * 1e3, "track": (t4 - t3) * 1e3}
@@ -149,7 +151,8 @@ class Pipeline:
                                  boxes=[d.box for d in detections], detected=fresh, readings=len(kept))
         return self._last
 
-    def _planned(self, planner: WorkPlanner, image: Image, timestamp: float, index: int) -> FrameResult:
+    def _planned(self, planner: WorkPlanner, image: Image, timestamp: float, index: int,
+                 now: float | None) -> FrameResult:
         """One frame as the planner decides: carried at the predicted boxes, or detected with
         the due faces classified."""
         clock = self.clock
@@ -185,7 +188,7 @@ class Pipeline:
         t3 = clock()
         readings = {id(d): (p, face_quality(d, c, self.quality)) for d, c, p in zip(read, crops, probs, strict=True)}
         observations = [Observation(d.box, d.score, *readings.get(id(d), (None, 0.0))) for d in kept]
-        faces, ended = self.tracker.update(observations, timestamp)
+        faces, ended = self.tracker.update(observations, timestamp, now)
         t4 = clock()
         planner.spent((t4 - t0) * 1e3, detect_ms=(t1 - t0) * 1e3)
         timings = {"detect": (t1 - t0) * 1e3, "preprocess": (t2 - t1) * 1e3,

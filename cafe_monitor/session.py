@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import OperationalError
 
 from cafe_monitor import storage
 from cafe_monitor.cameras import opener_for
@@ -27,6 +28,7 @@ from cafe_monitor.detection import FaceDetector
 from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.paths import data_dir, default_db_url, resolve_model
 from cafe_monitor.pipeline import FrameResult, Pipeline, RunStats
+from cafe_monitor.retry import RetryNote, RetryPolicy, keep_trying
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.site_clock import site_clock
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
@@ -63,6 +65,8 @@ class LiveState:
     boxes: list[Box] = field(default_factory=list)  # every detected face, for the preview's blur
     sums: ScoreSums | None = None  # the score's running sums: a multi-camera gauge adds them up
     frame_age: float | None = None  # seconds since the camera's newest frame; None before the first
+    #: what the session waits for: "database not reachable, retrying in 8 s", "camera 0 not found, ..."
+    problem: str | None = None
 
 
 class SessionStatus:
@@ -88,6 +92,8 @@ class SessionStatus:
         self._visits_done = 0
         self._sums: ScoreSums | None = None
         self._new_frame = threading.Event()
+        #: the database being waited for (the camera's own wait is read from the capture)
+        self.waiting = RetryNote(clock)
 
     def begin(self, session_id: int | None, writer: storage.SessionWriter | None, score: Score) -> None:
         """A run starts: its row, writer and empty score; fps counts from now."""
@@ -128,7 +134,7 @@ class SessionStatus:
                 input_fps=capture.input_fps, processing_fps=self._processing.rate(), dropped=capture.slot.dropped,
                 provider=self.provider, recent_mix=dict(self._mix), visits_done=self._visits_done,
                 session_id=self.session_id, db_error=writer.last_error if writer is not None else None,
-                frame_age=capture.seconds_since_frame(),
+                frame_age=capture.seconds_since_frame(), problem=self.waiting.text() or capture.retry_note(),
                 boxes=list(result.boxes) if result is not None else [], sums=self._sums)
 
 
@@ -220,6 +226,14 @@ def build_planner(settings: Settings) -> WorkPlanner:
                                      min_readings=classifier.min_readings))
 
 
+def database_down(exc: BaseException) -> str | None:
+    """A database worth waiting for (not reachable, not up yet, locked): "database not
+    reachable"; anything else (a malformed URL, a damaged file, another counter) is not."""
+    if isinstance(exc, (storage.DatabaseUnavailable, OperationalError)):
+        return "database not reachable"
+    return None
+
+
 class RecentMix:
     """Mean emotion mix of the face observations of the last `seconds` (default 5 min).
 
@@ -265,7 +279,7 @@ class MonitorSession:
     def __init__(self, settings: Settings, *, source: str | None = None, model: Path | None = None,
                  db_url: str | None = None, store: bool = True, realtime: bool = False,
                  loop: bool | None = None, pipeline: Pipeline | None = None,
-                 capture: CaptureThread | None = None) -> None:
+                 capture: CaptureThread | None = None, retry: RetryPolicy = RetryPolicy()) -> None:
         self.settings = settings
         self.source = source if source is not None else settings.camera.source
         self.pipeline = pipeline or build_pipeline(settings, model)
@@ -274,8 +288,10 @@ class MonitorSession:
             opener=opener_for(settings, self.source))  # the camera's saved size and frame rate
         self.db_url = db_url or settings.storage.url or default_db_url()
         self.store = store
+        #: waits between attempts to reach a database that is not there yet (opened in `begin`)
+        self.retry = retry
         self._stop = threading.Event()
-        self.engine = storage.open_database(self.db_url) if store else None
+        self.engine: storage.Engine | None = None
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
         self._opened = False
@@ -337,21 +353,23 @@ class MonitorSession:
         writer and, with `on_state`, its status publisher. The source is not started: `run`
         (or the loop that calls `process`) starts it."""
         self.open_source()
-        classifier = self.pipeline.classifier
         origin = time.time() if not self.capture.live else 0.0
         self._aggregator = None
-        if self.engine is not None:
-            site, privacy = self.settings.storage.site, self.settings.privacy
-            storage.mark_interrupted(self.engine, site, self.settings.storage.camera_name)  # or CounterBusyError
-            storage.prune(self.engine, site, timeline_days=privacy.retention_days,
-                          visit_days=privacy.visit_retention_days,
-                          clock=site_clock(self.engine, site, self.settings.storage.clock()))
-            self.session_id = storage.start_session(
-                self.engine, source=str(self.source), site=self.settings.storage.site,
-                camera=self.settings.storage.camera_name, model_name=classifier.card.name,
-                model_sha256=classifier.card.sha256, provider=classifier.engine,
-                settings=dataclasses.asdict(self.settings.with_named_zone()),  # so other sites' readers know it
-                started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
+        self.status.begin(None, None, self._live_score)
+        # published while the database is waited for, so the wait is seen ("retrying in 8 s")
+        self._publisher = StatusPublisher(self.status, on_state) if on_state is not None else None
+        if self._publisher is not None:
+            self._publisher.start()
+        try:
+            if self.store:
+                self.session_id = keep_trying(lambda: self._start_row(origin), transient=database_down,
+                                              wait=self._stop.wait, policy=self.retry, on_retry=self.status.waiting.set)
+        except BaseException:
+            if self._publisher is not None:
+                self._publisher.stop()
+            self.capture.close()
+            raise
+        if self.engine is not None and self.session_id is not None:
             self.writer = storage.SessionWriter(self.engine, self.session_id, origin=origin, rescue_dir=data_dir())
             self.writer.start()
             self._aggregator = storage.TimelineAggregator(self.writer.to_datetime)
@@ -361,14 +379,31 @@ class MonitorSession:
         self._last_timestamp, self._scored_at = None, -1.0
         self._checkpointed_at = time.monotonic()
         self.status.begin(self.session_id, self.writer, self._live_score)
-        self._publisher = StatusPublisher(self.status, on_state) if on_state is not None else None
-        if self._publisher is not None:
-            self._publisher.start()
         self._started = time.monotonic()
+
+    def _start_row(self, origin: float) -> int:
+        """Open the database (once), close this counter's crashed sessions, apply retention
+        and write this session's row; a database not there yet raises DatabaseUnavailable."""
+        if self.engine is None:
+            self.engine = storage.open_database(self.db_url)
+        classifier, site, privacy = self.pipeline.classifier, self.settings.storage.site, self.settings.privacy
+        storage.mark_interrupted(self.engine, site, self.settings.storage.camera_name)  # or CounterBusyError
+        storage.prune(self.engine, site, timeline_days=privacy.retention_days, visit_days=privacy.visit_retention_days,
+                      clock=site_clock(self.engine, site, self.settings.storage.clock()))
+        return storage.start_session(
+            self.engine, source=str(self.source), site=site,
+            camera=self.settings.storage.camera_name, model_name=classifier.card.name,
+            model_sha256=classifier.card.sha256, provider=classifier.engine,
+            settings=dataclasses.asdict(self.settings.with_named_zone()),  # so other sites' readers know it
+            started_at=dt.datetime.fromtimestamp(origin, dt.timezone.utc) if origin else None)
 
     def process(self, frame: Frame) -> FrameResult:
         """One frame through the pipeline and into the session: rows, checkpoints, live score, status."""
-        result = self.pipeline.process(frame.image, frame.timestamp, frame.index)
+        # a live camera's wall-clock timestamps may step back: its tracks age by the monotonic clock
+        if self.capture.live and frame.captured_at:
+            result = self.pipeline.process(frame.image, frame.timestamp, frame.index, now=frame.captured_at)
+        else:
+            result = self.pipeline.process(frame.image, frame.timestamp, frame.index)
         self._stats.add(result)
         self._last_timestamp = result.timestamp
         self._done.extend(result.ended_visits)

@@ -4,7 +4,10 @@ Greedy IoU matching (what a counter camera needs: few faces, slow motion; ByteTr
 extra machinery buys nothing here). A track becomes a *visit* only after it has been
 seen in `min_frames` frames over at least `min_seconds` (passers-by are not customers),
 and ends after `max_gap_seconds` without a match. Times are the frames' timestamps, so
-the same clip gives the same visits whatever speed the machine runs at.
+the same clip gives the same visits whatever speed the machine runs at. A live camera's
+timestamps are the wall clock (what is stored), which can step back (NTP, a wrong clock at
+boot): its frames also carry a monotonic time (`now`), and only that decides when a track
+is old or a visit long enough, so a step never leaves a track that cannot end.
 
 Each track keeps its box's velocity (constant-velocity model, smoothed over detections):
 faces are matched against where their tracks are predicted to be, and between detections
@@ -105,13 +108,15 @@ class _Track:
     readings: int = 0
     last_reading: float | None = None
     last_probabilities: Probabilities | None = None
+    first_tick: float = 0.0  # monotonic times of the first and last match: for age, never stored
+    last_tick: float = 0.0
 
-    def add(self, obs: Observation, timestamp: float, alpha: float) -> None:
+    def add(self, obs: Observation, timestamp: float, alpha: float, now: float) -> None:
         if self.frames and timestamp > self.last_seen:
             step = (_coords(obs.box) - _coords(self.box)) / (timestamp - self.last_seen)
             self.velocity = step if self.frames == 1 else VELOCITY_SMOOTHING * step + (
                 1 - VELOCITY_SMOOTHING) * self.velocity
-        self.box, self.last_seen = obs.box, timestamp
+        self.box, self.last_seen, self.last_tick = obs.box, timestamp, now
         self.frames += 1
         if obs.probabilities is None:
             return
@@ -183,7 +188,7 @@ class VisitTracker:
         self._tracks: list[_Track] = []
         self._next_track = 1
         self._next_visit = 1
-        self._updated: float | None = None  # timestamp of the last update (detection frame)
+        self._updated: float | None = None  # monotonic time (`now`) of the last update (detection frame)
 
     def match_ids(self, boxes: Sequence[Box], timestamp: float) -> list[int | None]:
         """Which track each box would join at `timestamp` (None: a new track); what `update`
@@ -197,45 +202,48 @@ class VisitTracker:
     def views(self, timestamp: float) -> list[TrackView]:
         """The faces seen at the last detection, as the work planner sees them at `timestamp`."""
         return [TrackView(t.id, t.visit_id is not None, t.readings, t.last_reading, t.motion(timestamp))
-                for t in self._tracks if t.last_seen == self._updated]
+                for t in self._tracks if t.last_tick == self._updated]
 
     def predict(self, timestamp: float) -> list[TrackedFace]:
         """A frame between detections: the faces seen at the last detection, each at its
         predicted box, with its latest reading. The frame counts in their visits' `frames`
         (frames in view, carried or detected); nothing else is counted, nothing ended."""
-        shown = [t for t in self._tracks if t.last_seen == self._updated]
+        shown = [t for t in self._tracks if t.last_tick == self._updated]
         for t in shown:
             t.frames += 1
         return [TrackedFace(t.id, t.visit_id, t.predicted(timestamp), _latest(t), t.smoothed) for t in shown]
 
-    def update(self, observations: Sequence[Observation], timestamp: float) -> tuple[list[TrackedFace], list[Visit]]:
+    def update(self, observations: Sequence[Observation], timestamp: float,
+               now: float | None = None) -> tuple[list[TrackedFace], list[Visit]]:
         """Assign this frame's faces to tracks; return the tracked faces and the visits
-        that ended (gone for longer than max_gap_seconds)."""
+        that ended (gone for longer than max_gap_seconds). `now`: a monotonic time of the
+        frame (a live camera's); by default its timestamp (a file's media time)."""
         cfg = self.config
-        self._updated = timestamp
+        now = timestamp if now is None else now
+        self._updated = now
         pairs = match([t.predicted(timestamp) for t in self._tracks], [o.box for o in observations],
                       cfg.iou_threshold)
         matched_obs = {di for _, di in pairs}
         for ti, di in pairs:
-            self._tracks[ti].add(observations[di], timestamp, cfg.smoothing)
+            self._tracks[ti].add(observations[di], timestamp, cfg.smoothing, now)
         for di, obs in enumerate(observations):
             if di not in matched_obs:
-                track = _Track(self._next_track, obs.box, timestamp, timestamp)
+                track = _Track(self._next_track, obs.box, timestamp, timestamp, first_tick=now, last_tick=now)
                 self._next_track += 1
-                track.add(obs, timestamp, cfg.smoothing)
+                track.add(obs, timestamp, cfg.smoothing, now)
                 self._tracks.append(track)
         faces: list[TrackedFace] = []
         for t in self._tracks:
-            if t.visit_id is None and t.frames >= cfg.min_frames and t.last_seen - t.first_seen >= cfg.min_seconds:
+            if t.visit_id is None and t.frames >= cfg.min_frames and t.last_tick - t.first_tick >= cfg.min_seconds:
                 t.visit_id = self._next_visit
                 self._next_visit += 1
         obs_by_track = {self._tracks[ti].id: observations[di] for ti, di in pairs}
         for t in self._tracks:
-            if t.last_seen == timestamp:
+            if t.last_tick == now:
                 seen = obs_by_track.get(t.id)
                 probs = seen.probabilities if seen is not None and seen.probabilities is not None else _latest(t)
                 faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
-        ended = [t for t in self._tracks if timestamp - t.last_seen > cfg.max_gap_seconds]
+        ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
         self._tracks = [t for t in self._tracks if t not in ended]
         return faces, [t.visit() for t in ended if t.visit_id is not None]
 

@@ -13,6 +13,14 @@ fi
 if ! command -v desktop-file-validate >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   scripts/apt-install.sh desktop-file-utils || echo "desktop-file-utils unavailable: the .desktop validation will be skipped" >&2
 fi
+# systemd-analyze checks the autostart unit (tests/test_autostart.py); pdftotext reads the PDF
+# reports back (tests/test_reports.py). CI requires both (CAFE_MONITOR_REQUIRE_TOOLS in .ci/run).
+tools=()
+command -v systemd-analyze >/dev/null 2>&1 || tools+=(systemd)
+command -v pdftotext >/dev/null 2>&1 || tools+=(poppler-utils)
+if [ "${#tools[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  scripts/apt-install.sh "${tools[@]}" || echo "${tools[*]} unavailable: their tests will be skipped" >&2
+fi
 if out="$(scripts/pg-test-server.sh start)"; then
   eval "$out"
   trap 'scripts/pg-test-server.sh stop' EXIT
@@ -22,4 +30,5 @@ else
   echo "PostgreSQL unavailable: its tests will be skipped" >&2
 fi
 export QT_QPA_PLATFORM=offscreen
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# -rs: every skip's reason in the summary; --durations: the slowest tests, to keep the suite quick
+.venv/bin/python -m pytest -q -p no:cacheprovider -rs --durations=25 "$@"

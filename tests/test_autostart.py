@@ -5,7 +5,6 @@ Every path is under a temporary XDG_CONFIG_HOME; systemctl is never really calle
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import pytest
 
 from cafe_monitor import autostart
 from cafe_monitor.cli import main
+from tests.conftest import need_tool
 
 
 class FakeSystemctl:
@@ -132,8 +132,8 @@ def test_other_systems_get_one_line_saying_what_they_need(monkeypatch: pytest.Mo
     assert err.startswith("error: ") and "shell:startup" in err and "LaunchAgent" in err and err.count("\n") == 1
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_accepts_the_unit(config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    need_tool("systemd-analyze", "systemd")
     monkeypatch.setenv("CAFE_MONITOR_HOME", "/srv/café data/100%")
     autostart.install(headless=True, config=Path("/etc/cafe monitor/settings.toml"), run=FakeSystemctl())
     unit = config_home / "systemd" / "user" / "cafe-monitor.service"

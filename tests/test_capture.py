@@ -17,6 +17,7 @@ from cafe_monitor.capture import (
     RateMeter,
     SourceError,
     WatchdogConfig,
+    is_live,
 )
 
 FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
@@ -355,3 +356,85 @@ def test_live_source_drops_stale_frames_for_a_slow_consumer() -> None:
     got = drain(cap, 0.1)
     cap.stop()
     assert cap.slot.dropped > 10 and len(got) < 60
+
+
+class StillScene(FakeReader):
+    """A live camera looking at a dark, closed café: every frame the same picture."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        self._check("read")
+        self.n += 1
+        time.sleep(0.002)
+        return True, image(0)
+
+
+def test_a_still_scene_is_a_live_camera_not_a_reconnect_every_few_seconds() -> None:
+    """Identical frames that keep arriving (a dark café all night) are a live camera: at most
+    one reopen to rule out a stuck driver, not one every `frozen_frames` frames."""
+    cap = CaptureThread(0, opener=lambda s: StillScene(), watchdog=FAST)  # frozen after 5 frames
+    cap.open_or_raise()
+    cap.start()
+    got = 0
+    deadline = time.monotonic() + 30  # a safety net; the test waits on frames, not time
+    while cap.frames_read < 40 * FAST.frozen_frames and time.monotonic() < deadline:
+        got += cap.slot.get(timeout=0.05) is not None
+    cap.stop()
+    assert cap.frames_read >= 40 * FAST.frozen_frames
+    assert cap.reconnects <= 1 and cap.state is CameraState.LIVE
+
+
+@pytest.mark.parametrize("path", ["/dev/video0", "/dev/v4l/by-id/usb-cam-video-index0"])
+def test_a_device_path_is_a_camera_not_a_file(path: str) -> None:
+    """/dev/video0 is opened as a camera: live (reconnected, wall-clock time), never read as
+    a file that ends."""
+    assert is_live(path)
+    readers = [FakeReader(fail_after=5), FakeReader()]
+    cap = CaptureThread(path, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    assert cap.live and not cap.blocking
+    cap.open_or_raise()
+    cap.start()
+    frames: list[Frame] = []
+    deadline = time.monotonic() + 30
+    while cap.reconnects < 1 or len(frames) < 10:
+        assert time.monotonic() < deadline and cap.state is not CameraState.ENDED
+        f = cap.slot.get(timeout=0.05)
+        if f is not None:
+            frames.append(f)
+    cap.stop()
+    assert frames[-1].timestamp > 1e9  # wall-clock seconds, not media time
+
+
+def test_a_camera_not_there_yet_is_waited_for_with_backoff() -> None:
+    """A camera enumerated after login: no error at start; the capture says what it waits for
+    ("camera 0 not found, retrying in N s") and records once the camera appears."""
+    appears = threading.Event()
+    healthy = FakeReader()
+    attempts: list[float] = []
+
+    def opener(source: str | int) -> FakeReader:
+        attempts.append(time.monotonic())
+        return healthy if appears.is_set() else FakeReader(opened=False)
+
+    cap = CaptureThread(0, opener=opener, watchdog=WatchdogConfig(backoff_initial=0.02, backoff_max=0.05))
+    cap.open_or_raise()  # no SourceError: the camera may come later
+    cap.start()
+    notes: list[str] = []
+    deadline = time.monotonic() + 30
+    while len(attempts) < 4 or not notes:
+        assert time.monotonic() < deadline
+        note = cap.retry_note()
+        if note is not None:
+            notes.append(note)
+        time.sleep(0.002)
+    assert cap.state is CameraState.RECONNECTING
+    assert all(n.startswith("camera 0 not found, retrying in ") and n.endswith(" s") for n in notes)
+    appears.set()
+    assert cap.slot.get(timeout=30) is not None
+    cap.stop()
+    assert cap.retry_note() is None and len(cap.gaps) == 1
+
+
+def test_a_missing_camera_path_is_waited_for_but_a_missing_file_is_an_error() -> None:
+    CaptureThread("/dev/video9", opener=lambda s: FakeReader(opened=False)).open_or_raise()
+    with pytest.raises(SourceError, match="nope.mp4"):
+        CaptureThread("nope.mp4", opener=lambda s: FakeReader(opened=False)).open_or_raise()

@@ -10,6 +10,7 @@ import pytest
 from cafe_monitor.classification import EmotionClassifier, ModelError, select_providers
 from cafe_monitor.domain import CLASSES
 from cafe_monitor.preprocessing import normalise
+from tests.conftest import need_module
 
 
 @pytest.fixture
@@ -111,8 +112,8 @@ def test_default_model_is_a_float32_cascade_with_an_int8_twin_and_answers_each_f
     together = clf.classify(faces)
     assert np.allclose(together, np.concatenate([clf.classify(f[None]) for f in faces]), atol=1e-5)
 
-    onnx = pytest.importorskip("onnx")
-    pytest.importorskip("torch")  # training.quantize, where cascade thresholds are set
+    onnx = need_module("onnx")
+    need_module("torch")  # training.quantize, where cascade thresholds are set
     import onnxruntime as ort
 
     from training.quantize import set_thresholds

@@ -5,14 +5,16 @@ written day never again."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from cafe_monitor import daily_reports, storage
-from cafe_monitor.config import ReportSettings, Settings, StorageSettings
+from cafe_monitor.config import PrivacySettings, ReportSettings, Settings, StorageSettings
 from cafe_monitor.daily_reports import DailyReporter, DailyReportThread, due_days, next_day_end
+from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.queries import Counter
 from tests.test_queries import add_session, utc
@@ -160,8 +162,54 @@ def test_a_bug_in_a_check_is_logged_and_the_thread_goes_on(
     assert not thread.is_alive()  # stop() waits for the thread
 
 
-def test_off_when_the_setting_says_so(db_url: str) -> None:
-    assert daily_reports.start_for(Settings(reports=ReportSettings(auto_daily=False)), db_url) is None
+def test_off_when_the_setting_says_so(engine: storage.Engine, tmp_path: Path) -> None:
+    """`auto_daily = false`: no report is written (the thread still applies the retention)."""
+    off = dataclasses.replace(settings(tmp_path), reports=ReportSettings(folder=str(tmp_path), auto_daily=False))
+    assert DailyReporter(engine, off).check(utc(2026, 11, 26, 15)) == []
+    assert list(tmp_path.glob("day-*")) == []
+
+
+def test_a_written_day_is_rewritten_when_rows_are_imported_later(engine: storage.Engine, tmp_path: Path) -> None:
+    """The database was down on Tuesday: its rows reach the database from a rescue file on
+    Thursday. Tuesday's automatic report is written again with them, once; a day whose rows
+    did not change is not."""
+    reporter = DailyReporter(engine, settings(tmp_path))
+    first = reporter.run_due(utc(2026, 11, 25, 12))
+    assert "day-2026-11-24-soho.pdf" in [p.name for p in first]
+    add_session(engine, utc(2026, 11, 24, 14), [(utc(2026, 11, 24, 14, 5), "happy"), (utc(2026, 11, 24, 15), "sad")],
+                site="soho", zone="Europe/London")  # imported from the rescue file
+    again = reporter.run_due(utc(2026, 11, 26, 12))
+    assert sorted(p.name for p in again if p.suffix == ".pdf") == ["day-2026-11-24-soho.pdf", "day-2026-11-25-soho.pdf"]
+    tuesday = list(csv.DictReader((tmp_path / "day-2026-11-24-soho-visits.csv").open()))
+    assert len(tuesday) == 4  # the two visits of Tuesday, the late one after midnight and the imported two
+    assert reporter.run_due(utc(2026, 11, 26, 13)) == []  # nothing changed since: not written again
+
+
+def test_a_long_session_keeps_no_row_past_the_retention(db_url: str, tmp_path: Path) -> None:
+    """A session started weeks ago and still recording: the day-end thread applies the
+    retention while it runs (not only when a session starts)."""
+    engine = storage.open_database(db_url)
+    started = utc(2026, 10, 1, 9)
+    session = storage.start_session(engine, source="0", site="soho", camera="counter", model_name="m",
+                                    model_sha256="0", provider="CPU", settings={}, started_at=started)
+    with storage.session_scope(engine) as s:
+        for days in (0, 4, 40):  # per-second rows of 1 Oct, 5 Oct and 10 Nov
+            s.add(storage.TimelineRow(session_id=session, at=started + dt.timedelta(days=days), frames=25, faces=0,
+                                      **{f"p_{c}": 0.0 for c in CLASSES}))
+        s.commit()
+    keep_30_days = dataclasses.replace(settings(tmp_path), privacy=PrivacySettings(retention_days=30))
+    now = utc(2026, 11, 12, 12)
+    thread = DailyReportThread(lambda: DailyReporter(engine, keep_30_days), now=lambda: now)
+    thread.start()
+    try:
+        wait_for_first_check(thread, 60)
+    finally:
+        thread.stop()
+    assert thread.last_error is None
+    left = [storage.as_utc(p.at) for p in storage.session_timeline(engine, session)]
+    assert left == [started + dt.timedelta(days=40)]  # the two older than 30 days are gone
+    row = storage.get_session(engine, session)
+    assert row is not None and row.status == "running"  # the session itself goes on
 
 
 def test_another_sites_camera_named_like_this_site_does_not_count_as_written(

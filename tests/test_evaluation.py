@@ -92,3 +92,16 @@ def test_json_and_out_carry_score_fidelity(tmp_path: Path) -> None:
     assert (tmp_path / "o" / "score_by_class.png").is_file()
     text = evaluate("--images", str(root), "--crops").stdout
     assert "score error" in text and "ideal 50" in text
+
+
+def test_a_labels_csv_names_its_photos_and_a_bad_row_is_one_line(tmp_path: Path) -> None:
+    from cafe_monitor.evaluation import labelled_files
+
+    (tmp_path / "a.png").write_bytes(b"")
+    good = tmp_path / "labels.csv"
+    good.write_text("file,label,source,time\na.png,happy,somewhere,frame 3\nsub/b.jpg,neutral,,\n")
+    assert labelled_files(good) == [(tmp_path / "a.png", 3), (tmp_path / "sub" / "b.jpg", 6)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,label\na.png,happy\nb.png,joy\n")
+    p = evaluate("--images", str(bad))
+    assert p.returncode == 2 and p.stderr.startswith(f"error: {bad} line 3:") and "'joy'" in p.stderr

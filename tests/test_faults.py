@@ -100,10 +100,32 @@ def test_frozen_camera_is_noticed(db_url: str) -> None:
     assert capture.reconnects == 1 and result.gaps
 
 
-def test_missing_camera_writes_no_session(db_url: str) -> None:
+def test_missing_camera_is_waited_for_not_an_error(db_url: str) -> None:
+    """A camera not there at start (enumerated after login) is no error: the session says it
+    waits for it, and a stop ends it as usual."""
     session = MonitorSession(Settings(), source="5", db_url=db_url,
                              capture=CaptureThread(5, opener=lambda s: FakeReader(opened=False)))
-    with pytest.raises(SourceError, match="camera 5"):
+
+    def on_state(state: LiveState) -> None:
+        if state.problem is not None:
+            assert state.problem.startswith("camera 5 not found, retrying in ")
+            session.stop()
+
+    threading.Timer(60, session.stop).start()  # a safety net only
+    try:
+        result = session.run(on_state=on_state)
+    finally:
+        session.pipeline.close()
+    assert result.stats.frames == 0
+    row = storage.get_session(storage.open_database(db_url), result.session_id or 0)
+    assert row is not None and row.status == "ended"
+
+
+def test_missing_file_writes_no_session(db_url: str, tmp_path: Path) -> None:
+    gone = str(tmp_path / "gone.mp4")
+    session = MonitorSession(Settings(), source=gone, db_url=db_url,
+                             capture=CaptureThread(gone, opener=lambda s: FakeReader(opened=False)))
+    with pytest.raises(SourceError, match="gone.mp4"):
         session.run()
     session.pipeline.close()
     assert storage.list_sessions(storage.open_database(db_url)) == []

@@ -14,17 +14,16 @@ QDQ graph computed in float, the same everywhere) on 1,200 FER2013 faces.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cafe_monitor.paths import MODELS_DIR
-from tests.conftest import clip_frames
+from tests.conftest import clip_frames, need_module, skip_or_fail
 from training.cpu_check import EMULATED_CPUS, can_emulate, logits_on
 
-onnx = pytest.importorskip("onnx")
+onnx = need_module("onnx")
 
 INT8_MODELS = sorted(MODELS_DIR.glob("*.int8.onnx"))
 #: 255 (largest uint8 activation) x |w| x 2 (pairs summed by vpmaddubsw) must fit in int16.
@@ -71,9 +70,8 @@ def live_crops(emotions_clip: Path) -> np.ndarray:
 def test_int8_answers_are_the_same_on_other_cpus(model: Path, cpu: str, live_crops: np.ndarray) -> None:
     """Haswell: AVX2 without VNNI (where 8-bit weights saturated); Nehalem: no AVX at all."""
     if not can_emulate():
-        if os.environ.get("CAFE_MONITOR_REQUIRE_QEMU") == "1":
-            pytest.fail("qemu-x86_64 (Debian's qemu-user) is required here: scripts/test.sh installs it")
-        pytest.skip("needs qemu-x86_64 on an x86-64 machine to emulate a CPU without VNNI")
+        skip_or_fail("needs qemu-x86_64 (Debian's qemu-user, scripts/test.sh installs it) on an x86-64 machine "
+                     "to emulate a CPU without VNNI", "QEMU")
     here, there = logits_on(model, live_crops), logits_on(model, live_crops, cpu, processes=2)
     assert (there.argmax(1) == here.argmax(1)).all()
     # exact integer sums on both CPUs leave only float rounding in the rescaling steps
@@ -81,9 +79,10 @@ def test_int8_answers_are_the_same_on_other_cpus(model: Path, cpu: str, live_cro
     assert gap <= 0.01, f"{model.name} on {cpu}: logits differ by up to {gap:.3f}"
 
 
+@pytest.mark.needs_shared("data/fer2013")
 @pytest.mark.parametrize("model", INT8_MODELS, ids=lambda p: p.name)
 def test_int8_answers_match_the_cpu_independent_reference_on_fer2013(model: Path, fer_dir: Path) -> None:
-    pytest.importorskip("torch")
+    need_module("torch")
     from training.data import DEFAULT_CACHE, load_fer2013
     from training.quantize import int8_logits
 

@@ -11,13 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_no_camera_prints_exactly_one_line(tmp_path: Path) -> None:
+    """A camera not there is waited for (it may be enumerated late): one line says so, and
+    OpenCV's own complaints about each attempt never reach the user."""
     env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
-    p = subprocess.run([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", "7"],
-                       capture_output=True, text=True, cwd=REPO, timeout=120,
+    p = subprocess.run([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", "7",
+                        "--max-seconds", "3"], capture_output=True, text=True, cwd=REPO, timeout=120,
                        env={**env, "CAFE_MONITOR_HOME": str(tmp_path)})
-    assert p.returncode == 2
-    assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith("error: cannot open camera 7"), p.stderr
-    assert p.stdout == ""
+    assert p.returncode == 0
+    assert len(p.stderr.splitlines()) == 1 and "camera 7 not found; retrying until it appears" in p.stderr, p.stderr
+    assert p.stdout.startswith("session 1: 0 frames")
 
 
 def test_a_log_level_set_by_the_user_is_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]

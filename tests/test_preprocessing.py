@@ -16,6 +16,7 @@ from cafe_monitor.preprocessing import (
     square_with_margin,
     to_gray,
 )
+from tests.conftest import need_module
 
 
 def test_normalise_matches_card_formula() -> None:
@@ -60,7 +61,7 @@ def test_to_gray_accepts_gray_bgra() -> None:
 
 
 def test_training_imports_the_same_function() -> None:
-    pytest.importorskip("torch")
+    need_module("torch")
     import training.train as train
 
     assert train.normalise is normalise

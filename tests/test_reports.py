@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from cafe_monitor import reports, storage
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.scoring import ScoreConfig
 from cafe_monitor.storage.queries import Counter
+from tests.conftest import need_tool
 from tests.test_queries import add_session, utc
 
 CFG = ScoreConfig()
@@ -56,10 +56,10 @@ def test_day_report_is_the_sites_business_day(engine: storage.Engine, tmp_path: 
     assert doc["time_zone"] == LA.name and doc["business_day"] == "2026-10-31"
     assert doc["visits"][2]["first_seen"] == "2026-11-01T01:30:00-08:00"
     pdf = next(p for p in written if p.suffix == ".pdf")
-    if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-        assert "Visits per hour (America/Los_Angeles)" in text and "local (America/Los_Angeles)" in text
-        assert "Visits (3)" in text and "shown" not in text  # all three listed: no "first 3 shown"
+    pdftotext = need_tool("pdftotext", "poppler-utils")
+    text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Visits per hour (America/Los_Angeles)" in text and "local (America/Los_Angeles)" in text
+    assert "Visits (3)" in text and "shown" not in text  # all three listed: no "first 3 shown"
 
 
 def test_reports_use_the_sites_recorded_zone(db_url: str) -> None:

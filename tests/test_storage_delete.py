@@ -7,13 +7,15 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cafe_monitor import storage
 from tests.test_cli import REPO
-from tests.test_storage import recorded_session
+from tests.test_storage import recorded_session, visit
 
 UTC = dt.timezone.utc
 # 02:00 in Los Angeles on 30 Nov is still the business day of 29 Nov (day starts 04:00)
@@ -71,15 +73,49 @@ def test_delete_a_business_day_of_one_site(db_url: str, la_config: Path) -> None
     assert delete("--day", "30/11/2026", "--db", db_url, "--yes").returncode == 2
 
 
-def test_a_session_being_recorded_is_not_deleted(db_url: str) -> None:
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30  # a safety net; the tests wait on the rows themselves
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def stored(engine: storage.Engine, sid: int) -> list[int]:
+    return sorted(v.visit_no for v in storage.session_visits(engine, sid))
+
+
+@pytest.mark.parametrize("what", ["day", "session"])
+def test_deleting_while_monitoring_runs(db_url: str, what: str) -> None:
+    """A day (or the session itself) is deleted while its session records: the rows go, the
+    session goes on, and its later writes neither fail nor bring a deleted visit back (the
+    customer still in view when the deletion ran keeps being checkpointed)."""
     engine = storage.open_database(db_url)
+    origin = dt.datetime.now(UTC).timestamp() - 60
     sid = storage.start_session(engine, source="0", site="north", camera="counter", model_name="m",
                                 model_sha256="0" * 64, provider="CPU", settings={})
-    w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05)
+    w = storage.SessionWriter(engine, sid, origin=origin, flush_seconds=0.05)
     w.start()
     try:
-        with pytest.raises(storage.CounterBusyError, match="recording right now"):
-            storage.delete_session(engine, sid)
+        w.add_visit(visit(1))  # ended
+        w.checkpoint([visit(2, t0=10.0)])  # still in view
+        w.add_bucket(storage.TimelineBucket(w.to_datetime(5.0), 25, 1, (0.0,) * 7))
+        wait_until(lambda: stored(engine, sid) == [1, 2], "the first rows stored")
+        if what == "day":
+            start = w.to_datetime(0.0) - dt.timedelta(hours=1)
+            removed = storage.delete_between(engine, start, start + dt.timedelta(hours=2), "north")
+        else:
+            removed = storage.delete_session(engine, sid)
+        assert (removed.visits, removed.seconds, removed.sessions) == (2, 1, 0)  # the live session's row stays
+        assert stored(engine, sid) == [] and storage.session_timeline(engine, sid) == []
+        w.checkpoint([visit(2, t0=10.0)])  # the same customer, later: a deleted visit
+        w.add_visit(visit(3, t0=50.0))  # a new customer after the deletion
+        wait_until(lambda: stored(engine, sid) == [3], "the new visit stored")
+        w.checkpoint([visit(2, t0=10.0)])
+        w.add_visit(visit(4, t0=55.0))
+        wait_until(lambda: stored(engine, sid) == [3, 4], "a later visit stored")
+        assert w.last_error is None and w.rescue_file is None
     finally:
-        w.close()
-    assert storage.delete_session(engine, sid).sessions == 1
+        w.close("ended")
+    row = storage.get_session(engine, sid)
+    assert row is not None and row.status == "ended" and stored(engine, sid) == [3, 4]
+    assert storage.delete_session(engine, sid).sessions == 1  # ended: deleted whole

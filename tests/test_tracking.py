@@ -67,3 +67,20 @@ def test_smoothed_label_does_not_flicker() -> None:
         faces, _ = t.update([obs(10, HAPPY)], i * 0.1)
     faces, _ = t.update([obs(10, SAD)], 1.0)  # one odd frame
     assert faces[0].smoothed.argmax() == 3
+
+
+def test_a_wall_clock_stepping_back_leaves_no_stale_track() -> None:
+    """A live camera's timestamps are the wall clock; NTP stepping it back an hour must not
+    keep a customer who left as an open visit until the clock catches up: tracks age by the
+    frames' monotonic time, while visits keep the wall-clock times they are stored with."""
+    t = VisitTracker(TrackerConfig(min_frames=3, min_seconds=0.2, max_gap_seconds=1.0))
+    wall, tick = 1_800_000_000.0, 100.0
+    for i in range(10):
+        t.update([obs(10 + i)], wall + i * 0.1, now=tick + i * 0.1)
+    wall -= 3600  # the clock is corrected by an hour, backwards
+    ended = []
+    for i in range(10, 40):  # the customer has left; three more seconds of empty frames
+        _, done = t.update([], wall + i * 0.1, now=tick + i * 0.1)
+        ended += done
+    assert [v.id for v in ended] == [1] and t.open_visits() == []
+    assert ended[0].first_seen == 1_800_000_000.0 and ended[0].frames == 10

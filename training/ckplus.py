@@ -15,7 +15,6 @@ people sorted by a hash of their id are dealt train, train, train, val, test (60
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy.typing as npt
 
 from cafe_monitor.domain import CLASSES
 from cafe_monitor.evaluation import read_image
+from training import wild_dev
 from training.wild_dev import SPLIT_NAMES, Photo, _digest
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ckplus48"
@@ -34,11 +34,8 @@ RECORDED = Path(__file__).resolve().parent / "splits" / "ckplus48.json"
 
 
 def load(root: Path = DEFAULT_ROOT) -> list[Photo]:
-    labels = root / "labels.csv"
-    if not labels.is_file():
-        raise FileNotFoundError(f"ckplus48 not found: expected {labels}")
-    with labels.open() as fh:
-        return [Photo(root / r["path"], CLASSES.index(r["label"]), r["person"]) for r in csv.DictReader(fh)]
+    """The faces with their labels and people (labels.csv has wild_dev's columns, plus the sequence)."""
+    return wild_dev.load(root)
 
 
 def split_people(people: list[str] | set[str]) -> dict[str, str]:

@@ -79,7 +79,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
     for model, sets in results.items():
         for name, f in sets.items():
             scores = [f"{f['scores'][c]:.0f}" if c in f["scores"] else "–" for c in shown]
-            lines.append(f"| {Path(model).name} | {name} | {f['n']} | {f['accuracy']:.1%} | "
+            lines.append(f"| {model} | {name} | {f['n']} | {f['accuracy']:.1%} | "
                          f"{f['macro_recall']:.1%} | {f['score_error']:.1f} | " + " | ".join(scores) + " |")
     return "\n".join(lines)
 
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckplus", type=Path, default=ckplus.DEFAULT_ROOT)
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--json", type=Path, help="write every figure here")
+    ap.add_argument("--write-card", action="store_true",
+                    help="record each model's own figures on its card (real_faces_held_out)")
     args = ap.parse_args(argv)
     for model in args.models:
         if not model.with_suffix(".card.json").is_file():
@@ -122,6 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args.models, people, args.wild, args.ckplus, args.data)
     print("ideal scores: " + ", ".join(f"{c} {50 * (1 + v):.0f}" for c, v in _ideal().items()))
     print(markdown(results))
+    if args.write_card:
+        from datetime import date
+
+        for model, sets in results.items():
+            card_path = Path(model).with_suffix(".card.json")
+            card = json.loads(card_path.read_text())
+            card["real_faces_held_out"] = {
+                "measured": date.today().isoformat(), "how": "python -m training.real_faces --test --write-card",
+                "split": "by person, training/splits/ (wild_dev through the live path's crop, CK+48 as crops)",
+                "figures": sets}
+            card_path.write_text(json.dumps(card, indent=2) + "\n")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")

@@ -67,7 +67,7 @@ class Found:
 def load(root: Path = DEFAULT_ROOT) -> list[Photo]:
     labels = root / "labels.csv"
     if not labels.is_file():
-        raise FileNotFoundError(f"wild_dev not found: expected {labels}")
+        raise FileNotFoundError(f"{root.name} not found: expected {labels}")
     with labels.open() as fh:
         return [Photo(root / r["path"], CLASSES.index(r["label"]), r["person"]) for r in csv.DictReader(fh)]
 

@@ -13,7 +13,7 @@ Everything is re-exported here, so `from cafe_monitor import storage; storage.X`
 
 from sqlalchemy.engine import Engine
 
-from cafe_monitor.storage.database import StorageError, open_database, session_scope
+from cafe_monitor.storage.database import DatabaseUnavailable, StorageError, open_database, session_scope
 from cafe_monitor.storage.housekeeping import (
     CounterBusyError,
     Removed,
@@ -40,6 +40,7 @@ __all__ = [
     "UTC",
     "Base",
     "CounterBusyError",
+    "DatabaseUnavailable",
     "EmotionColumns",
     "Engine",
     "Removed",

@@ -26,6 +26,11 @@ class StorageError(UserError, RuntimeError):
     """The database cannot be opened, is locked, damaged or of an unknown schema."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The database does not answer now (server or network not up yet, locked): a monitor
+    retries it, unlike a malformed URL or a damaged file."""
+
+
 #: a database that does not answer must end in an error (and the writer's rows in the rescue
 #: file), never in a counter frozen on a socket: PostgreSQL gets these unless the URL sets its own
 CONNECT_TIMEOUT_S = 5
@@ -79,7 +84,7 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
                     raise StorageError(f"database {_safe(url)} is damaged ({check}); move it aside and "
                                        "restart to begin a new one, or restore a backup")
     except OperationalError as exc:
-        raise StorageError(_explain(url, exc)) from exc
+        raise DatabaseUnavailable(_explain(url, exc)) from exc
     except DatabaseError as exc:  # "file is not a database" and friends
         raise StorageError(f"database {_safe(url)} is damaged or not a database: {exc.orig}") from exc
     if migrate:
@@ -88,7 +93,7 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         try:
             upgrade(engine)
         except OperationalError as exc:
-            raise StorageError(_explain(url, exc)) from exc
+            raise DatabaseUnavailable(_explain(url, exc)) from exc
     return engine
 
 

@@ -151,11 +151,6 @@ def prune_timeline(engine: Engine, retention_days: int, now: dt.datetime | None 
         return n
 
 
-def _refuse_live(row: SessionRow, now: dt.datetime) -> None:
-    if _live(row, now):
-        raise CounterBusyError(f"session {row.id} is recording right now; stop it first")
-
-
 def count_session(engine: Engine, session_id: int) -> Removed:
     """What deleting a session would remove (for the confirmation question)."""
     with session_scope(engine) as s:
@@ -166,19 +161,25 @@ def count_session(engine: Engine, session_id: int) -> Removed:
 
 
 def delete_session(engine: Engine, session_id: int, now: dt.datetime | None = None) -> Removed:
-    """A whole session with its visits and timeline (a data-subject request, a mistake)."""
+    """A whole session with its visits and timeline (a data-subject request, a mistake).
+
+    A session recording right now need not be stopped: every row recorded so far goes, its
+    row stays while it runs (what it records from now on goes there; its writer never
+    writes a deleted visit again)."""
     removed = count_session(engine, session_id)
     with session_scope(engine) as s:
         row = s.get(SessionRow, session_id)
         assert row is not None
         now = now or dt.datetime.now(UTC)
-        _refuse_live(row, now)
-        s.add(_deleted_session(row, now))
+        live = _live(row, now)
+        if not live:  # a live session goes on under its key: only its rows so far are gone
+            s.add(_deleted_session(row, now))
         s.execute(delete(VisitRow).where(VisitRow.session_id == session_id))
         s.execute(delete(TimelineRow).where(TimelineRow.session_id == session_id))
-        s.execute(delete(SessionRow).where(SessionRow.id == session_id))
+        if not live:
+            s.execute(delete(SessionRow).where(SessionRow.id == session_id))
         s.commit()
-    return removed
+    return Removed(0, removed.visits, removed.seconds) if live else removed
 
 
 def _deleted_session(row: SessionRow, now: dt.datetime) -> DeletionRow:
@@ -203,15 +204,15 @@ def count_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: st
 def delete_between(engine: Engine, start: dt.datetime, end: dt.datetime, site: str | None = None,
                    now: dt.datetime | None = None) -> Removed:
     """Every visit that began and every second recorded in [start, end) (of one site, or
-    all), then the sessions this leaves empty. A session recording right now is refused."""
+    all), then the sessions this leaves empty. A session recording right now loses its rows
+    in the range and goes on recording (its row is kept; its writer never writes a deleted
+    visit again)."""
     now = now or dt.datetime.now(UTC)
     visits, seconds = _in_range(start, end, site)
     with session_scope(engine) as s:
         q = select(SessionRow).where(SessionRow.id.in_(
             select(VisitRow.session_id).where(visits).union(select(TimelineRow.session_id).where(seconds))))
         touched = s.scalars(q).all()
-        for row in touched:
-            _refuse_live(row, now)
         s.add(DeletionRow(site=site, start=start, end=end, deleted_at=now))  # `import` keeps out of it
         n_visits = _n(s.execute(delete(VisitRow).where(visits)))
         n_seconds = _n(s.execute(delete(TimelineRow).where(seconds)))

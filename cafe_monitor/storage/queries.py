@@ -348,3 +348,11 @@ def recorded_zones(engine: Engine) -> dict[str, tuple[str, str]]:
             if isinstance(st, dict) and isinstance(st.get("time_zone"), str) and st["time_zone"]:
                 out[site] = (st["time_zone"], str(st.get("business_day_start") or "04:00"))
     return out
+
+
+def timeline_seconds(engine: Engine, start: dt.datetime, end: dt.datetime, counter: Counter = EVERY_COUNTER) -> int:
+    """How many per-second rows [start, end) holds (a day report's timeline, counted, not read)."""
+    q = counter.where(select(func.count(TimelineRow.id)), join_from=TimelineRow.session_id)
+    q = q.where(TimelineRow.at >= _utc(start), TimelineRow.at < _utc(end))
+    with engine.connect() as c:
+        return int(c.execute(q).scalar() or 0)

@@ -100,6 +100,8 @@ class SessionWriter(threading.Thread):
         self.rescue_dir = rescue_dir
         self._queue: queue.SimpleQueue[Visit | TimelineBucket | _End] = queue.SimpleQueue()
         self._visits: dict[int, Visit] = {}  # latest snapshot per visit number
+        #: visit numbers stored once: one missing later was deleted (`delete` while recording)
+        self._stored_visits: set[int] = set()
         self._buckets: list[TimelineBucket] = []
         # pending rows not yet in the rescue file (a visit's latest state only: one line a second)
         self._unrescued_visits: dict[int, Visit] = {}
@@ -233,6 +235,7 @@ class SessionWriter(threading.Thread):
             s.execute(update(SessionRow).where(SessionRow.id == self.session_id).values(**values))
             s.commit()
         self.frames += frames
+        self._stored_visits.update(v.id for v in visits)
 
     def _new_seconds(self, s: Session, buckets: Sequence[TimelineBucket]) -> list[TimelineBucket]:
         """The buckets whose second is not stored yet (a second is stored once: the first
@@ -321,6 +324,8 @@ class SessionWriter(threading.Thread):
             fields = dict(frames=v.frames, first_seen=self.to_datetime(v.first_seen),
                           last_seen=self.to_datetime(v.last_seen), **probs(v.distribution))
             row = stored.get(no)
+            if row is None and no in self._stored_visits:
+                continue  # deleted while the session records: never written again
             if row is None:
                 s.add(VisitRow(session_id=self.session_id, visit_no=no, **fields))
             else:

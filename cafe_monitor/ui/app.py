@@ -400,7 +400,8 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec() and dialog.result_settings is not None:
             old_url = self.settings.storage.url
-            old_reporting = (self.settings.storage, self.settings.reports, self.settings.score)
+            old_reporting = (self.settings.storage, self.settings.reports, self.settings.score,
+                             self.settings.privacy.retention_days, self.settings.privacy.visit_retention_days)
             self.settings = dialog.result_settings
             self.live.blur = self.settings.privacy.blur_preview
             self.blur_action.setChecked(self.live.blur)
@@ -425,22 +426,25 @@ class MainWindow(QMainWindow):
             self._show_settings_problem()
             self._attach_today()
             if self.daily_reports is not None and old_reporting != (
-                    self.settings.storage, self.settings.reports, self.settings.score):
+                    self.settings.storage, self.settings.reports, self.settings.score,
+                    self.settings.privacy.retention_days, self.settings.privacy.visit_retention_days):
                 self.start_daily_reports()  # the next day's report with the new database, folder, site or zone
             self._persist()
             if any(w is not None and w.running for w in (self.worker, self.grid_worker)):
                 self.status.setText("Settings saved; camera, detector and database apply from the next session")
 
     def start_daily_reports(self) -> None:
-        """(Re)start writing each business day's report at its end, with the current settings."""
+        """(Re)start writing each business day's report at its end (and the retention), with
+        the current settings. Nothing here waits: the thread opens the database itself, and
+        one it replaces finishes a report it is writing on its own."""
         from cafe_monitor import daily_reports
 
-        self.stop_daily_reports()
+        self.stop_daily_reports(timeout=0)
         self.daily_reports = daily_reports.start_for(self.settings, self.db_url())
 
-    def stop_daily_reports(self) -> None:
+    def stop_daily_reports(self, timeout: float = 5.0) -> None:
         if self.daily_reports is not None:
-            self.daily_reports.stop()
+            self.daily_reports.stop(timeout)
             self.daily_reports = None
 
     def _show_settings_problem(self) -> None:

@@ -31,7 +31,10 @@ def score_colour(score: float | None) -> str:
 
 def camera_text(state: LiveState) -> str:
     """The camera's state in words, for the single view's and the grid's status lines; a
-    silent camera says for how long."""
+    silent camera says for how long, and what is waited for says when it is tried again
+    ("camera 0 not found, retrying in 4 s", "database not reachable, retrying in 8 s")."""
+    if state.problem:
+        return state.problem
     if state.camera is CameraState.STALLED:
         age = f" – no frame for {state.frame_age:.0f} s" if state.frame_age is not None else ""
         return f"stalled{age}"
@@ -339,7 +342,7 @@ class LiveView(QWidget):
         """The status line as rich text: a camera that needs attention stands out (amber
         when stalled, red when reconnecting or failed)."""
         camera = html.escape(camera_text(state))
-        colour = LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
+        colour = "#d62728" if state.problem else LiveView.CAMERA_ATTENTION_COLOURS.get(state.camera)
         if colour is not None:
             camera = f'<b style="color:{colour}">{camera}</b>'
         rest = html.escape(LiveView._status_rest(state)).replace("   ", "&nbsp;&nbsp; ")

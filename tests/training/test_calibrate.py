@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
+from tests.conftest import need_module
+
+need_module("torch")
+onnx = need_module("onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 

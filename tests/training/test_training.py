@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
+from tests.conftest import need_module
+
+torch = need_module("torch")
+onnx = need_module("onnx")
 
 from training import data, ensemble, export, teacher, train  # noqa: E402
 
@@ -216,7 +218,7 @@ def test_time_budget_and_distillation_run(tiny_fer: Path, tmp_path: Path) -> Non
 
 
 def test_quantized_twin_is_chosen_on_cpu(tiny_fer: Path, tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime.quantization")
+    need_module("onnxruntime.quantization")
     from cafe_monitor.classification import EmotionClassifier, int8_variant
     from training import quantize
 
@@ -282,7 +284,7 @@ def test_card_recipe_names_teachers_and_start_by_run_not_by_path(tmp_path: Path)
 
 def test_ensemble_export_averages_members_and_quantizes_to_an_int8_only_model(
         tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime.quantization")
+    need_module("onnxruntime.quantization")
 
     from cafe_monitor.classification import EmotionClassifier, ModelError, int8_variant
     from training import quantize
@@ -361,7 +363,7 @@ def test_cascade_stops_each_face_at_the_first_stage_that_is_sure() -> None:
 
 def test_cascade_exports_quantizes_with_its_threshold_and_runs_in_the_monitor(
         tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("onnxruntime.quantization")
+    need_module("onnxruntime.quantization")
     from cafe_monitor.classification import EmotionClassifier, int8_variant
     from training import quantize
     from training.evaluate import onnx_probabilities, torch_probabilities
@@ -594,8 +596,14 @@ def test_the_recorded_person_splits_are_what_the_split_functions_give() -> None:
     assert held_out >= 0.3
     wild = json.loads(wild_dev.RECORDED.read_text())["people"]
     assert sum(v != "train" for v in wild.values()) / len(wild) >= 0.3
-    if not (wild_dev.DEFAULT_ROOT / "labels.csv").is_file():
-        pytest.skip("wild_dev's split needs its photo counts: ../shared/data/wild_dev is not here")
+
+
+@pytest.mark.needs_shared("data/wild_dev/labels.csv")
+def test_wild_devs_recorded_split_is_the_split_of_its_photos() -> None:
+    """The split recorded in the repository is what the photos in ../shared give."""
+    from training import wild_dev
+
+    wild = json.loads(wild_dev.RECORDED.read_text())["people"]
     assert wild_dev.split_people(wild_dev.load()) == wild
 
 
