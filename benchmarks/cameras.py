@@ -8,20 +8,24 @@ from assets/ (cameras 1 and 3: the emotions clip; 2 and 4: the three-customers G
 resized and re-encoded once, declared 30 fps) in real time, looping, so every camera
 delivers 30 frames/s and drops what the processing loop has no time for. One loop serves
 all cameras in turn (cafe_monitor.scheduler.RoundRobin, newest frame only), as the monitor
-does. For each setup it reports per camera the processed frames/s, dropped frames and mean
-capture-to-result latency, and the CPU the whole process used (decoding included), for:
+does. For each setup it reports per camera the processed frames/s, dropped frames, mean and
+median capture-to-result latency, and the CPU the whole process used (decoding included,
+process CPU time from psutil, in cores and as a share of the machine's), for:
 
-  * ours: the default pipeline (MediaPipe on every frame, the cascade, the tracker);
-  * ours, every_n_frames=2: detection on every other frame, the result carried between;
-  * the same two with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so
-    a second core works on another camera while one waits in MediaPipe or ONNX Runtime;
-  * the same with a thread of its own per camera (the monitor's arrangement before it used
-    the rotation: the OS shares the cores between the cameras' threads);
+  * floor: capture and decoding alone (the frames taken and thrown away): the least any
+    monitor of these cameras must spend; every other system's CPU is also given above it,
+    per camera;
+  * every frame: the pipeline without a work planner, detection and classification on every
+    frame (the defaults before issue 24); "every 2nd": the fixed `every_n_frames = 2` of then;
+  * defaults: the pipeline with the default work planner (cafe_monitor.work_planner);
+  * these with 2 loop workers (RoundRobin.run(workers=2), a detector per camera), so a
+    second core works on another camera while one waits in MediaPipe or ONNX Runtime;
   * monitor: `cafe_monitor.monitor.Monitor` itself, as `cafe-monitor run --source ... --realtime
     --loop` runs it: the rotation with two workers, each camera its own pipeline as
     `build_pipeline` makes it from the default settings, one shared classifier, and each
     camera recorded as a session (SQLite in a temporary folder: rows, checkpoints, live
-    score, status); "monitor, every 2nd" with `[detector] every_n_frames = 2`;
+    score, status); "monitor, every frame" with `[detector] every_n_frames = 1` and
+    `[classifier] readings_per_second = 0` (detect and classify every frame, as before issue 24);
   * fer-style: what the `fer` package does per frame: the whole frame to gray, OpenCV's Haar
     cascade (fer's settings: scale 1.1, 5 neighbours, 50 px faces), 40 px padding, crops
     resized to 64x64 for a mini-Xception (Arriaga et al. 2017, fer's model; the same layers
@@ -62,6 +66,7 @@ from cafe_monitor.monitor import CameraPlan, Monitor
 from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
 from cafe_monitor.scheduler import Feed, FeedRate, RoundRobin
+from cafe_monitor.session import build_planner
 from cafe_monitor.tracking import VisitTracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +74,10 @@ sys.path.insert(0, str(REPO))
 from benchmarks.pipeline import reencoded  # noqa: E402  (a sibling script, not a package module)
 
 SIZES = {"1280x720": (1280, 720), "640x360": (640, 360)}
+FLOOR = "floor: capture and decoding only"
+#: detection and classification on every frame (the defaults before issue 24)
+EVERY_FRAME: dict[str, dict[str, Any]] = {"detector": {"every_n_frames": 1},
+                                          "classifier": {"readings_per_second": 0}}
 CLIPS = (REPO / "assets" / "demo_emotions.mp4", REPO / "assets" / "demo_three_customers.gif")
 FPS = 30.0
 
@@ -145,14 +154,14 @@ class System:
     workers: int = 1
     #: a thread of its own per camera (the monitor's former arrangement) instead of one rotation
     thread_per_camera: bool = False
-    #: > 0: run cafe_monitor.monitor.Monitor itself with [detector] every_n_frames = this
-    monitor_every_n: int = 0
+    #: not None: run cafe_monitor.monitor.Monitor itself with these settings (a TOML-like table)
+    monitor_settings: dict[str, dict[str, Any]] | None = None
 
 
 def setup(n: int, clips: dict[int, Path], system: System, seconds: float, classifier: EmotionClassifier,
           folder: Path) -> dict[str, Any]:
-    if system.monitor_every_n:
-        return monitor_setup(n, clips, system.monitor_every_n, seconds, classifier, folder)
+    if system.monitor_settings is not None:
+        return monitor_setup(n, clips, system.monitor_settings, seconds, classifier, folder)
     captures = [CaptureThread(str(clips[i % 2]), realtime=True, loop=True) for i in range(n)]
     for c in captures:
         c.open_or_raise()
@@ -180,10 +189,10 @@ def setup(n: int, clips: dict[int, Path], system: System, seconds: float, classi
         return measure(run)
 
 
-def monitor_setup(n: int, clips: dict[int, Path], every_n: int, seconds: float, classifier: EmotionClassifier,
-                  folder: Path) -> dict[str, Any]:
+def monitor_setup(n: int, clips: dict[int, Path], table: dict[str, dict[str, Any]], seconds: float,
+                  classifier: EmotionClassifier, folder: Path) -> dict[str, Any]:
     """The Monitor as the command line runs it, recording every camera's session."""
-    settings = config.parse({"detector": {"every_n_frames": every_n}})
+    settings = config.parse(table)
     plans = [CameraPlan(f"camera-{i + 1}", str(clips[i % 2])) for i in range(n)]
     db = folder / f"monitor-{time.monotonic_ns()}.sqlite"
     monitor = Monitor(settings, plans, db_url=f"sqlite:///{db}", realtime=True, loop=True, classifier=classifier)
@@ -217,12 +226,14 @@ def measure(run: Callable[[], list[FeedRate]]) -> dict[str, Any]:
     ours = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / wall
     return {
         "cameras": [r.as_dict() for r in rates],
+        "median_latency_ms_max": round(max(r.median_latency_ms for r in rates), 1),
         "fps_per_camera_min": round(min(r.fps for r in rates), 1),
         "fps_per_camera_max": round(max(r.fps for r in rates), 1),
         "fps_total": round(sum(r.fps for r in rates), 1),
         "dropped_total": sum(r.dropped for r in rates),
         "dropped_share": round(sum(r.dropped for r in rates) / max(1, sum(r.processed + r.dropped for r in rates)), 3),
         "cpu_cores_used": round(ours, 2),
+        "cpu_share_of_machine": round(ours / (psutil.cpu_count() or 1), 3),
         "cpu_cores_busy_machine": round(machine, 2),  # others' load = busy machine - ours
     }
 
@@ -233,7 +244,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="each setup's best round is kept")
     p.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    p.add_argument("--systems", nargs="+", help="only these (names as printed); fer-style always runs")
+    p.add_argument("--systems", nargs="+", help="only these (names as printed); fer-style and the floor always run")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="cafe-cameras-"))
@@ -241,24 +252,30 @@ def main() -> None:
     detector = FaceDetector("full_range")
     fer = FerStyle(mini_xception_onnx(folder))
 
-    def ours(every_n: int, workers: int = 1, thread_per_camera: bool = False) -> System:
-        """With one worker the cameras share one detector; with more, each has its own."""
+    def ours(every_n: int, workers: int = 1, thread_per_camera: bool = False, planned: bool = False) -> System:
+        """With one worker the cameras share one detector; with more, each has its own.
+        `planned`: the default work planner (every_n ignored)."""
         def make(stack: ExitStack) -> Callable[[Frame], object]:
             alone = workers > 1 or thread_per_camera
             own = stack.enter_context(FaceDetector("full_range")) if alone else detector
-            pipe = Pipeline(own, classifier, tracker=VisitTracker(), every_n_frames=every_n)
+            pipe = Pipeline(own, classifier, tracker=VisitTracker(), every_n_frames=every_n,
+                            planner=build_planner(config.Settings()) if planned else None)
             return lambda f: pipe.process(f.image, f.timestamp, f.index)
         return System(make, workers, thread_per_camera)
 
-    systems = {"ours": ours(1), "ours every_n_frames=2": ours(2), "ours 2 workers": ours(1, 2),
-               "ours 2 workers, every 2nd": ours(2, 2),
-               "ours thread per camera": ours(1, thread_per_camera=True),
-               "ours thread per camera, every 2nd": ours(2, thread_per_camera=True),
-               "monitor": System(lambda _stack: lambda f: None, monitor_every_n=1),
-               "monitor, every 2nd": System(lambda _stack: lambda f: None, monitor_every_n=2),
+    def nothing(_stack: ExitStack) -> Callable[[Frame], object]:
+        return lambda f: None
+
+    systems = {FLOOR: System(nothing),
+               "every frame": ours(1), "defaults": ours(1, planned=True),
+               "every frame, 2 workers": ours(1, 2), "every 2nd, 2 workers": ours(2, 2),
+               "defaults, 2 workers": ours(1, 2, planned=True),
+               # a thread per camera: `ours(1, thread_per_camera=True)` (measured in issue 17, docs/benchmarks.md)
+               "monitor, every frame": System(nothing, monitor_settings=EVERY_FRAME),
+               "monitor": System(nothing, monitor_settings={}),
                "fer-style": System(lambda _stack: lambda f: fer.process(f.image))}
     if args.systems:
-        systems = {k: v for k, v in systems.items() if k in args.systems or k == "fer-style"}
+        systems = {k: v for k, v in systems.items() if k in args.systems or k in ("fer-style", FLOOR)}
     cpu = psutil.cpu_count() or 0
     results: dict[str, Any] = {
         "machine": f"{_cpu_model()}, {cpu} logical CPUs, {platform.system()}",
@@ -278,11 +295,12 @@ def main() -> None:
                     if best is None or r["fps_per_camera_min"] > best["fps_per_camera_min"]:
                         setup_results[name] = r
             base = setup_results["fer-style"]["fps_per_camera_min"]
+            floor = setup_results[FLOOR]["cpu_cores_used"]
             for name in systems:
-                if name == "fer-style":
-                    continue
                 r = setup_results[name]
-                r["ratio_vs_fer_style"] = round(float(r["fps_per_camera_min"]) / float(base), 2) if base else None
+                r["cpu_cores_above_floor_per_camera"] = round((r["cpu_cores_used"] - floor) / n, 3)
+                if name not in ("fer-style", FLOOR):
+                    r["ratio_vs_fer_style"] = round(float(r["fps_per_camera_min"]) / float(base), 2) if base else None
             results[f"{n} x {size_name}"] = setup_results
             if not args.json:
                 _print(f"{n} x {size_name}", setup_results)
@@ -294,9 +312,10 @@ def main() -> None:
 def _print(label: str, rows: dict[str, dict[str, Any]]) -> None:
     for name, r in rows.items():
         ratio = f"  ({r['ratio_vs_fer_style']}x fer-style)" if "ratio_vs_fer_style" in r else ""
-        print(f"{label:12} {name:26} {r['fps_per_camera_min']:5.1f}-{r['fps_per_camera_max']:5.1f} fps per camera, "
-              f"dropped {r['dropped_share']:.0%}, CPU {r['cpu_cores_used']} cores "
-              f"(machine {r['cpu_cores_busy_machine']}){ratio}"
+        print(f"{label:12} {name:34} {r['fps_per_camera_min']:5.1f}-{r['fps_per_camera_max']:5.1f} fps per camera, "
+              f"dropped {r['dropped_share']:.1%}, median latency <= {r['median_latency_ms_max']} ms, "
+              f"CPU {r['cpu_cores_used']} cores, {r['cpu_cores_above_floor_per_camera']} per camera above the "
+              f"floor (machine {r['cpu_cores_busy_machine']}){ratio}"
               + (f"; says: {r['shortfall']}" if r.get("shortfall") else ""), flush=True)
 
 

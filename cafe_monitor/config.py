@@ -58,11 +58,16 @@ class DetectorSettings:
                                        'selfie-distance camera), or a .tflite path')
     min_score: float = bounded(0.5, 0, 1, low_open=True, high_open=True,
                                help="faces the detector is less sure of are ignored")
-    #: (2 halves the cost per frame; visits unchanged on the demo clips, docs/benchmarks.md "Several cameras")
-    every_n_frames: int = bounded(1, 1, 10, help="detect on every Nth frame, faces carried between (2 lets four "
-                                                 "720p cameras keep up on 2 cores)")
-    classify_carried: bool = setting(False, "also classify the faces carried between detections (more labels; "
-                                            "costs about a third of the saving)")
+    #: the work planner (cafe_monitor.work_planner, issue 24) decides per frame whether to detect or to
+    #: carry the faces at their predicted boxes; this is its longest stride (docs/benchmarks.md "Work that
+    #: follows the need"). 1 = detect on every frame.
+    every_n_frames: int = bounded(6, 1, 30, help="the most frames from one detection to the next; the planner "
+                                                 "detects more often while there is time, a face enters or moves, "
+                                                 "or a reading is due (1 = every frame)")
+    budget_ms: float = bounded(2.0, 0, 1000, help="per frame, the time (ms) a camera may spend beyond what its "
+                                                  "faces need, on detections nobody asked for (0 = none)")
+    classify_carried: bool = setting(False, "no effect since the work planner decides what to classify "
+                                            "(kept so older settings files load)")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class ClassifierSettings:
                              'the same cost for every face) or a path')
     cpu_only: bool = setting(False, "never use a GPU")
     precision: str = setting("auto", '"auto" (float32 on a GPU, the int8 twin on a CPU), "float32" or "int8"')
+    readings_per_second: float = bounded(5.0, 0, 1000, help="each steady face is classified at most this often "
+                                                            "(0 = on every detection)")
+    min_readings: int = bounded(5, 1, 10_000, help="every face is classified on each detection until it has this "
+                                                   "many readings")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from cafe_monitor.capture import CaptureThread, Frame
+
+#: capture-to-result times kept per feed for the median (about a minute of a 30 fps camera)
+LATENCY_SAMPLES = 2048
 
 
 class FrameSlot(Protocol):
@@ -43,6 +48,8 @@ class Feed:
     processed: int = 0
     busy_seconds: float = 0.0  # time spent in `process`
     latency_seconds: float = 0.0  # summed capture-to-result time (frames carry captured_at)
+    #: the last LATENCY_SAMPLES capture-to-result times (s), for a median
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES), repr=False)
     started: float | None = None  # clock time of the loop's start
     #: called once, by the worker that finds the feed ended and drained (outside the loop's
     #: lock), so a camera whose source ends is closed at once while the others go on
@@ -77,6 +84,7 @@ class FeedRate:
     dropped: int
     seconds: float
     mean_latency_ms: float
+    median_latency_ms: float = 0.0  # over the feed's last LATENCY_SAMPLES frames (`rates()` without a window)
 
     @property
     def fps(self) -> float:
@@ -89,7 +97,8 @@ class FeedRate:
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "processed": self.processed, "dropped": self.dropped,
                 "seconds": round(self.seconds, 2), "fps": round(self.fps, 1),
-                "delivered_fps": round(self.delivered_fps, 1), "mean_latency_ms": round(self.mean_latency_ms, 1)}
+                "delivered_fps": round(self.delivered_fps, 1), "mean_latency_ms": round(self.mean_latency_ms, 1),
+                "median_latency_ms": round(self.median_latency_ms, 1)}
 
 
 @dataclass
@@ -134,7 +143,9 @@ class RoundRobin:
             feed.busy_seconds += self.clock() - t0
             feed.processed += 1
             if frame.captured_at:
-                feed.latency_seconds += max(0.0, time.monotonic() - frame.captured_at)
+                latency = max(0.0, time.monotonic() - frame.captured_at)
+                feed.latency_seconds += latency
+                feed.latencies.append(latency)
         finally:
             with self._lock:
                 self._busy.discard(i)
@@ -242,7 +253,8 @@ class RoundRobin:
         now = self._stopped if self._stopped is not None else self.clock()
         if window is None:
             return [FeedRate(f.name, f.processed, f.dropped, now - f.started if f.started is not None else 0.0,
-                             f.latency_seconds * 1e3 / f.processed if f.processed else 0.0) for f in self.feeds]
+                             f.latency_seconds * 1e3 / f.processed if f.processed else 0.0,
+                             float(np.median(list(f.latencies))) * 1e3 if f.latencies else 0.0) for f in self.feeds]
         rates = []
         with self._lock:
             for f in self.feeds:

@@ -32,6 +32,7 @@ from cafe_monitor.retry import RetryNote, RetryPolicy, keep_trying
 from cafe_monitor.scoring import LiveScore, Score, ScoreSums, score_visits
 from cafe_monitor.site_clock import site_clock
 from cafe_monitor.tracking import TrackedFace, Visit, VisitTracker
+from cafe_monitor.work_planner import PlannerConfig, WorkPlanner
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,15 @@ def build_pipeline(settings: Settings, model: Path | None = None,
     detector = FaceDetector(settings.detector.model, settings.detector.min_score)
     return Pipeline(detector, classifier, tracker=VisitTracker(settings.tracker),
                     region=settings.profile(settings.storage.camera_name).area,  # this camera's customer area
-                    quality=settings.quality, every_n_frames=settings.detector.every_n_frames,
-                    classify_carried=settings.detector.classify_carried)
+                    quality=settings.quality, planner=build_planner(settings))
+
+
+def build_planner(settings: Settings) -> WorkPlanner:
+    """A camera's work planner from `[detector]` and `[classifier]` (issue 24)."""
+    detector, classifier = settings.detector, settings.classifier
+    return WorkPlanner(PlannerConfig(max_stride=detector.every_n_frames, budget_ms=detector.budget_ms,
+                                     readings_per_second=classifier.readings_per_second,
+                                     min_readings=classifier.min_readings))
 
 
 def database_down(exc: BaseException) -> str | None:

@@ -8,6 +8,13 @@ the same clip gives the same visits whatever speed the machine runs at. A live c
 timestamps are the wall clock (what is stored), which can step back (NTP, a wrong clock at
 boot): its frames also carry a monotonic time (`now`), and only that decides when a track
 is old or a visit long enough, so a step never leaves a track that cannot end.
+
+Each track keeps its box's velocity (constant-velocity model, smoothed over detections):
+faces are matched against where their tracks are predicted to be, and between detections
+(cafe_monitor.work_planner) `predict` carries each face along its motion rather than
+freezing its box. An observation without probabilities (a face detected but not
+classified on that frame) moves its track and counts as a frame seen, not in the mix;
+so does a carried frame (`predict`): a visit's `frames` are the frames it was in view.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy.typing as npt
 
 from cafe_monitor.domain import CLASSES, Box
 from cafe_monitor.limits import bounded
+from cafe_monitor.work_planner import TrackView
 
 Probabilities = npt.NDArray[np.float32]
 
@@ -45,7 +53,7 @@ class Observation:
 
     box: Box
     score: float  # detector confidence
-    probabilities: Probabilities
+    probabilities: Probabilities | None  # None: detected, not classified on this frame
     quality: float  # 0..1 weight of this frame in the visit's mean
 
 
@@ -96,21 +104,55 @@ class _Track:
     weighted_sum: Probabilities = field(default_factory=lambda: np.zeros(len(CLASSES), np.float32))
     smoothed: Probabilities = field(default_factory=lambda: np.full(len(CLASSES), 1 / len(CLASSES), np.float32))
     visit_id: int | None = None
+    velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))  # px/s of x1, y1, x2, y2
+    readings: int = 0
+    last_reading: float | None = None
+    last_probabilities: Probabilities | None = None
     first_tick: float = 0.0  # monotonic times of the first and last match: for age, never stored
     last_tick: float = 0.0
 
     def add(self, obs: Observation, timestamp: float, alpha: float, now: float) -> None:
+        if self.frames and timestamp > self.last_seen:
+            step = (_coords(obs.box) - _coords(self.box)) / (timestamp - self.last_seen)
+            self.velocity = step if self.frames == 1 else VELOCITY_SMOOTHING * step + (
+                1 - VELOCITY_SMOOTHING) * self.velocity
         self.box, self.last_seen, self.last_tick = obs.box, timestamp, now
         self.frames += 1
+        if obs.probabilities is None:
+            return
+        self.readings += 1
+        self.last_reading, self.last_probabilities = timestamp, obs.probabilities
         self.weight += obs.quality
         self.weighted_sum += obs.quality * obs.probabilities
-        self.smoothed = obs.probabilities.copy() if self.frames == 1 else (
+        self.smoothed = obs.probabilities.copy() if self.readings == 1 else (
             (1 - alpha) * self.smoothed + alpha * obs.probabilities).astype(np.float32)
+
+    def predicted(self, timestamp: float) -> Box:
+        """Where the box is expected at `timestamp` (its last box moved at its velocity, for at
+        most MAX_PREDICTION_SECONDS: a face lost for longer is not extrapolated further)."""
+        dt = min(max(0.0, timestamp - self.last_seen), MAX_PREDICTION_SECONDS)
+        if dt == 0.0 or not self.velocity.any():
+            return self.box
+        return Box(*(float(v) for v in _coords(self.box) + self.velocity * dt))
+
+    def motion(self, timestamp: float) -> float:
+        """Predicted displacement since the last detection, in box widths."""
+        dt = min(max(0.0, timestamp - self.last_seen), MAX_PREDICTION_SECONDS)
+        return float(np.abs(self.velocity).max() * dt / max(1.0, self.box.width))
 
     def visit(self) -> Visit:
         assert self.visit_id is not None
         dist = self.weighted_sum / self.weight if self.weight > 0 else self.smoothed
         return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
+
+
+#: how much each new detection's velocity counts against the track's (jittery boxes average out)
+VELOCITY_SMOOTHING = 0.5
+MAX_PREDICTION_SECONDS = 0.5
+
+
+def _coords(box: Box) -> npt.NDArray[np.float64]:
+    return np.array([box.x1, box.y1, box.x2, box.y2], np.float64)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -146,6 +188,30 @@ class VisitTracker:
         self._tracks: list[_Track] = []
         self._next_track = 1
         self._next_visit = 1
+        self._updated: float | None = None  # monotonic time (`now`) of the last update (detection frame)
+
+    def match_ids(self, boxes: Sequence[Box], timestamp: float) -> list[int | None]:
+        """Which track each box would join at `timestamp` (None: a new track); what `update`
+        will do with the same boxes."""
+        pairs = match([t.predicted(timestamp) for t in self._tracks], boxes, self.config.iou_threshold)
+        ids: list[int | None] = [None] * len(boxes)
+        for ti, di in pairs:
+            ids[di] = self._tracks[ti].id
+        return ids
+
+    def views(self, timestamp: float) -> list[TrackView]:
+        """The faces seen at the last detection, as the work planner sees them at `timestamp`."""
+        return [TrackView(t.id, t.visit_id is not None, t.readings, t.last_reading, t.motion(timestamp))
+                for t in self._tracks if t.last_tick == self._updated]
+
+    def predict(self, timestamp: float) -> list[TrackedFace]:
+        """A frame between detections: the faces seen at the last detection, each at its
+        predicted box, with its latest reading. The frame counts in their visits' `frames`
+        (frames in view, carried or detected); nothing else is counted, nothing ended."""
+        shown = [t for t in self._tracks if t.last_tick == self._updated]
+        for t in shown:
+            t.frames += 1
+        return [TrackedFace(t.id, t.visit_id, t.predicted(timestamp), _latest(t), t.smoothed) for t in shown]
 
     def update(self, observations: Sequence[Observation], timestamp: float,
                now: float | None = None) -> tuple[list[TrackedFace], list[Visit]]:
@@ -154,7 +220,9 @@ class VisitTracker:
         frame (a live camera's); by default its timestamp (a file's media time)."""
         cfg = self.config
         now = timestamp if now is None else now
-        pairs = match([t.box for t in self._tracks], [o.box for o in observations], cfg.iou_threshold)
+        self._updated = now
+        pairs = match([t.predicted(timestamp) for t in self._tracks], [o.box for o in observations],
+                      cfg.iou_threshold)
         matched_obs = {di for _, di in pairs}
         for ti, di in pairs:
             self._tracks[ti].add(observations[di], timestamp, cfg.smoothing, now)
@@ -172,7 +240,8 @@ class VisitTracker:
         obs_by_track = {self._tracks[ti].id: observations[di] for ti, di in pairs}
         for t in self._tracks:
             if t.last_tick == now:
-                probs = obs_by_track[t.id].probabilities if t.id in obs_by_track else t.smoothed
+                seen = obs_by_track.get(t.id)
+                probs = seen.probabilities if seen is not None and seen.probabilities is not None else _latest(t)
                 faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
         ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
         self._tracks = [t for t in self._tracks if t not in ended]
@@ -186,4 +255,9 @@ class VisitTracker:
         """End of session: every confirmed track becomes a finished visit."""
         visits = self.open_visits()
         self._tracks = []
+        self._updated = None
         return visits
+
+
+def _latest(track: _Track) -> Probabilities:
+    return track.last_probabilities if track.last_probabilities is not None else track.smoothed
