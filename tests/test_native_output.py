@@ -18,7 +18,10 @@ def test_no_camera_prints_exactly_one_line(tmp_path: Path) -> None:
                         "--max-seconds", "3"], capture_output=True, text=True, cwd=REPO, timeout=120,
                        env={**env, "CAFE_MONITOR_HOME": str(tmp_path)})
     assert p.returncode == 0
-    assert len(p.stderr.splitlines()) == 1 and "camera 7 not found; retrying until it appears" in p.stderr, p.stderr
+    lines = p.stderr.splitlines()
+    # the first start's note on where settings live, then the one line about the camera
+    assert lines[0].startswith("settings: ") and "not written yet" in lines[0], p.stderr
+    assert len(lines) == 2 and "camera 7 not found; retrying until it appears" in lines[1], p.stderr
     assert p.stdout.startswith("session 1: 0 frames")
 
 
