@@ -100,5 +100,5 @@ def test_reports_and_their_ledger_are_owner_only(tmp_path: Path, db_url: str) ->
     assert len(written) == 4
     assert {p.name: mode(p) for p in written} == {p.name: 0o600 for p in written}
     assert mode(out) == 0o700
-    daily_reports._record(out, "shop-1", dt.date.today())
+    daily_reports._record(out, "shop-1", dt.date.today(), "1 visits, 3 frames, 1 s, 1 sessions")
     assert mode(out / daily_reports.LEDGER) == 0o600

@@ -7,6 +7,7 @@ read while the writer writes); any SQLAlchemy URL works, PostgreSQL for chains o
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,11 @@ class DatabaseUnavailable(StorageError):
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_S = 30
 SQLITE_BUSY_TIMEOUT_S = 5
+
+#: one opening (integrity check, migration) at a time in this program: the writer and the
+#: daily-report thread open one new file together at start, and two Alembic transactions that
+#: both read, then both write, make SQLite answer "locked" at once (no busy wait can help)
+_OPENING = threading.Lock()
 
 
 def _connect_args(url: URL) -> dict[str, Any]:
@@ -76,6 +82,12 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         raise StorageError(f"cannot use database URL {_safe(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    with _OPENING:
+        _check_and_migrate(engine, url, migrate)
+    return engine
+
+
+def _check_and_migrate(engine: Engine, url: str, migrate: bool) -> None:
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "sqlite":
@@ -94,7 +106,6 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
             upgrade(engine)
         except OperationalError as exc:
             raise DatabaseUnavailable(_explain(url, exc)) from exc
-    return engine
 
 
 def _sqlite_file(url: str) -> Path | None:
