@@ -94,6 +94,12 @@ def test_legends_sit_outside_the_plot_area(qtbot, window: MainWindow) -> None:  
         item = plot.getPlotItem()
         legend = item.legend
         assert legend is not None and len(legend.items) == entries
+
+        def laid_out(legend: pg.LegendItem = legend) -> bool:
+            """Qt lays the plot out from its event loop: a loaded machine gets there later."""
+            return legend.sceneBoundingRect().top() > 0
+
+        qtbot.waitUntil(laid_out, timeout=10000)
         area, box = item.vb.sceneBoundingRect(), legend.sceneBoundingRect()
         assert box.height() > 0 and not area.intersects(box), (area, box)
         assert box.top() >= area.bottom()  # under the x axis, however full the bars
