@@ -219,6 +219,7 @@ def save_pack(path: Path, splits: dict[str, Split], report: CleaningReport) -> N
     """One small file holding the cleaned splits. Faces are stored as row-to-row
     differences (the PNG "up" filter) before xz: 0.70 of the raw size instead of 0.77,
     which is what lets the pack travel with the repo to a GPU machine (64 MiB limit)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = _arrays(splits, report)
     for name in SPLITS:
         faces = np.asarray(arrays[f"{name}_images"], dtype=np.uint8)

@@ -9,7 +9,9 @@
 # the same budget so the comparison is fair; phase 3 evaluates every chosen checkpoint on both
 # test splits. Each phase leaves its results under $OUT, so a run cut short still reports.
 # Environment: PACK (data pack), OUT (results), RUNS (checkpoints), P1/P2 (seconds per phase),
-# LIMIT (images per split, for a rehearsal on a CPU). P2=0 trains in one phase, without
+# LIMIT (images per split, for a rehearsal on a CPU), REAL (the real-face training people,
+# `python -m training.mixture --out .gpu/real_faces.npz` here: every job then trains on the
+# mixture, REAL_SHARE of each batch, default 0.3; issue 22). P2=0 trains in one phase, without
 # distillation (what a short lease affords): the two shippable sizes (cafenet, cafenet_wide),
 # each with and without mixup, beside resnet18 and vgg, and brings back the four shippable
 # models' weights (the device returns at most 8 files). The device command's timeout must
@@ -27,13 +29,17 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/campaign.log") 2>&1
 
-echo "== $(date -u +%FT%TZ) campaign: P1=${P1}s P2=${P2}s pack=$PACK"
+echo "== $(date -u +%FT%TZ) campaign: P1=${P1}s P2=${P2}s pack=$PACK real=${REAL:-none}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
 $PY -c "import torch, onnx, onnxruntime; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 'onnx', onnx.__version__, 'ort', onnxruntime.__version__)" || exit 1
 
 common=(--data "$PACK" --schedule cosine --batch-size 128 --lr 0.1 --epochs 400 --plot-every 10 --limit "$LIMIT"
         --threads "${THREADS:-4}")
+REAL=${REAL:-}
+if [ -n "$REAL" ]; then
+    common+=(--real-faces "$REAL" --real-share "${REAL_SHARE:-0.3}")
+fi
 
 STUDENTS=" cafenet cafenet_wide cafenet_mixup cafenet_wide_mixup cafenet_kd cafenet_wide_kd cafenet_plain "
 train() {  # name arch budget [extra args...]
