@@ -26,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+from pipeline_options import frames_of  # the sibling script: one way to read a clip
 
 from cafe_monitor.classification import EmotionClassifier
 from cafe_monitor.config import Settings
@@ -41,19 +41,6 @@ from cafe_monitor.tracking import Visit, VisitTracker
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = {"emotions 1280x720": (REPO / "assets" / "demo_emotions.mp4", (1280, 720)),
          "three customers 480x270": (REPO / "assets" / "demo_three_customers.gif", None)}
-
-
-def frames_of(path: Path, size: tuple[int, int] | None) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f if size is None else cv2.resize(f, size, interpolation=cv2.INTER_CUBIC))
-    cap.release()
-    return frames, fps
 
 
 def run(frames: list[np.ndarray], fps: float, classifier: EmotionClassifier, budget_ms: float | None
