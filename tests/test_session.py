@@ -7,11 +7,20 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from cafe_monitor.capture import CameraState, CaptureThread, WatchdogConfig
+from cafe_monitor.capture import CameraState, CaptureThread, Frame, WatchdogConfig
 from cafe_monitor.clock import MONOTONIC, Clock, ManualClock
+from cafe_monitor.config import Settings
 from cafe_monitor.pipeline import FrameResult
 from cafe_monitor.scoring import score_visits
-from cafe_monitor.session import PUBLISH_SECONDS, LiveState, RecentMix, SessionStatus, StatusPublisher
+from cafe_monitor.session import (
+    CHECKPOINT_SECONDS,
+    PUBLISH_SECONDS,
+    LiveState,
+    MonitorSession,
+    RecentMix,
+    SessionStatus,
+    StatusPublisher,
+)
 from tests.test_capture import FakeReader
 
 
@@ -128,3 +137,29 @@ def test_status_follows_the_camera_without_frames() -> None:
         capture.stop()
         reader.unblock.set()
         capture.join(2)
+
+
+def test_open_visits_are_checkpointed_every_quarter_second_of_the_clock(db_url: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a crash can lose of an open visit is set by the checkpoints' clock (the
+    capture's): one every CHECKPOINT_SECONDS of it, however fast or slow frames come."""
+    clock = ManualClock()
+    capture = CaptureThread(0, opener=lambda s: FakeReader(), clock=clock)
+    session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
+    try:
+        session.begin()
+        assert session.writer is not None
+        checkpoints: list[float] = []
+        monkeypatch.setattr(session.writer, "checkpoint", lambda visits: checkpoints.append(clock()))
+        start = clock()
+        for i in range(32):  # 16 frames a second for 2 s
+            clock.advance(1 / 16)
+            session.process(Frame(np.zeros((48, 64, 3), np.uint8), i, i / 16, clock()))
+        for i in range(32, 36):  # then one frame a second: checkpointed at each
+            clock.advance(1.0)
+            session.process(Frame(np.zeros((48, 64, 3), np.uint8), i, i / 16, clock()))
+        session.finish()
+    finally:
+        session.pipeline.close()
+    assert CHECKPOINT_SECONDS == 0.25
+    assert [t - start for t in checkpoints] == [0.25 * k for k in range(1, 9)] + [3.0, 4.0, 5.0, 6.0]
