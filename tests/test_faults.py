@@ -14,7 +14,7 @@ from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, CaptureThread, SourceError, WatchdogConfig
 from cafe_monitor.clock import ManualClock
 from cafe_monitor.config import Settings
-from cafe_monitor.session import PUBLISH_SECONDS, LiveState, MonitorSession, RecentMix, build_pipeline
+from cafe_monitor.session import PUBLISH_SECONDS, LiveState, MonitorSession, RecentMix, SessionResult, build_pipeline
 from tests.test_capture import FakeReader, wait_until
 from tests.test_cli import assert_one_line_error, cli
 
@@ -22,23 +22,41 @@ FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, 
 
 
 def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: str) -> None:
+    """The camera fails after 20 frames and is opened again on the third retry, 0.3 s of the
+    capture's clock apart (advanced here by hand): the status shows it reconnecting meanwhile."""
+    clock = ManualClock()
     readers = [FakeReader(fail_after=20), FakeReader(opened=False), FakeReader(opened=False), FakeReader()]
-    # retries 0.3 s apart: 'reconnecting' lasts long enough (0.9 s) for the 4-a-second status to show it
     watchdog = WatchdogConfig(stall_seconds=0.3, backoff_initial=0.3, backoff_max=0.3)
-    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog)
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog,
+                            clock=clock)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
     states: list[LiveState] = []
-    timer = threading.Timer(2.0, session.stop)
-    timer.start()
+    results: list[SessionResult] = []
+    runner = threading.Thread(target=lambda: results.append(session.run(on_state=states.append)), name="session")
+    runner.start()
     try:
-        result = session.run(on_state=states.append)
+        wait_until(lambda: capture.state is CameraState.RECONNECTING and clock.waiting("capture"), "the lost camera")
+        lost_at = clock()
+        while capture.reconnects == 0:
+            assert clock() - lost_at < 10
+            clock.advance(1 / 16)
+        assert clock() - lost_at == 0.9375  # three waits of 0.3 s, seen at the next 1/16 s
+
+        def processed(index: int) -> bool:
+            frame = session.status.snapshot().frame
+            return frame is not None and frame.index >= index
+
+        wait_until(lambda: processed(30), "frames after the gap")
     finally:
+        session.stop()
+        runner.join(60)
         session.pipeline.close()
+    [result] = results
     assert changes([s.camera for s in states])[-3:] == [CameraState.LIVE, CameraState.RECONNECTING, CameraState.LIVE]
     assert capture.reconnects == 1 and len(result.gaps) == 1
     lost, back = result.gaps[0]
     assert back > lost
-    assert result.stats.frames > 25  # frames kept coming after the gap
+    assert states[-1].frame is not None and states[-1].frame.index >= 30  # frames kept coming after the gap
     row = storage.get_session(storage.open_database(db_url), result.session_id)
     assert row is not None and row.status == "ended" and row.camera_gaps == [[pytest.approx(lost, abs=1e-3),
                                                                               pytest.approx(back, abs=1e-3)]]
@@ -108,10 +126,17 @@ def test_frozen_camera_is_noticed(db_url: str) -> None:
     readers = [FakeReader(frozen_after=3), FakeReader()]
     capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
-    threading.Timer(1.0, session.stop).start()
+
+    def on_state(state: LiveState) -> None:
+        if capture.reconnects >= 1 and state.camera is CameraState.LIVE:
+            session.stop()
+
+    safety_net = threading.Timer(60, session.stop)
+    safety_net.start()
     try:
-        result = session.run()
+        result = session.run(on_state=on_state)
     finally:
+        safety_net.cancel()
         session.pipeline.close()
     assert capture.reconnects == 1 and result.gaps
 
