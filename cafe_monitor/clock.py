@@ -2,10 +2,11 @@
 to hold time still.
 
 Code that decides by elapsed time (the capture watchdog, the status publisher, the
-multi-camera rotation, the checkpoints of open visits) reads `clock()` and waits with
-`clock.wait(event, seconds)` instead of `time.monotonic()` and `event.wait(seconds)`. The
-program passes `MONOTONIC`; a test passes a `ManualClock` it advances by hand, so what
-happens after 1.6 s of silence is decided by the test, not by how busy the machine is.
+checkpoints of open visits) reads `clock()` and waits with `clock.wait(event, seconds)`
+instead of `time.monotonic()` and `event.wait(seconds)`; the multi-camera rotation reads
+its clock only (its tests' simulated cameras advance it). The program passes `MONOTONIC`;
+a test passes a `ManualClock` it advances by hand, so what happens after 1.6 s of silence
+is decided by the test, not by how busy the machine is.
 """
 
 from __future__ import annotations
