@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cafe_monitor.clock import MONOTONIC, Clock
 from cafe_monitor.errors import UserError
 from cafe_monitor.redact import redact_url
 from cafe_monitor.retry import RetryPolicy, seconds_text
@@ -254,7 +255,7 @@ class CaptureThread(threading.Thread):
         opener: Opener = open_cv,
         watchdog: WatchdogConfig = WatchdogConfig(),
         blocking: bool | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = MONOTONIC,
     ) -> None:
         super().__init__(name="capture", daemon=True)
         self.source = parse_source(source)
@@ -270,6 +271,7 @@ class CaptureThread(threading.Thread):
             raise ValueError("a live source cannot wait for its consumer: frames are dropped instead")
         self.opener = opener
         self.watchdog = watchdog
+        #: what the watchdog reads and waits on (stall, reconnect, backoff, pacing): tests hold it still
         self.clock = clock
         self.slot = LatestFrameSlot()
         self.state = CameraState.STARTING
@@ -404,7 +406,7 @@ class CaptureThread(threading.Thread):
                 self.state = CameraState.LIVE
                 if self.realtime:
                     delay = started + index / file_fps - self.clock()
-                    if delay > 0 and self._halt.wait(delay):
+                    if delay > 0 and self.clock.wait(self._halt, delay):
                         break
                 self.frames_read += 1
                 self._input.tick()
@@ -436,7 +438,7 @@ class CaptureThread(threading.Thread):
                         attempt += 1
                         delay = policy.delay(attempt)
                         self._retry_at = self.clock() + delay
-                        if self._halt.wait(delay):
+                        if self.clock.wait(self._halt, delay):
                             break
                     retry = True
                     if self.abandoned_readers >= wd.max_abandoned:
@@ -458,7 +460,7 @@ class CaptureThread(threading.Thread):
                     self._start_reader(device)
                     waiting_since = self.clock()
                     continue
-                self._wake.wait(tick)
+                self.clock.wait(self._wake, tick)
                 self._wake.clear()
                 with self._lock:
                     reader = self._active

@@ -115,6 +115,7 @@ class RoundRobin:
     feeds: Sequence[Feed]
     #: with no frame waiting anywhere, wait this long on the next camera's slot
     idle_wait: float = 0.005
+    #: run's length, rates and latency go by this clock; frames' `captured_at` must be read on it
     clock: Callable[[], float] = time.monotonic
     #: recent rates (`rates(window=...)`) can look back at most this far
     history_seconds: float = 30.0
@@ -143,7 +144,7 @@ class RoundRobin:
             feed.busy_seconds += self.clock() - t0
             feed.processed += 1
             if frame.captured_at:
-                latency = max(0.0, time.monotonic() - frame.captured_at)
+                latency = max(0.0, self.clock() - frame.captured_at)
                 feed.latency_seconds += latency
                 feed.latencies.append(latency)
         finally:

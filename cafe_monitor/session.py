@@ -23,6 +23,7 @@ from cafe_monitor import storage
 from cafe_monitor.cameras import opener_for
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, RateMeter
 from cafe_monitor.classification import EmotionClassifier
+from cafe_monitor.clock import Clock
 from cafe_monitor.config import Settings
 from cafe_monitor.detection import FaceDetector
 from cafe_monitor.domain import CLASSES, Box
@@ -75,11 +76,13 @@ class SessionStatus:
     The pipeline thread reports each processed frame (`frame_done`); the camera's state,
     input fps and dropped frames are read from the capture when a `snapshot()` is taken,
     so a snapshot taken while no frame comes still tells the truth (stalled, fps falling).
-    Any thread may take snapshots; each session has its own, so several run side by side."""
+    Any thread may take snapshots; each session has its own, so several run side by side.
+    Rates, waits and the publisher's timer go by `clock`, the capture's unless given."""
 
-    def __init__(self, capture: CaptureThread, provider: str, score: Score,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, capture: CaptureThread, provider: str, score: Score, clock: Clock | None = None) -> None:
         self.capture = capture
+        self.clock: Clock = clock or capture.clock
+        clock = self.clock
         self.provider = provider
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
@@ -113,7 +116,7 @@ class SessionStatus:
 
     def wait_for_frame(self, timeout: float) -> bool:
         """Block until a frame is reported (True) or `timeout` passes (False)."""
-        got = self._new_frame.wait(timeout)
+        got = self.clock.wait(self._new_frame, timeout)
         self._new_frame.clear()
         return got
 
@@ -295,6 +298,8 @@ class MonitorSession:
         self.session_id: int | None = None
         self.writer: storage.SessionWriter | None = None
         self._opened = False
+        #: checkpoints, the live score's refresh and the status's timer go by the capture's clock
+        self.clock = self.capture.clock
         #: the session's latest status; `status.snapshot()` works from any thread while it runs
         self.status = SessionStatus(self.capture, self.pipeline.classifier.engine,
                                     score_visits([], settings.score.to_config()))
@@ -311,7 +316,7 @@ class MonitorSession:
         self._live_sums = ScoreSums()
         self._last_timestamp: float | None = None
         self._scored_at = -1.0
-        self._checkpointed_at = time.monotonic()
+        self._checkpointed_at = self.clock()
 
     def open_source(self) -> None:
         """Open the source (once); a missing camera/file fails here, before any row is written."""
@@ -377,7 +382,7 @@ class MonitorSession:
         self._live = LiveScore(self._score_cfg)  # running sums: a reading costs the same at 10 or 10,000 visits
         self._live_score, self._live_sums = score_visits([], self._score_cfg), ScoreSums()
         self._last_timestamp, self._scored_at = None, -1.0
-        self._checkpointed_at = time.monotonic()
+        self._checkpointed_at = self.clock()
         self.status.begin(self.session_id, self.writer, self._live_score)
         self._started = time.monotonic()
 
@@ -415,12 +420,12 @@ class MonitorSession:
             bucket = self._aggregator.add(result.timestamp, probabilities)
             if bucket is not None:
                 self.writer.add_bucket(bucket)
-            now = time.monotonic()
+            now = self.clock()
             if now - self._checkpointed_at >= CHECKPOINT_SECONDS:  # a crash keeps open visits up to ~2 s back
                 self.writer.checkpoint(self.pipeline.tracker.open_visits())
                 self._checkpointed_at = now
         self._mix.add(result.timestamp, probabilities)
-        now = time.monotonic()
+        now = self.clock()
         if result.ended_visits or now - self._scored_at >= 1.0:  # open visits' means drift slowly
             open_now = self.pipeline.tracker.open_visits()
             self._live_sums, self._scored_at = self._live.sums([v.distribution for v in open_now]), now

@@ -19,6 +19,7 @@ from cafe_monitor.capture import (
     WatchdogConfig,
     is_live,
 )
+from cafe_monitor.clock import ManualClock
 
 FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
 
@@ -199,34 +200,46 @@ def watch_states(cap: CaptureThread, seconds: float, until: list[CameraState] | 
     return got, changes
 
 
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    """Until `condition()` holds (a thread has done its part); a safety net, not a bound."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.002)
+
+
 def test_blocking_read_is_a_stall() -> None:
-    """live -> stalled after `stall_after` -> reconnecting after `stall_seconds` -> live again;
-    the hung device is released by the thread that was reading it, once its read returns."""
-    # states 0.5 s apart: a busy CI machine's late watchdog tick cannot skip 'stalled'
-    wd = WatchdogConfig(stall_after=0.5, stall_seconds=1.0, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
+    """live -> stalled after `stall_after` -> reconnecting after `stall_seconds` -> live again,
+    by the watchdog's clock (advanced here by hand); the hung device is released by the
+    thread that was reading it, once its read returns."""
+    clock = ManualClock()
+    wd = WatchdogConfig(stall_after=0.5, stall_seconds=1.0, frozen_frames=5, backoff_initial=0.25, backoff_max=0.5)
     hung, healthy = FakeReader(block_after=3, hang=30), FakeReader()
     readers = [hung, healthy]
-    cap = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=wd)
+    cap = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=wd,
+                        clock=clock)
     cap.open_or_raise()
     cap.start()
-    sequence = [CameraState.LIVE, CameraState.STALLED, CameraState.RECONNECTING, CameraState.LIVE]
-    frames, changes = watch_states(cap, 10.0, until=sequence)
-    frames += watch_states(cap, 0.2)[0]  # a few frames of the healthy device
+    wait_until(lambda: cap.frames_read == 3 and clock.waiting("capture"), "the hung camera's three frames")
+    silent_since, step = clock(), 1 / 32
+    at: dict[CameraState, float] = {CameraState.LIVE: 0.0}  # first time (s of silence) of each state
+    while cap.reconnects == 0:
+        assert clock() - silent_since < 5, at
+        clock.advance(step)
+        at.setdefault(cap.state, clock() - silent_since)
+    wait_until(lambda: cap.state is CameraState.LIVE, "the healthy camera's frames")
+    frames = [f for f in (cap.slot.get(timeout=30) for _ in range(6)) if f is not None]
     cap.stop()
     cap.join(2)
-    states = [s for _, s in changes]
-    assert states[states.index(CameraState.LIVE):][:4] == sequence
-    at = {s: t for t, s in reversed(changes)}  # first time of each state
-    assert hung.last_frame_at is not None
-    assert 0.5 <= at[CameraState.STALLED] - hung.last_frame_at < 2.0  # the issue: 'stalled' within 2 s
-    assert 1.0 <= at[CameraState.RECONNECTING] - hung.last_frame_at < 1.0 + 1.0
-    assert cap.reconnects == 1 and len(cap.gaps) == 1 and len(frames) > 5
+    tick = 0.1  # the watchdog looks this often (a quarter of stall_after, at most 0.1 s)
+    assert list(at) == [CameraState.LIVE, CameraState.STALLED, CameraState.RECONNECTING]
+    assert 0.5 <= at[CameraState.STALLED] <= 0.5 + tick + step  # the issue: 'stalled' within 2 s
+    assert 1.0 <= at[CameraState.RECONNECTING] <= 1.0 + tick + step
+    assert cap.reconnects == 1 and len(cap.gaps) == 1 and len(frames) == 6
     assert not hung.released  # its read() still hangs: nobody may release it under the driver
     hung.unblock.set()
-    deadline = time.monotonic() + 2
-    while not hung.released and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert hung.released and hung.released_by in hung.read_by and len(hung.read_by) == 1
+    wait_until(lambda: hung.released, "the hung device's release")
+    assert hung.released_by in hung.read_by and len(hung.read_by) == 1
     assert hung.misuse == [] and healthy.misuse == []
 
 
@@ -236,8 +249,8 @@ def test_healthy_camera_is_read_by_one_thread() -> None:
     cap = CaptureThread(0, opener=lambda s: reader, watchdog=FAST)
     cap.open_or_raise()
     cap.start()
-    most = 0
-    for _ in range(30):
+    most, deadline = 0, time.monotonic() + 30
+    while reader.n <= 50 and time.monotonic() < deadline:
         drain(cap, 0.01)
         most = max(most, threading.active_count())
     cap.stop()
@@ -292,7 +305,11 @@ def test_reads_that_never_return_do_not_pile_up() -> None:
     before = threading.active_count()
     cap, opened = started_hanging_camera(lambda: FakeReader(block_after=1, hang=60, unblock=unblock))
     wd = cap.watchdog
-    most, end = 0, time.monotonic() + 0.8
+    most, deadline = 0, time.monotonic() + 30
+    while cap.abandoned_readers < wd.max_abandoned and time.monotonic() < deadline:
+        drain(cap, 0.01)
+        most = max(most, threading.active_count())
+    end = time.monotonic() + 0.5  # as long again as two stalls took on an idle machine: no third device
     while time.monotonic() < end:
         drain(cap, 0.01)
         most = max(most, threading.active_count())
@@ -327,21 +344,20 @@ def test_rate_is_over_the_last_seconds_not_the_lifetime() -> None:
 
 
 def test_input_fps_falls_when_the_camera_stalls() -> None:
-    wd = WatchdogConfig(stall_after=0.2, stall_seconds=30)
+    clock = ManualClock()
+    wd = WatchdogConfig(stall_after=0.25, stall_seconds=30)
     reader = FakeReader(block_after=200, hang=30)
-    cap = CaptureThread(0, opener=lambda s: reader, watchdog=wd)
+    cap = CaptureThread(0, opener=lambda s: reader, watchdog=wd, clock=clock)
     cap.open_or_raise()
     cap.start()
     try:
-        drain(cap, 1.0)
-        while reader.n < 200:
-            time.sleep(0.01)
-        moving = cap.input_fps
-        time.sleep(0.3)
-        assert cap.state is CameraState.STALLED
-        stalled_age = cap.seconds_since_frame()
-        assert stalled_age is not None and stalled_age >= 0.2
-        assert cap.input_fps < moving  # the window slides past the last frame
+        wait_until(lambda: cap.frames_read == 200 and clock.waiting("capture"), "200 frames")
+        assert cap.input_fps == 200  # all within the first second of the clock
+        for _ in range(5):
+            clock.advance(0.0625)
+        assert cap.state is CameraState.STALLED and cap.seconds_since_frame() == 0.3125
+        clock.advance(5.0)
+        assert cap.input_fps == 0  # the window slides past the last frame
     finally:
         cap.stop()
         reader.unblock.set()
@@ -352,10 +368,10 @@ def test_live_source_drops_stale_frames_for_a_slow_consumer() -> None:
     cap = CaptureThread(0, opener=lambda s: FakeReader(), watchdog=FAST)
     cap.open_or_raise()
     cap.start()
-    time.sleep(0.3)  # consumer busy: frames must be dropped, not queued
-    got = drain(cap, 0.1)
+    wait_until(lambda: cap.frames_read >= 20, "20 frames")  # consumer busy: frames must be dropped, not queued
+    newest = cap.slot.get(timeout=0)
     cap.stop()
-    assert cap.slot.dropped > 10 and len(got) < 60
+    assert newest is not None and newest.index >= 19 and cap.slot.dropped >= 19
 
 
 class StillScene(FakeReader):

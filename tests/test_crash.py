@@ -20,6 +20,20 @@ from tests.test_cli import REPO, cli
 pytestmark = pytest.mark.media
 
 
+def behind_while_running(path: Path, seconds: float) -> tuple[float, float]:
+    """For `seconds` of a headless run recording one open visit into SQLite file `path`: how
+    far behind the wall clock its stored last_seen got at most (what checkpoints and commits
+    manage on this machine now, its load included), and how far last_seen moved on."""
+    behind, seen = 0.0, []
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        time.sleep(0.25)
+        with sqlite3.connect(path, timeout=10) as c:
+            last = stored_time(c.execute("select max(last_seen) from visits").fetchone()[0])
+        behind, seen = max(behind, time.time() - last), [*seen, last]
+    return behind, seen[-1] - seen[0]
+
+
 def stored_time(text: str) -> float:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
 
@@ -39,14 +53,17 @@ def wait_for_visit_row(path: Path, seconds: float = 90) -> None:
     pytest.fail(f"no visit row within {seconds:.0f} s")
 
 
+@pytest.mark.timing
 def test_kill_9_mid_visit_keeps_the_visit_up_to_two_seconds_before(emotions_clip: Path, tmp_path: Path) -> None:
+    """Up to ~2 s lost on an idle machine; on a busy one, no more than the stored visit was
+    seen to lag while the run went on (measured here, just before the kill)."""
     path = tmp_path / "crash.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "cafe_monitor", "run", "--headless", "--source", str(emotions_clip),
                              "--loop", "--realtime", "--db", f"sqlite:///{path}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_visit_row(path)  # the open visit is being checkpointed
-        time.sleep(4)  # the woman is still in view: the visit is open
+        behind, advanced = behind_while_running(path, 4)  # the woman is still in view: the visit is open
         killed_at = time.time()
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -60,8 +77,9 @@ def test_kill_9_mid_visit_keeps_the_visit_up_to_two_seconds_before(emotions_clip
     lost = killed_at - stored_time(last_seen)
     print(f"visit kept up to {lost:.2f} s before the kill ({frames} frames); timeline up to "
           f"{killed_at - last_second:.2f} s before")
-    assert 0 <= lost <= 2.0, f"lost {lost:.2f} s of the open visit"
-    assert killed_at - last_second <= 3.0  # a second is stored once it is over, then committed
+    assert advanced >= 2, f"the open visit's row moved on {advanced:.2f} s in 4 s"  # checkpoints in place
+    assert 0 <= lost <= max(2.0, 1.5 * behind), f"lost {lost:.2f} s of the open visit ({behind:.2f} s behind before)"
+    assert killed_at - last_second <= max(3.0, 1.5 * behind + 1)  # a second is stored once it is over
     span = stored_time(last_seen) - stored_time(first_seen)
     assert span >= 2 and frames >= 2 * span  # its frames up to then, not only its start
 
@@ -101,6 +119,7 @@ def test_restart_right_after_a_crash_is_not_refused_but_a_live_counter_is(emotio
     assert statuses == ["running", "interrupted"]  # the live one untouched, no session added
 
 
+@pytest.mark.timing
 def test_kill_9_during_a_database_outage_keeps_its_rows_in_the_rescue_file(emotions_clip: Path,
                                                                            tmp_path: Path) -> None:
     """Another program locks the database; the run keeps recording into the rescue file; it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -13,32 +12,51 @@ from sqlalchemy import create_engine, inspect, text
 
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, CaptureThread, SourceError, WatchdogConfig
+from cafe_monitor.clock import ManualClock
 from cafe_monitor.config import Settings
-from cafe_monitor.session import LiveState, MonitorSession, RecentMix, build_pipeline
-from tests.test_capture import FakeReader
+from cafe_monitor.session import PUBLISH_SECONDS, LiveState, MonitorSession, RecentMix, SessionResult, build_pipeline
+from tests.test_capture import FakeReader, wait_until
 from tests.test_cli import assert_one_line_error, cli
 
 FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
 
 
 def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: str) -> None:
+    """The camera fails after 20 frames and is opened again on the third retry, 0.3 s of the
+    capture's clock apart (advanced here by hand): the status shows it reconnecting meanwhile."""
+    clock = ManualClock()
     readers = [FakeReader(fail_after=20), FakeReader(opened=False), FakeReader(opened=False), FakeReader()]
-    # retries 0.3 s apart: 'reconnecting' lasts long enough (0.9 s) for the 4-a-second status to show it
     watchdog = WatchdogConfig(stall_seconds=0.3, backoff_initial=0.3, backoff_max=0.3)
-    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog)
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog,
+                            clock=clock)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
     states: list[LiveState] = []
-    timer = threading.Timer(2.0, session.stop)
-    timer.start()
+    results: list[SessionResult] = []
+    runner = threading.Thread(target=lambda: results.append(session.run(on_state=states.append)), name="session")
+    runner.start()
     try:
-        result = session.run(on_state=states.append)
+        wait_until(lambda: capture.state is CameraState.RECONNECTING and clock.waiting("capture"), "the lost camera")
+        lost_at = clock()
+        while capture.reconnects == 0:
+            assert clock() - lost_at < 10
+            clock.advance(1 / 16)
+        assert clock() - lost_at == 0.9375  # three waits of 0.3 s, seen at the next 1/16 s
+
+        def processed(index: int) -> bool:
+            frame = session.status.snapshot().frame
+            return frame is not None and frame.index >= index
+
+        wait_until(lambda: processed(30), "frames after the gap")
     finally:
+        session.stop()
+        runner.join(60)
         session.pipeline.close()
+    [result] = results
     assert changes([s.camera for s in states])[-3:] == [CameraState.LIVE, CameraState.RECONNECTING, CameraState.LIVE]
     assert capture.reconnects == 1 and len(result.gaps) == 1
     lost, back = result.gaps[0]
     assert back > lost
-    assert result.stats.frames > 25  # frames kept coming after the gap
+    assert states[-1].frame is not None and states[-1].frame.index >= 30  # frames kept coming after the gap
     row = storage.get_session(storage.open_database(db_url), result.session_id)
     assert row is not None and row.status == "ended" and row.camera_gaps == [[pytest.approx(lost, abs=1e-3),
                                                                               pytest.approx(back, abs=1e-3)]]
@@ -52,23 +70,39 @@ def changes(states: list[CameraState]) -> list[CameraState]:
 def test_blocking_camera_shows_stalled_then_reconnecting_then_live(db_url: str) -> None:
     """A camera whose read() hangs: the published status (not only frames) goes live ->
     stalled within 2 s of the last frame -> reconnecting while the watchdog reopens it ->
-    live when frames return, and keeps arriving at least twice a second meanwhile."""
+    live when frames return, and keeps arriving at least twice a second meanwhile. The
+    seconds are the capture's clock, advanced here by hand while the real pipeline runs."""
+    clock = ManualClock()
     watchdog = WatchdogConfig(stall_after=1.0, stall_seconds=1.6)  # reopened after the default 0.5 s
     hung, healthy = FakeReader(block_after=15, hang=30), FakeReader()
     readers = [hung, healthy]
-    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog)
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=watchdog,
+                            clock=clock)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
     seen: list[tuple[float, LiveState]] = []
 
     def on_state(state: LiveState) -> None:
-        seen.append((time.monotonic(), state))
+        seen.append((clock(), state))
         if healthy.n >= 20:
             session.stop()
 
-    threading.Timer(8, session.stop).start()  # a safety net only
+    runner = threading.Thread(target=session.run, kwargs={"on_state": on_state}, name="session")
+    runner.start()
     try:
-        session.run(on_state=on_state)
+        def processed_last_frame() -> bool:
+            frame = session.status.snapshot().frame
+            return frame is not None and frame.index == 14 and clock.waiting("capture") and clock.waiting("status")
+
+        wait_until(processed_last_frame, "the hung camera's 15 frames")
+        last_frame_at, step = clock(), 1 / 32
+        while capture.reconnects == 0:
+            assert clock() - last_frame_at < 10
+            clock.advance(step)
+        runner.join(60)
+        assert not runner.is_alive()
     finally:
+        session.stop()
+        runner.join(60)
         session.pipeline.close()
         hung.unblock.set()
     cameras = [s.camera for _, s in seen]
@@ -76,12 +110,12 @@ def test_blocking_camera_shows_stalled_then_reconnecting_then_live(db_url: str) 
     assert order[order.index(CameraState.LIVE):] == [CameraState.LIVE, CameraState.STALLED,
                                                      CameraState.RECONNECTING, CameraState.LIVE]
     first = {c: next(t for t, s in seen if s.camera is c) for c in order}
-    assert hung.last_frame_at is not None
-    assert 1.0 <= first[CameraState.STALLED] - hung.last_frame_at <= 2.0
-    assert 1.6 <= first[CameraState.RECONNECTING] - hung.last_frame_at <= 1.6 + 1.0
+    late = 0.1 + PUBLISH_SECONDS + step  # the watchdog's tick, the publisher's timer, the clock's step
+    assert 1.0 <= first[CameraState.STALLED] - last_frame_at <= 1.0 + late
+    assert 1.6 <= first[CameraState.RECONNECTING] - last_frame_at <= 1.6 + late
     silent = [t for t, s in seen if s.camera in (CameraState.STALLED, CameraState.RECONNECTING)]
     assert len(silent) >= 2 * (silent[-1] - silent[0])  # status kept coming while no frame did
-    assert max(b - a for a, b in pairwise(silent)) <= 0.5
+    assert max(b - a for a, b in pairwise(silent)) <= PUBLISH_SECONDS + step
     stalled = [s for _, s in seen if s.camera is CameraState.STALLED]
     assert stalled[-1].frame_age is not None and stalled[-1].frame_age >= 1.0
     assert stalled[-1].frame is not None  # the last picture stays on screen, labelled stalled
@@ -92,10 +126,17 @@ def test_frozen_camera_is_noticed(db_url: str) -> None:
     readers = [FakeReader(frozen_after=3), FakeReader()]
     capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
-    threading.Timer(1.0, session.stop).start()
+
+    def on_state(state: LiveState) -> None:
+        if capture.reconnects >= 1 and state.camera is CameraState.LIVE:
+            session.stop()
+
+    safety_net = threading.Timer(60, session.stop)
+    safety_net.start()
     try:
-        result = session.run()
+        result = session.run(on_state=on_state)
     finally:
+        safety_net.cancel()
         session.pipeline.close()
     assert capture.reconnects == 1 and result.gaps
 
@@ -217,9 +258,10 @@ def test_slow_consumer_never_queues() -> None:
     capture = CaptureThread(0, opener=lambda s: FakeReader(), watchdog=FAST)
     capture.open_or_raise()
     capture.start()
-    time.sleep(0.5)
+    wait_until(lambda: capture.frames_read >= 10, "ten frames")  # nobody takes them
     capture.stop()
-    assert capture.slot.dropped > 0  # frames were dropped, none buffered beyond one
+    capture.join(5)
+    assert capture.slot.dropped == capture.frames_read - 1  # frames were dropped, none buffered beyond one
 
 
 def test_a_session_whose_last_step_fails_is_still_closed_as_interrupted(

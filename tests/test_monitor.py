@@ -249,10 +249,12 @@ def test_a_camera_that_fails_mid_run_is_stored_as_interrupted_and_the_other_goes
 
 
 @pytest.mark.media
+@pytest.mark.timing
 def test_a_machine_too_slow_is_told_and_the_cameras_degrade_evenly(emotions_clip: Path) -> None:
     """Two 25 fps cameras (the clip paced in real time) on a 'machine' that needs 0.1 s more
     per frame: each is processed at the same lower rate and the monitor says so, while it
-    runs and at its end."""
+    runs and at its end. The 0.1 s caps the rate (two workers: 10 frames/s per camera); how
+    far below the cap a busy machine falls is not this test's business."""
     plans = [CameraPlan("till", str(emotions_clip)), CameraPlan("seats", str(emotions_clip))]
     monitor = Monitor(config.Settings(), plans, store=False, realtime=True)
     for session in monitor.sessions:
@@ -272,7 +274,7 @@ def test_a_machine_too_slow_is_told_and_the_cameras_degrade_evenly(emotions_clip
     text = monitor.shortfall()
     assert text is not None
     m = re.fullmatch(r"machine too slow: each camera processed at (\d+)(?:–(\d+))? of (\d+) frames/s", text)
-    assert m is not None and 3 <= int(m[1]) <= int(m[2] or m[1]) <= 10 and 22 <= int(m[3]) <= 28, text
+    assert m is not None and 1 <= int(m[1]) <= int(m[2] or m[1]) <= 10 and 15 <= int(m[3]) <= 28, text
     assert any(s is not None for s in said)  # the dashboard's status line had it while running
     counts = [r.result.stats.frames for r in runs if r.result is not None]
     assert len(counts) == 2 and max(counts) - min(counts) <= 2 + 0.1 * max(counts)  # evenly

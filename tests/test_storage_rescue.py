@@ -179,13 +179,15 @@ def test_a_long_outage_writes_one_line_a_second_per_open_visit(tmp_path: Path) -
     engine.dispose()
     break_database(db)
     w.start()
+    began = time.monotonic()
     for frames in range(10, 50):  # 40 checkpoints of one visit in ~1 s
         w.checkpoint([state(1, frames)])
         time.sleep(0.025)
     w.close()
+    rounds = (time.monotonic() - began) / 0.2 + 2  # a busy machine stretches the sleeps: more rounds
     assert w.rescue_file is not None
     visit_lines = [x for x in w.rescue_file.read_text().splitlines() if '"visit"' in x]
-    assert 1 <= len(visit_lines) <= 8 and '"frames": 49' in visit_lines[-1]
+    assert 1 <= len(visit_lines) <= min(rounds, 39) and '"frames": 49' in visit_lines[-1]  # a line a round
     # the database was gone before the writer could read its session: the file names it by id only
     db.rmdir()
     db.with_suffix(".aside").rename(db)
