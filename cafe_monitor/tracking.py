@@ -221,6 +221,10 @@ class VisitTracker:
         cfg = self.config
         now = timestamp if now is None else now
         self._updated = now
+        # gone before this frame came (no frame for a while: a camera that died and returned):
+        # ended first, so a new face at the same place is a new visit, not the old one stretched
+        ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
+        self._tracks = [t for t in self._tracks if t not in ended]
         pairs = match([t.predicted(timestamp) for t in self._tracks], [o.box for o in observations],
                       cfg.iou_threshold)
         matched_obs = {di for _, di in pairs}
@@ -243,8 +247,6 @@ class VisitTracker:
                 seen = obs_by_track.get(t.id)
                 probs = seen.probabilities if seen is not None and seen.probabilities is not None else _latest(t)
                 faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
-        ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
-        self._tracks = [t for t in self._tracks if t not in ended]
         return faces, [t.visit() for t in ended if t.visit_id is not None]
 
     def open_visits(self) -> list[Visit]:
