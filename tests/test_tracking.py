@@ -98,3 +98,15 @@ def test_a_face_back_after_a_gap_with_no_frames_is_a_new_visit() -> None:
     for i in range(1, 10):
         faces, ended = t.update([obs(10)], 25.0 + i * 0.1)
     assert faces[0].visit_id == 2 and [v.id for v in t.close_all()] == [2]
+
+
+def test_a_stutter_without_frames_keeps_the_visit() -> None:
+    """No frame for 2.5 s (a busy machine, a stream catching up) with the face at the same place
+    before and after: the same customer, one visit (only a camera lost for longer splits it)."""
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=2.0))
+    for i in range(10):
+        t.update([obs(10)], i * 0.1)
+    for i in range(10):
+        faces, ended = t.update([obs(10)], 3.4 + i * 0.1)
+        assert not ended
+    assert faces[0].visit_id == 1 and [v.id for v in t.close_all()] == [1]
