@@ -518,6 +518,7 @@ def run_day(args: argparse.Namespace, home: Path, db: Path, disk: FullDisk, came
           f"{'logged' if seen else 'NOT logged'}; disk freed", flush=True)
 
     # 6. SIGTERM mid-visit, and a new monitor at once
+    sleep_until(failed_at + 10)  # monitoring goes on after the failed report
     while not steady.in_face(time.time(), margin=5.0):
         time.sleep(0.2)
     termed = time.time()
@@ -559,12 +560,13 @@ def report(faults: list[Fault], cameras: list[MjpegCamera], stored: Stored, runs
     leftover = sorted(q.name for q in home.glob("unsaved-session-*"))
     failed = tracebacks > 0 or any(r.rc not in (0, None) for r in runs)
     rows = []
+    day_end = faults[-1].window[1]
     for f in faults:
         expected = got = lost = 0
         back: list[float | None] = []
         for name in f.cameras:
             cam = by_name[name]
-            up = [(a, b if b != float("inf") else f.window[1]) for a, b in cam.up_intervals]
+            up = [(a, b if b != float("inf") else day_end) for a, b in cam.up_intervals]
             recording = [span for _, span, _ in stored.sessions.get(name, [])]
             could = expected_visits(appearances(up, cam.face_s, cam.cycle_s), recording)
             n_expected, n_stored = visit_counts(could, stored.visits.get(name, []), f.window)
