@@ -284,6 +284,7 @@ class CaptureThread(threading.Thread):
         self._wake = threading.Event()  # stop asked, or a reader ended: the watchdog looks now
         self._lock = threading.Lock()  # frame delivery vs the watchdog's decisions
         self._device: VideoReader | None = None  # opened by open_or_raise, not yet read
+        self._device_opened_at = 0.0  # clock() when it was
         self._active: DeviceReader | None = None
         self._abandoned: list[DeviceReader] = []
         self._readers_started = 0
@@ -300,6 +301,7 @@ class CaptureThread(threading.Thread):
         """Open the source once in the caller's thread, so a bad file fails fast. A camera or
         stream not there yet is no error: the started capture keeps trying (`retry_note`)."""
         self._device = self._open()
+        self._device_opened_at = self.clock()
         if self._device is None and not self.live:
             self.state = CameraState.FAILED
             raise SourceError(redact_url(f"cannot open source {self.shown!r}: {self.error}"))
@@ -449,6 +451,7 @@ class CaptureThread(threading.Thread):
                         continue
                     too_many_logged = False
                     self._abandoned = [r for r in self._abandoned if r.is_alive()]
+                    self._drop_stale_device()
                     device, self._device = self._device or self._open(), None
                     if device is None:
                         self._lost()
@@ -490,6 +493,17 @@ class CaptureThread(threading.Thread):
             if self._device is not None:
                 self._device.release()
                 self._device = None
+
+    def _drop_stale_device(self) -> None:
+        """A stream opened at start but first read much later (the monitor waited a minute for
+        its database) has buffered frames from then, which would be taken for live ones (a
+        visit of a customer long gone): opened again instead, as a camera silent that long is."""
+        device = self._device
+        if device is not None and self.clock() - self._device_opened_at > self.watchdog.stall_seconds:
+            log.info("camera %r opened %.0f s ago and not read since; opening it again", self.shown,
+                     self.clock() - self._device_opened_at)
+            self._device = None
+            device.release()
 
     def _start_reader(self, device: VideoReader) -> None:
         self._readers_started += 1

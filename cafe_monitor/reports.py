@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -301,8 +302,34 @@ def write_pdf(data: ReportData, path: Path) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     tmp = _atomic(path)
-    with PdfPages(tmp, metadata={"Title": data.title, "Creator": "Café Monitor"}) as pdf:
-        fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+    fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+    try:
+        _draw_pdf(tmp, data, fig, mdates, PdfPages)
+    except Exception as exc:  # a full disk: matplotlib hides the OSError behind a zlib.error as it closes
+        tmp.unlink(missing_ok=True)
+        disk = _os_error(exc)
+        if disk is not None and disk is not exc:
+            raise OSError(disk.errno, disk.strerror, str(tmp)) from exc
+        raise
+    finally:
+        plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind an error (itself, or what it was raised while handling), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _draw_pdf(tmp: Path, data: ReportData, fig: Any, mdates: Any, pdf_pages: Any) -> None:
+    with pdf_pages(tmp, metadata={"Title": data.title, "Creator": "Café Monitor"}) as pdf:
         fig.text(0.07, 0.955, data.title, fontsize=17, weight="bold")
         fig.text(0.07, 0.935, data.subtitle, fontsize=8.5, color="#555555")
         for i, line in enumerate(summary_lines(data.score)):
@@ -319,9 +346,6 @@ def write_pdf(data: ReportData, path: Path) -> Path:
                  "0–100, each visit counted once; the interval is a 95% bootstrap over visits (docs/user-guide.md).",
                  fontsize=7, color="#777777")
         pdf.savefig(fig)
-        plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def _plot_score_over_time(ax: object, data: ReportData, mdates: object) -> None:

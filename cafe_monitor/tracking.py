@@ -147,6 +147,9 @@ class _Track:
 
 
 #: how much each new detection's velocity counts against the track's (jittery boxes average out)
+#: no frame at all for this long is a camera lost, not a customer unseen (the capture's watchdog
+#: gives a silent device up after 3 s, cafe_monitor.capture.WatchdogConfig.stall_seconds)
+BLIND_SECONDS = 3.0
 VELOCITY_SMOOTHING = 0.5
 MAX_PREDICTION_SECONDS = 0.5
 
@@ -220,7 +223,13 @@ class VisitTracker:
         frame (a live camera's); by default its timestamp (a file's media time)."""
         cfg = self.config
         now = timestamp if now is None else now
+        # no frame at all for BLIND_SECONDS (a camera that died and came back): the faces seen
+        # before end first, so a face at the same place is a new visit, not the old one stretched
+        # over the outage; a shorter stutter (a busy machine) keeps matching them
+        blind = self._updated is not None and now - self._updated > BLIND_SECONDS
         self._updated = now
+        ended = self._tracks if blind else []
+        self._tracks = [] if blind else self._tracks
         pairs = match([t.predicted(timestamp) for t in self._tracks], [o.box for o in observations],
                       cfg.iou_threshold)
         matched_obs = {di for _, di in pairs}
@@ -243,9 +252,9 @@ class VisitTracker:
                 seen = obs_by_track.get(t.id)
                 probs = seen.probabilities if seen is not None and seen.probabilities is not None else _latest(t)
                 faces.append(TrackedFace(t.id, t.visit_id, t.box, probs, t.smoothed))
-        ended = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
-        self._tracks = [t for t in self._tracks if t not in ended]
-        return faces, [t.visit() for t in ended if t.visit_id is not None]
+        gone = [t for t in self._tracks if now - t.last_tick > cfg.max_gap_seconds]
+        self._tracks = [t for t in self._tracks if t not in gone]
+        return faces, [t.visit() for t in ended + gone if t.visit_id is not None]
 
     def open_visits(self) -> list[Visit]:
         """Visits still in progress (for live scores)."""

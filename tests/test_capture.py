@@ -454,3 +454,20 @@ def test_a_missing_camera_path_is_waited_for_but_a_missing_file_is_an_error() ->
     CaptureThread("/dev/video9", opener=lambda s: FakeReader(opened=False)).open_or_raise()
     with pytest.raises(SourceError, match="nope.mp4"):
         CaptureThread("nope.mp4", opener=lambda s: FakeReader(opened=False)).open_or_raise()
+
+
+def test_a_stream_opened_long_before_it_is_read_is_opened_again() -> None:
+    """The monitor opens every source, then waits for its database (a minute, in
+    benchmarks/faults.py): the stream's buffered frames from then were read as live ones and
+    made a visit of a customer long gone. Opened again when first read that late."""
+    offset = [0.0]
+    readers = [FakeReader(), FakeReader()]
+    first, second = readers
+    cap = CaptureThread("http://cam/stream", opener=lambda s: readers.pop(0),
+                        clock=lambda: time.monotonic() + offset[0], watchdog=FAST)
+    cap.open_or_raise()
+    offset[0] = 60.0  # a minute waiting for the database
+    cap.start()
+    assert drain(cap, 0.2)
+    cap.close()
+    assert first.released and not first.read_by and first.misuse == [] and second.read_by and not readers

@@ -79,3 +79,23 @@ def test_session_report_last_of_a_site(engine: storage.Engine) -> None:
     assert data.sessions[0]["started_at"] == "2026-10-31T09:00:00-07:00"
     with pytest.raises(reports.ReportError, match="nowhere"):
         reports.session_report(engine, "last", CFG, LA, Counter(site="nowhere"))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_is_a_report_error_and_leaves_nothing(engine: storage.Engine, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while the PDF is written (benchmarks/faults.py, a tmpfs filled up): matplotlib
+    hides the OSError behind a zlib.error as it closes the file, which the daily-report thread
+    logged as a bug with a traceback. It is the folder's error ("no space left"), the part file
+    is removed and no figure is left open."""
+    import matplotlib.pyplot as plt
+
+    part = tmp_path / "day.pdf.part"
+    part.symlink_to("/dev/full")  # every write: ENOSPC (the link is removed, never the device)
+    monkeypatch.setattr(reports, "_atomic", lambda path: part)
+    data = reports.day_report(engine, "2026-10-31", CFG, LA, Counter(site="venice"))
+    figures = len(plt.get_fignums())
+    with pytest.raises(reports.ReportError, match="No space left"):
+        reports.write(data, ["pdf"], tmp_path)
+    assert not part.is_symlink() and not list(tmp_path.glob("*.pdf"))
+    assert len(plt.get_fignums()) == figures

@@ -84,3 +84,29 @@ def test_a_wall_clock_stepping_back_leaves_no_stale_track() -> None:
         ended += done
     assert [v.id for v in ended] == [1] and t.open_visits() == []
     assert ended[0].first_seen == 1_800_000_000.0 and ended[0].frames == 10
+
+
+def test_a_face_back_after_a_gap_with_no_frames_is_a_new_visit() -> None:
+    """A camera that dies with a customer in view and returns 25 s later (benchmarks/faults.py)
+    sends no frame in between: the face at the same place is a new customer, not the old visit
+    stretched over the outage (the old track was matched before it was found gone)."""
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=2.0))
+    for i in range(10):
+        t.update([obs(10)], i * 0.1)
+    faces, ended = t.update([obs(10)], 25.0)  # the first frame after the outage
+    assert [v.id for v in ended] == [1] and ended[0].last_seen == 0.9
+    for i in range(1, 10):
+        faces, ended = t.update([obs(10)], 25.0 + i * 0.1)
+    assert faces[0].visit_id == 2 and [v.id for v in t.close_all()] == [2]
+
+
+def test_a_stutter_without_frames_keeps_the_visit() -> None:
+    """No frame for 2.5 s (a busy machine, a stream catching up) with the face at the same place
+    before and after: the same customer, one visit (only a camera lost for longer splits it)."""
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=2.0))
+    for i in range(10):
+        t.update([obs(10)], i * 0.1)
+    for i in range(10):
+        faces, ended = t.update([obs(10)], 3.4 + i * 0.1)
+        assert not ended
+    assert faces[0].visit_id == 1 and [v.id for v in t.close_all()] == [1]
