@@ -19,7 +19,7 @@ from cafe_monitor.capture import (
     WatchdogConfig,
     is_live,
 )
-from cafe_monitor.clock import ManualClock
+from cafe_monitor.clock import ManualClock, MonotonicClock
 
 FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
 
@@ -460,13 +460,20 @@ def test_a_stream_opened_long_before_it_is_read_is_opened_again() -> None:
     """The monitor opens every source, then waits for its database (a minute, in
     benchmarks/faults.py): the stream's buffered frames from then were read as live ones and
     made a visit of a customer long gone. Opened again when first read that late."""
-    offset = [0.0]
+    class MinuteLater(MonotonicClock):
+        """The real clock, jumped on by `offset` seconds once the stream is open."""
+
+        offset = 0.0
+
+        def __call__(self) -> float:
+            return time.monotonic() + self.offset
+
+    clock = MinuteLater()
     readers = [FakeReader(), FakeReader()]
     first, second = readers
-    cap = CaptureThread("http://cam/stream", opener=lambda s: readers.pop(0),
-                        clock=lambda: time.monotonic() + offset[0], watchdog=FAST)
+    cap = CaptureThread("http://cam/stream", opener=lambda s: readers.pop(0), clock=clock, watchdog=FAST)
     cap.open_or_raise()
-    offset[0] = 60.0  # a minute waiting for the database
+    clock.offset = 60.0  # a minute waiting for the database
     cap.start()
     assert drain(cap, 0.2)
     cap.close()
