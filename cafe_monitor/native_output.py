@@ -48,7 +48,11 @@ def silence_opencv() -> None:
     Opening a camera that is not there makes each video backend OpenCV tries print its
     WARN/ERROR lines (a dozen for one missing camera) before we can say "cannot open camera 7"
     in one line; our messages say what went wrong. Someone debugging a camera can still set
-    OPENCV_LOG_LEVEL themselves: a level set in the environment is left alone."""
+    OPENCV_LOG_LEVEL themselves: a level set in the environment is left alone. FFmpeg's
+    own lines for a stream camera that is down ("[tcp @ 0x...] Connection refused", every
+    reconnect attempt) likewise, unless OPENCV_FFMPEG_LOGLEVEL is set (read when the first
+    stream opens)."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     if os.environ.get("OPENCV_LOG_LEVEL"):
         return
     os.environ["OPENCV_LOG_LEVEL"] = "SILENT"  # also for processes we start
