@@ -54,6 +54,9 @@ LOOKBACK_DAYS = 14
 GRACE = dt.timedelta(minutes=5)
 #: the longest sleep between checks: a suspended or re-clocked machine catches up within this
 RECHECK = dt.timedelta(hours=1)
+#: after a failed check (disk full, folder gone, database down), the next comes this soon,
+#: doubling with each failure in a row up to RECHECK: a freed disk gets its report in minutes
+RETRY_AFTER_FAILURE = dt.timedelta(minutes=1)
 
 
 def due_days(now: dt.datetime, clock: CafeClock, days_with_data: Iterable[dt.date] | Mapping[dt.date, str],
@@ -202,6 +205,15 @@ class DailyReporter:
         return paths
 
 
+def next_check_in(now: dt.datetime, clock: CafeClock, failures: int) -> dt.timedelta:
+    """Until the next check: the business day's end, at most RECHECK; after `failures` failed
+    checks in a row, RETRY_AFTER_FAILURE doubled for each but the first, if that is sooner."""
+    wait = min(next_day_end(now, clock) - as_utc(now), RECHECK)
+    if failures:
+        wait = min(wait, RETRY_AFTER_FAILURE * 2 ** min(failures - 1, 6))
+    return max(wait, dt.timedelta(seconds=1))
+
+
 class DailyReportThread(threading.Thread):
     """Checks at start (missed days), then at each business day's end and at least hourly;
     `stop()` ends it.
@@ -250,20 +262,19 @@ class DailyReportThread(threading.Thread):
         reporter = self._opened()
         if reporter is None:  # stopped while the database was not reachable
             return
+        failures = 0
         while not self._halt.is_set():
             try:
                 self.written += reporter.check(self.now(), should_stop=self._halt.is_set)
-                self.last_error = None
+                self.last_error, failures = None, 0
             except (reports.ReportError, StorageError, OSError) as exc:
-                self.last_error = str(exc)
+                self.last_error, failures = str(exc), failures + 1
                 log.warning("daily report not written yet: %s", exc)
             except Exception as exc:  # a bug: logged in full, not the end of every later day's report
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error, failures = f"{type(exc).__name__}: {exc}", failures + 1
                 log.exception("daily report check failed")
             self.checks += 1
-            now = self.now()
-            wait = min(next_day_end(now, reporter.clock) - as_utc(now), RECHECK)
-            self._halt.wait(max(wait.total_seconds(), 1.0))
+            self._halt.wait(next_check_in(self.now(), reporter.clock, failures).total_seconds())
 
 
 def start_for(settings: Settings, db_url: str, retry: RetryPolicy = RetryPolicy()) -> DailyReportThread:

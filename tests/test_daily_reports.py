@@ -13,7 +13,7 @@ import pytest
 
 from cafe_monitor import daily_reports, storage
 from cafe_monitor.config import PrivacySettings, ReportSettings, Settings, StorageSettings
-from cafe_monitor.daily_reports import DailyReporter, DailyReportThread, due_days, next_day_end
+from cafe_monitor.daily_reports import DailyReporter, DailyReportThread, due_days, next_check_in, next_day_end
 from cafe_monitor.domain import CLASSES
 from cafe_monitor.localtime import CafeClock
 from cafe_monitor.storage.queries import Counter
@@ -35,6 +35,16 @@ def test_a_day_is_due_once_its_business_day_is_over() -> None:
     assert next_day_end(utc(2026, 11, 28, 3, 0), LONDON) == utc(2026, 11, 28, 4, 5)  # the thread's next wake-up
     assert next_day_end(utc(2026, 11, 28, 4, 2), LONDON) == utc(2026, 11, 28, 4, 5)  # woke early: not a day late
     assert next_day_end(utc(2026, 11, 28, 4, 5), LONDON) == utc(2026, 11, 29, 4, 5)
+
+
+def test_a_failed_check_is_retried_within_minutes_then_less_often() -> None:
+    """A full disk freed at 10:00 gets its report at about 10:01, not at the next hourly check
+    (benchmarks/faults.py: the report waited for a restart)."""
+    now = utc(2026, 11, 28, 10, 0)  # the day ends at 04:05 tomorrow: hourly checks till then
+    minutes = [next_check_in(now, LONDON, failures) / dt.timedelta(minutes=1) for failures in range(9)]
+    assert minutes == [60, 1, 2, 4, 8, 16, 32, 60, 60]
+    # never past the day's end, failing or not
+    assert next_check_in(utc(2026, 11, 28, 4, 4, 30), LONDON, 3) == dt.timedelta(seconds=30)
 
 
 def test_the_25_hour_autumn_day_ends_an_hour_later() -> None:
