@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import psutil
+from pipeline_options import frames_of  # the sibling script: one way to read a clip
 
 REPO = Path(__file__).resolve().parents[1]
 #: seconds of empty counter after each customer: longer than `[tracker] max_gap_seconds` (2 s)
@@ -41,15 +42,7 @@ FLAT_KEYS = ("rss_mb", "threads", "open_files")
 
 def churn_clip(clip: Path, out: Path) -> tuple[int, float]:
     """The clip followed by an empty counter (its first frame's mean colour); (frames, fps)."""
-    cap = cv2.VideoCapture(str(clip))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames, fps = frames_of(clip)
     if not frames:
         raise SystemExit(f"cannot read {clip}")
     empty = np.full_like(frames[0], frames[0].reshape(-1, 3).mean(axis=0).astype(np.uint8))
@@ -174,7 +167,9 @@ def main() -> int:
         monitor.send_signal(signal.SIGTERM)  # what systemd sends: sessions end, open visits stored
         out, _ = monitor.communicate(timeout=120)
         log.close()
-    counted = {c["camera_name"]: len(c["visits"]) for c in json.loads(out)["cameras"]}
+    summary = json.loads(out)
+    per_camera = summary.get("cameras", [{**summary, "camera_name": names[0]}])  # one camera: one object
+    counted = {c["camera_name"]: len(c["visits"]) for c in per_camera}
     stored = stored_visits(db)
     expected = {n: int(args.minutes * 60 / (clip_frames / fps)) for n in names}
     if args.out:
