@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import cv2
@@ -35,3 +36,23 @@ def window(qtbot, db_url: str) -> MainWindow:  # type: ignore[no-untyped-def]
     if w.worker is not None:
         w.stop()  # as the Stop button: closing then asks nothing
         w.worker.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _windows_gone_before_the_next_test(qtbot):  # type: ignore[no-untyped-def]
+    """Every window of a test closed and deleted, in Qt's order, before the next test runs.
+
+    pytest-qt closes the widgets it was given; their C++ objects were otherwise freed later,
+    whenever Python's garbage collector reached a wrapper, and a paint queued for a plot whose
+    axis was already freed crashed the next test (pyqtgraph AxisItem: a segfault seen once in CI).
+    """
+    yield
+    from PyQt6.QtCore import QCoreApplication, QEvent
+    from PyQt6.QtWidgets import QApplication
+
+    for widget in QApplication.topLevelWidgets():
+        widget.close()
+    QApplication.processEvents()
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QApplication.processEvents()
