@@ -146,10 +146,10 @@ class _Track:
         return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
 
 
-#: how much each new detection's velocity counts against the track's (jittery boxes average out)
 #: no frame at all for this long is a camera lost, not a customer unseen (the capture's watchdog
 #: gives a silent device up after 3 s, cafe_monitor.capture.WatchdogConfig.stall_seconds)
 BLIND_SECONDS = 3.0
+#: how much each new detection's velocity counts against the track's (jittery boxes average out)
 VELOCITY_SMOOTHING = 0.5
 MAX_PREDICTION_SECONDS = 0.5
 
