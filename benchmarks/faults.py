@@ -52,6 +52,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pipeline_options import frames_of  # the sibling script: one way to read a clip
 
 REPO = Path(__file__).resolve().parents[1]
 Interval = tuple[float, float]
@@ -125,17 +126,9 @@ def first_stored_after(stored: set[int], t: float, within: float) -> float | Non
 def load_frames(clip: Path, blank_s: float) -> tuple[list[bytes], list[bytes], float]:
     """The clip's frames and blank frames as JPEG, and its fps. Blank frames carry a little
     noise, as a real sensor's do (the capture reopens a camera sending one frame 90 times)."""
-    cap = cv2.VideoCapture(str(clip))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    face: list[bytes] = []
-    shape: tuple[int, ...] = (360, 640, 3)
-    while True:
-        ok, image = cap.read()
-        if not ok or image is None:
-            break
-        shape = image.shape
-        face.append(cv2.imencode(".jpg", image)[1].tobytes())
-    cap.release()
+    frames, fps = frames_of(clip)
+    face = [cv2.imencode(".jpg", image)[1].tobytes() for image in frames]
+    shape = frames[-1].shape if frames else (360, 640, 3)
     rng = np.random.default_rng(0)
     blank = [cv2.imencode(".jpg", rng.integers(40, 60, size=shape, dtype=np.uint8))[1].tobytes()
              for _ in range(max(1, round(blank_s * fps)))]

@@ -17,6 +17,8 @@ from cafe_monitor.localtime import CafeClock
 @pytest.fixture(scope="module")
 def faults() -> ModuleType:
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "faults.py"
+    if str(path.parent) not in sys.path:  # as when run as a script: its sibling pipeline_options
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("faults_benchmark", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
