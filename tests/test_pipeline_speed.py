@@ -18,7 +18,7 @@ from cafe_monitor.paths import DEFAULT_MODEL
 from cafe_monitor.pipeline import Pipeline
 from cafe_monitor.session import build_pipeline
 from cafe_monitor.tracking import TrackerConfig, Visit, VisitTracker
-from tests.conftest import clip_frames
+from tests.conftest import NO_SPARE_TIME, clip_frames
 
 
 class CountingDetector:
@@ -117,12 +117,6 @@ def run_clip(path: Path, table: dict[str, dict[str, object]]) -> list[Visit]:
     visits += pipe.finish()
     pipe.close()
     return sorted(visits, key=lambda v: v.first_seen)
-
-
-#: the planner with no time to spare (a loaded machine: no detection beyond what the faces ask
-#: for). Its plan depends on the frames only, not on how fast this machine is, so the test
-#: never races the clock; the defaults' spare-time detections fall between the two runs compared
-NO_SPARE_TIME = {"detector": {"budget_ms": 0}}
 
 
 @pytest.mark.media
