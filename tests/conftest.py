@@ -136,7 +136,7 @@ class ClipRun:
 #: the defaults, less the work planner's spare-time detections: those depend on how busy the
 #: machine is (a loaded CI run detected fewer frames, and lost the face on more of them), this
 #: plan depends on the frames only, so a test of what the monitor reads never races the clock
-NO_SPARE_TIME = {"detector": {"budget_ms": 0}}
+NO_SPARE_TIME: dict[str, dict[str, object]] = {"detector": {"budget_ms": 0}}
 
 
 def run_clip(path: Path, region: Region | None = None) -> ClipRun:
