@@ -20,7 +20,9 @@ class: `--valence` adds the squared gap between the valence the README's score f
 takes from the output and the valence of the target (a calm face read half neutral, half
 sad costs more than one read half neutral, half surprised), and `--keep` pulls the output
 on FER2013 faces toward the starting net's own (learning without forgetting, Li & Hoiem
-2016), so the FER2013 accuracy the blend has to protect moves less. After each epoch the
+2016), so the FER2013 accuracy the blend has to protect moves less; with `--teacher ensemble`
+toward the mean of all starting members' outputs instead (the ensemble distilled into each
+member, Hinton et al. 2015: the mean reads FER2013 better than any member alone). After each epoch the
 cascade is scored on wild_dev's and CK+48's *validation* people and FER2013 PublicTest and checkpointed
 (resumable); `--export` writes the blend of start and last epoch that the rule fixed before
 the run (`--choose`) prefers among those keeping PublicTest within `--public-drop` of the
@@ -115,6 +117,16 @@ def _module_name(scopes: list[str], member: int | None) -> str:
     return path.removeprefix(root)
 
 
+def kept_targets(starts: list[nn.Module], x: torch.Tensor, teacher: str) -> list[torch.Tensor]:
+    """What --keep pulls each member toward on FER2013 faces `x`: its own starting net's
+    probabilities ("own"), or for every member the mean of all starting nets' ("ensemble")."""
+    with torch.no_grad():
+        outputs = [torch.softmax(net(x), 1) for net in starts]
+    if teacher == "ensemble" and outputs:
+        return [torch.stack(outputs).mean(0)] * len(outputs)
+    return outputs
+
+
 def freeze_batchnorm(net: nn.Module) -> None:
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
@@ -173,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of the squared valence gap (the score formula's input) beside cross-entropy")
     ap.add_argument("--keep", type=float, default=0.0,
                     help="share of the FER2013 targets taken from the starting net's own output (0 = none)")
+    ap.add_argument("--teacher", choices=("own", "ensemble"), default="own",
+                    help="what --keep pulls each member toward: its own starting output, or the mean of all "
+                         "starting members' (the ensemble distilled into each member)")
     ap.add_argument("--public-drop", type=float, default=0.005, help="largest PublicTest loss accepted")
     ap.add_argument("--public-floor", type=float, default=0.685,
                     help="lowest PublicTest accuracy accepted by the real_faces rule")
@@ -269,15 +284,15 @@ def main(argv: list[str] | None = None) -> int:
             targets = torch.from_numpy(np.concatenate([fer_t[fi], 0.9 * np.eye(7, dtype=np.float32)[real_y]
                                                        + 0.1 / 7]))
             x = augment(torch.from_numpy(normalise(faces)), geometric, gen)
+            kept = kept_targets(starts, x[: len(fi)], args.teacher)
             for k, (net, opt) in enumerate(zip(nets, optimizers, strict=True)):
                 for group in opt.param_groups:
                     group["lr"] = lr
                 opt.zero_grad()
                 target = targets
-                if starts:
-                    with torch.no_grad():
-                        own = torch.softmax(starts[k](x[: len(fi)]), 1)
-                    target = torch.cat([(1 - args.keep) * targets[: len(fi)] + args.keep * own, targets[len(fi):]])
+                if kept:
+                    target = torch.cat([(1 - args.keep) * targets[: len(fi)] + args.keep * kept[k],
+                                        targets[len(fi):]])
                 log_p = torch.log_softmax(net(x), 1)
                 loss = -(target * log_p).sum(1).mean()
                 if args.valence:

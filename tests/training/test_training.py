@@ -503,6 +503,24 @@ def test_the_real_faces_rule_takes_the_lowest_mean_score_error_above_the_floor_t
     assert choose([start, one_set, better], 0.005, "real_faces") is better
 
 
+def test_keep_pulls_each_member_to_its_own_start_or_all_to_the_ensemble_mean() -> None:
+    from training.finetune import kept_targets
+
+    torch.manual_seed(0)
+    starts = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48 * 48, 7)) for _ in range(3)]
+    x = torch.randn(4, 1, 48, 48)
+    own = kept_targets(starts, x, "own")
+    mean = kept_targets(starts, x, "ensemble")
+    assert len(own) == len(mean) == 3
+    for net, target in zip(starts, own, strict=True):
+        assert torch.allclose(target, torch.softmax(net(x), 1))
+    assert not torch.allclose(own[0], own[1])  # different nets, different answers
+    for target in mean:  # every member gets the same target: the mean of the three
+        assert torch.allclose(target, (own[0] + own[1] + own[2]) / 3)
+        assert torch.allclose(target.sum(1), torch.ones(4))
+    assert kept_targets([], x, "ensemble") == []
+
+
 def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
         tiny_fer: Path, tiny_runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two steps on tiny data, real faces for the wild part (frames of the demo clip)."""
@@ -540,9 +558,9 @@ def test_finetune_rebuilds_the_members_trains_on_a_mix_and_exports_a_cascade(
     run = tmp_path / "ft"
     common = ["--onnx", str(cascade_path), "--out", str(run), "--data", str(tiny_fer), "--wild", str(wild),
               "--ckplus", str(ck)]
-    # with CK+48 faces in the batches, the valence term and the pull toward the starting nets' own output
+    # with CK+48 faces in the batches, the valence term and the pull toward the starting ensemble's output
     assert finetune.main([*common, "--epochs", "1", "--steps", "2", "--batch-size", "8", "--threads", "1",
-                          "--valence", "1", "--keep", "0.5", "--ck-share", "0.25"]) == 0
+                          "--valence", "1", "--keep", "0.5", "--teacher", "ensemble", "--ck-share", "0.25"]) == 0
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in log] == [0, 1] and (run / "epoch1.pt").is_file()
     assert log[1]["wild_val"]["macro_recall"] is not None and log[1]["PublicTest"]["macro_recall"] is not None
