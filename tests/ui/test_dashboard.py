@@ -127,7 +127,6 @@ def test_history_loads_off_the_gui_thread_and_filters_by_site(qtbot, window: Mai
     """A slow database never blocks the window: refresh() returns at once and the figures
     arrive later; choosing a site shows only that site's sessions."""
     import threading
-    import time
 
     from cafe_monitor import history
 
@@ -145,9 +144,8 @@ def test_history_loads_off_the_gui_thread_and_filters_by_site(qtbot, window: Mai
         return real(*args, **kwargs)
 
     monkeypatch.setattr(history, "load_day", slow)
-    t = time.perf_counter()
     window.history.site.setCurrentIndex(window.history.site.findData("south"))  # triggers a load
-    assert time.perf_counter() - t < 5 and window.history.loading
+    assert window.history.loading  # still loading: the read waits for the gate, on its own thread
     assert "loading" in window.history.summary.text()
     gate.set()
     qtbot.waitUntil(lambda: not window.history.loading and window.history.sessions.rowCount() == 1, timeout=10000)

@@ -63,8 +63,6 @@ def test_no_data_yet_then_today_and_the_usual_for_this_hour(qtbot, window: MainW
 
 
 def test_read_off_the_gui_thread(qtbot, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    import time
-
     panel = window.live.today
     shown(qtbot, panel)
     real, gate, threads = today_ui.load_glance, threading.Event(), []
@@ -75,9 +73,8 @@ def test_read_off_the_gui_thread(qtbot, window: MainWindow, monkeypatch: pytest.
         return real(*args, **kwargs)
 
     monkeypatch.setattr(today_ui, "load_glance", slow)
-    t = time.perf_counter()
     panel.refresh()
-    assert time.perf_counter() - t < 5 and panel.loading
+    assert panel.loading  # still loading: the read waits for the gate, on its own thread
     gate.set()
     qtbot.waitUntil(lambda: not panel.loading, timeout=10000)
     assert threads and threads[0] is not threading.main_thread()
