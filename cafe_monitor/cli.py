@@ -168,19 +168,34 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Load rescue files (rows a failing database could not take) into the database."""
+    """Load rescue files (rows a failing database could not take) into the database; what
+    retention has removed since is removed again at once, not at the next hourly prune."""
     from cafe_monitor import storage
+    from cafe_monitor.site_clock import site_clock
     from cafe_monitor.storage import rescue
 
-    engine = storage.open_database(_db_url(args, _settings(args)))
+    settings = _settings(args)
+    engine = storage.open_database(_db_url(args, settings))
+    sites: set[str] = set()
     for path in args.files:
         r = rescue.import_file(engine, path)
         kept = path if path.name.endswith(rescue.IMPORTED_SUFFIX) else rescue.mark_imported(path)
         if r.deleted:
             print(f"{path}: its session was deleted here; nothing brought back; file kept as {kept.name}")
             continue
+        row = storage.get_session(engine, r.session_id)
+        if row is not None:
+            sites.add(row.site)
         print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {counted(r.visits, 'visit')} and "
               f"{counted(r.seconds, 'second')} added; file kept as {kept.name}")
+    privacy = settings.privacy
+    for site in sorted(sites):
+        removed = storage.prune(engine, site, timeline_days=privacy.retention_days,
+                                visit_days=privacy.visit_retention_days,
+                                clock=site_clock(engine, site, settings.storage.clock()))
+        if removed.sessions or removed.visits or removed.seconds:
+            print(f"{site or 'this site'}: past retention ([privacy] retention_days = {privacy.retention_days}, "
+                  f"visit_retention_days = {privacy.visit_retention_days}), removed again: {removed}")
     return 0
 
 

@@ -65,8 +65,8 @@ class Visit:
     first_seen: float
     last_seen: float
     frames: int
-    distribution: Probabilities  # quality-weighted mean of per-frame probabilities
-    weight: float  # sum of the frame weights (0 if every frame was unusable)
+    distribution: Probabilities  # mean of its readings, each weighted by its quality and the time it stands for
+    weight: float  # sum of the readings' qualities (0 if every frame was unusable)
 
     @property
     def duration(self) -> float:
@@ -102,6 +102,9 @@ class _Track:
     frames: int = 0
     weight: float = 0.0
     weighted_sum: Probabilities = field(default_factory=lambda: np.zeros(len(CLASSES), np.float32))
+    timed_weight: float = 0.0  # quality x seconds, of every reading but the last
+    timed_sum: Probabilities = field(default_factory=lambda: np.zeros(len(CLASSES), np.float32))
+    last_quality: float = 0.0
     smoothed: Probabilities = field(default_factory=lambda: np.full(len(CLASSES), 1 / len(CLASSES), np.float32))
     visit_id: int | None = None
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))  # px/s of x1, y1, x2, y2
@@ -120,12 +123,21 @@ class _Track:
         self.frames += 1
         if obs.probabilities is None:
             return
+        if self.last_probabilities is not None and self.last_reading is not None:
+            self._time_last_reading(timestamp)
         self.readings += 1
-        self.last_reading, self.last_probabilities = timestamp, obs.probabilities
+        self.last_reading, self.last_probabilities, self.last_quality = timestamp, obs.probabilities, obs.quality
         self.weight += obs.quality
         self.weighted_sum += obs.quality * obs.probabilities
         self.smoothed = obs.probabilities.copy() if self.readings == 1 else (
             (1 - alpha) * self.smoothed + alpha * obs.probabilities).astype(np.float32)
+
+    def _time_last_reading(self, until: float) -> None:
+        """The last reading stands for the time until `until` (the next reading, or the visit's end)."""
+        assert self.last_probabilities is not None and self.last_reading is not None
+        span = min(max(0.0, until - self.last_reading), MAX_READING_SECONDS) * self.last_quality
+        self.timed_weight += span
+        self.timed_sum += span * self.last_probabilities
 
     def predicted(self, timestamp: float) -> Box:
         """Where the box is expected at `timestamp` (its last box moved at its velocity, for at
@@ -141,8 +153,19 @@ class _Track:
         return float(np.abs(self.velocity).max() * dt / max(1.0, self.box.width))
 
     def visit(self) -> Visit:
+        """Its mix is a share of its time, not of its readings: a reading stands for the time until
+        the next one (at most MAX_READING_SECONDS), so the dense readings of a face's first
+        moments (the planner reads an entering face on every detection) count no more than
+        the sparse ones of a steady face, as they would if every frame were read."""
         assert self.visit_id is not None
-        dist = self.weighted_sum / self.weight if self.weight > 0 else self.smoothed
+        timed_weight, timed_sum = self.timed_weight, self.timed_sum.copy()
+        if self.last_probabilities is not None and self.last_reading is not None:
+            span = min(max(0.0, self.last_seen - self.last_reading), MAX_READING_SECONDS) * self.last_quality
+            timed_weight, timed_sum = timed_weight + span, timed_sum + span * self.last_probabilities
+        if timed_weight > 0:
+            dist = timed_sum / timed_weight
+        else:  # readings at one instant only
+            dist = self.weighted_sum / self.weight if self.weight > 0 else self.smoothed
         return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
 
 
@@ -152,6 +175,9 @@ BLIND_SECONDS = 3.0
 #: how much each new detection's velocity counts against the track's (jittery boxes average out)
 VELOCITY_SMOOTHING = 0.5
 MAX_PREDICTION_SECONDS = 0.5
+#: a reading stands for the time until the next one, at most this long (a face unread for
+#: longer, lost or turned away, is not assumed to have kept its last expression)
+MAX_READING_SECONDS = 0.5
 
 
 def _coords(box: Box) -> npt.NDArray[np.float64]:

@@ -50,6 +50,38 @@ def test_two_people_two_visits_and_quality_weighted_mean() -> None:
     assert a.distribution[3] > 0.99  # low-quality sad frames barely count
 
 
+def test_a_visit_mix_is_a_share_of_its_time_not_of_its_readings() -> None:
+    """Five sad readings in its first 0.2 s (an entering face is read on every detection),
+    then a happy one every 0.2 s for 1.8 s (a steady face, 5 a second): sad for 0.2 s of
+    2 s, not 5 readings of 14."""
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0))
+    times = [0.0, 0.04, 0.08, 0.12, 0.16] + [0.2 + 0.2 * k for k in range(10)]
+    for k, at in enumerate(times):
+        t.update([obs(10, SAD if k < 5 else HAPPY)], at)
+    t.update([obs(10, None)], 2.0)  # detected at the end, not read: the last reading stands until then
+    (visit,) = t.close_all()
+    assert abs(visit.distribution[4] - 0.2 / 2.0) < 1e-6 and abs(visit.distribution[3] - 1.8 / 2.0) < 1e-6
+    assert visit.weight == 15  # the readings' qualities, as before
+
+
+def test_a_reading_stands_for_half_a_second_at_most() -> None:
+    """A face unread for 2 s (lost, or turned away) is not assumed to have kept its expression."""
+    t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=5.0))
+    t.update([obs(10, SAD)], 0.0)
+    t.update([obs(10, HAPPY)], 2.0)
+    t.update([obs(10, HAPPY)], 2.25)
+    t.update([obs(10, None)], 2.5)
+    (visit,) = t.close_all()  # sad 0.5 s (not 2), happy 0.25 + 0.25 s (a mean of readings: 1/3 sad)
+    assert abs(visit.distribution[4] - 0.5) < 1e-6 and abs(visit.distribution[3] - 0.5) < 1e-6
+
+
+def test_readings_at_one_instant_are_averaged() -> None:
+    t = VisitTracker(TrackerConfig(min_frames=1, min_seconds=0.0))
+    t.update([obs(10, SAD)], 0.0)
+    (visit,) = t.close_all()
+    assert visit.distribution[4] == 1.0
+
+
 def test_short_gap_keeps_the_visit_long_gap_splits_it() -> None:
     t = VisitTracker(TrackerConfig(min_frames=2, min_seconds=0.0, max_gap_seconds=1.0))
     for i in range(5):

@@ -55,7 +55,8 @@ def test_a_detected_unread_face_counts_as_seen_not_in_the_mix() -> None:
     t.update([at(103, None)], 0.3)
     (visit,) = t.close_all()
     assert visit.frames == 4
-    assert visit.distribution == pytest.approx((HAPPY + SAD) / 2)
+    # no reading of its own: the time is the reading's before it (happy 0.0-0.2 s, sad 0.2-0.3 s)
+    assert visit.distribution == pytest.approx((2 * HAPPY + SAD) / 3)
 
 
 def test_predict_counts_the_frame_in_view_and_shows_only_faces_of_the_last_detection() -> None:

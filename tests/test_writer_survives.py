@@ -127,6 +127,21 @@ def test_import_never_brings_back_rows_of_a_deleted_day(tmp_path: Path) -> None:
         assert c.execute(sa.select(sa.func.count()).select_from(storage.TimelineRow)).scalar() == 0
 
 
+def test_import_keeps_nothing_past_retention(tmp_path: Path) -> None:
+    """Rows of an outage 40 days ago, imported today: the per-second rows are past the default
+    30 days' retention and go again at once; visits are kept (visit_retention_days = 0)."""
+    from tests.test_cli import cli
+
+    at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    engine, sid, path = outage_rescue_file(tmp_path, at)
+    p = cli("import", str(path), "--db", f"sqlite:///{tmp_path / 'shop.db'}")
+    assert p.returncode == 0, p.stderr
+    assert "past retention ([privacy] retention_days = 30, visit_retention_days = 0), removed again: " \
+           "0 sessions, 0 visits, 1 timeline second" in p.stdout
+    assert storage.session_timeline(engine, sid) == []
+    assert [v.frames for v in storage.session_visits(engine, sid)] == [30]  # the visit's rescued state
+
+
 def test_a_timeline_second_is_stored_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     engine = storage.open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
     sid = new_session(engine)
