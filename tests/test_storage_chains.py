@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,38 @@ def test_a_hung_statement_ends_and_rows_go_to_the_rescue_file(pg_url: str, tmp_p
         blocker.close()
     w.close()
     assert [v.visit_no for v in storage.session_visits(engine, sid)] == [1]  # stored once it was free
+
+
+@pytest.mark.postgres
+def test_connections_killed_by_the_server_lose_no_row(pg_url: str, tmp_path: Path) -> None:
+    """The server ends every connection of ours mid-session (a restart, a failover, an admin's
+    pg_terminate_backend): the writer reconnects and every row is stored, none twice."""
+    engine = storage.open_database(pg_url)
+    sid = storage.start_session(engine, source="0", site="north", camera="counter", model_name="m",
+                                model_sha256="0" * 64, provider="CPU", settings={})
+    w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05, rescue_dir=tmp_path)
+    w.start()
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT").connect()
+    try:
+        w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
+        wait_until(lambda: len(storage.session_visits(engine, sid)) == 1)
+        killed = admin.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert killed and killed >= 1  # the writer's pooled connection at least
+        w.add_visit(Visit(2, 4.0, 7.0, 30, visit(3).distribution, 30.0))
+        w.add_visit(Visit(1, 0.0, 3.5, 35, visit(3).distribution, 35.0))  # the first visit, grown
+        wait_until(lambda: [(v.visit_no, v.frames) for v in storage.session_visits(engine, sid)] == [(1, 35), (2, 30)])
+    finally:
+        admin.close()
+    w.close()
+    assert [(v.visit_no, v.frames) for v in storage.session_visits(engine, sid)] == [(1, 35), (2, 30)]
+    assert storage.get_session(engine, sid).status == "ended"
+    assert w.rescue_file is None or not w.rescue_file.exists()  # nothing left over for `import`
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    """A condition, not a window: polls until it holds (the bound only ends a hung test)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
