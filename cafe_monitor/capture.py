@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cafe_monitor.clock import MONOTONIC, Clock
+from cafe_monitor.domain import CAMERA_LOST_SECONDS
 from cafe_monitor.errors import UserError
 from cafe_monitor.redact import redact_url
 from cafe_monitor.retry import RetryPolicy, seconds_text
@@ -190,7 +191,7 @@ class LatestFrameSlot:
 @dataclass(frozen=True)
 class WatchdogConfig:
     stall_after: float = 1.0  # no new frame for this long -> shown as stalled
-    stall_seconds: float = 3.0  # no new frame for this long -> device abandoned and reopened
+    stall_seconds: float = CAMERA_LOST_SECONDS  # no new frame for this long -> device abandoned and reopened
     frozen_frames: int = 90  # this many identical frames in a row -> reopen (once per picture)
     backoff_initial: float = 0.5  # waits between attempts to (re)open: doubling up to backoff_max
     backoff_max: float = 10.0

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 from cafe_monitor.limits import bounded  # a leaf too: ranges written next to the fields they bound
 
+#: A camera with no new frame for this long is lost, not showing an empty counter: the capture's
+#: watchdog gives the device up and reopens it, and the tracker ends the visits it was following
+#: (a face at the same place after the outage is a new customer).
+CAMERA_LOST_SECONDS = 3.0
+
 #: The seven FER2013 classes in the order of every model's output and every stored row.
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 

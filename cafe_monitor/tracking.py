@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cafe_monitor.domain import CLASSES, Box
+from cafe_monitor.domain import CAMERA_LOST_SECONDS, CLASSES, Box
 from cafe_monitor.limits import bounded
 from cafe_monitor.work_planner import TrackView
 
@@ -169,9 +169,8 @@ class _Track:
         return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
 
 
-#: no frame at all for this long is a camera lost, not a customer unseen (the capture's watchdog
-#: gives a silent device up after 3 s, cafe_monitor.capture.WatchdogConfig.stall_seconds)
-BLIND_SECONDS = 3.0
+#: no frame at all for this long is a camera lost, not a customer unseen
+BLIND_SECONDS = CAMERA_LOST_SECONDS
 #: how much each new detection's velocity counts against the track's (jittery boxes average out)
 VELOCITY_SMOOTHING = 0.5
 MAX_PREDICTION_SECONDS = 0.5
