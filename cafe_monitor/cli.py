@@ -347,9 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a folder with one sub-folder per emotion, or a CSV with file and label columns")
     ev.add_argument("--model", type=Path)
     ev.add_argument("--crops", action="store_true", help="photos are already-cropped faces: skip detection")
-    ev.add_argument("--pad", type=float, default=0.0, metavar="FRACTION",
-                    help="pad each photo by this fraction of its size (edge replicated) before detection, "
-                         "so tight face crops go through the live path (e.g. 0.5)")
+    ev.add_argument("--pad", type=float, default=None, metavar="FRACTION",
+                    help="pad each photo by this fraction of its size (edge replicated) before detection "
+                         "(default: as it is, then padded by 0.5 and by 1 where no face is found: a face "
+                         "that fills a portrait gets the context a camera frame has)")
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", type=Path, help="write confusion-matrix PNG and per-photo CSV here")
     ev.set_defaults(func=cmd_evaluate)

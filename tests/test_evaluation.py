@@ -10,6 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cafe_monitor.detection import Detection
+from cafe_monitor.domain import Box
+from tests.conftest import clip_frames
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -53,6 +57,49 @@ def test_real_photos_go_through_detection(still_faces: list[Path], group_photo: 
     assert out["n"] == 4 and out["detected"] == 4
     assert 0.0 <= out["accuracy"] <= 1.0
     assert set(out["per_class"]) >= {"happy", "neutral"}
+
+
+class PickyDetector:
+    """Finds one face only in images at least `side` pixels wide (as MediaPipe finds a face
+    only with some context around it)."""
+
+    def __init__(self, side: int) -> None:
+        self.side, self.seen = side, []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        self.seen.append(image.shape[1])
+        return [Detection(Box(10, 10, 60, 60), 0.9)] if image.shape[1] >= self.side else []
+
+
+def test_a_photo_is_padded_only_as_much_as_its_face_needs() -> None:
+    from cafe_monitor.evaluation import PAD_STEPS, find_face
+
+    photo = np.zeros((100, 100, 3), np.uint8)
+    detector = PickyDetector(side=200)
+    hit = find_face(detector, photo, PAD_STEPS)  # type: ignore[arg-type]
+    assert hit is not None and hit[0].shape == (200, 200, 3)  # padded by 0.5 on every side
+    assert detector.seen == [100, 200]  # as it is first, then the first pad that finds it
+    assert find_face(PickyDetector(side=100), photo, PAD_STEPS)[0] is photo  # type: ignore[arg-type,index]
+    assert find_face(PickyDetector(side=1000), photo, PAD_STEPS) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.media
+def test_tight_face_crops_are_found_by_default(emotions_clip: Path, tmp_path: Path) -> None:
+    """Portraits cut at the face's box (what a labelled photo set often holds): MediaPipe finds
+    none of three as they are (measured), the default padding finds all three."""
+    from cafe_monitor.detection import FaceDetector
+
+    root = tmp_path / "portraits"
+    (root / "sad").mkdir(parents=True)
+    with FaceDetector("full_range") as detector:
+        for index, frame in zip((20, 150, 440), clip_frames(emotions_clip, [20, 150, 440]), strict=True):
+            (face,) = detector.detect(frame)
+            b = face.box
+            cv2.imwrite(str(root / "sad" / f"tight{index}.png"), frame[int(b.y1) : int(b.y2), int(b.x1) : int(b.x2)])
+    unpadded = json.loads(evaluate("--images", str(root), "--json", "--pad", "0").stdout)
+    assert unpadded["detected"] == 0 and len(unpadded["no_face"]) == 3
+    default = json.loads(evaluate("--images", str(root), "--json").stdout)
+    assert default["detected"] == 3 and default["no_face"] == []
 
 
 def test_missing_folder_is_one_line(tmp_path: Path) -> None:
