@@ -123,8 +123,10 @@ class _Track:
         self.frames += 1
         if obs.probabilities is None:
             return
-        if self.last_probabilities is not None and self.last_reading is not None:
-            self._time_last_reading(timestamp)
+        if self.last_probabilities is not None:  # the previous reading stood until now
+            span = self._last_reading_span(timestamp)
+            self.timed_weight += span
+            self.timed_sum += span * self.last_probabilities
         self.readings += 1
         self.last_reading, self.last_probabilities, self.last_quality = timestamp, obs.probabilities, obs.quality
         self.weight += obs.quality
@@ -132,12 +134,12 @@ class _Track:
         self.smoothed = obs.probabilities.copy() if self.readings == 1 else (
             (1 - alpha) * self.smoothed + alpha * obs.probabilities).astype(np.float32)
 
-    def _time_last_reading(self, until: float) -> None:
-        """The last reading stands for the time until `until` (the next reading, or the visit's end)."""
-        assert self.last_probabilities is not None and self.last_reading is not None
-        span = min(max(0.0, until - self.last_reading), MAX_READING_SECONDS) * self.last_quality
-        self.timed_weight += span
-        self.timed_sum += span * self.last_probabilities
+    def _last_reading_span(self, until: float) -> float:
+        """Quality x seconds the last reading stands for, up to `until` (the next reading, or
+        the visit's end)."""
+        if self.last_reading is None:
+            return 0.0
+        return min(max(0.0, until - self.last_reading), MAX_READING_SECONDS) * self.last_quality
 
     def predicted(self, timestamp: float) -> Box:
         """Where the box is expected at `timestamp` (its last box moved at its velocity, for at
@@ -158,9 +160,9 @@ class _Track:
         moments (the planner reads an entering face on every detection) count no more than
         the sparse ones of a steady face, as they would if every frame were read."""
         assert self.visit_id is not None
-        timed_weight, timed_sum = self.timed_weight, self.timed_sum.copy()
-        if self.last_probabilities is not None and self.last_reading is not None:
-            span = min(max(0.0, self.last_seen - self.last_reading), MAX_READING_SECONDS) * self.last_quality
+        timed_weight, timed_sum = self.timed_weight, self.timed_sum
+        if self.last_probabilities is not None:
+            span = self._last_reading_span(self.last_seen)
             timed_weight, timed_sum = timed_weight + span, timed_sum + span * self.last_probabilities
         if timed_weight > 0:
             dist = timed_sum / timed_weight
