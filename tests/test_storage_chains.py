@@ -3,6 +3,7 @@ database that hangs ends in an error and a rescue file (issue 15, item 5)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import threading
@@ -187,3 +188,90 @@ def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+class Cable:
+    """A TCP proxy to the test server that can be cut (every connection dropped, new ones
+    refused: the shop's network down) and mended on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.port = target, 0
+        self.links: list[socket.socket] = []
+        self._listen()
+
+    def _listen(self) -> None:
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.port = self.server.getsockname()[1]
+        self.server.listen(16)
+        threading.Thread(target=self._accept, args=(self.server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:  # cut
+                return
+            upstream = socket.create_connection(self.target)
+            self.links += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            s.close()
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accepting thread (close alone would not)
+            self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        for s in self.links:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.links = []
+
+    def mend(self) -> None:
+        self._listen()
+
+
+@pytest.mark.postgres
+def test_a_network_outage_to_postgresql_loses_no_row(pg_url: str, tmp_path: Path) -> None:
+    """The network to the chain's server goes down mid-session (connections dropped, new ones
+    refused) and comes back: rows of the outage go to the rescue file as they queue, then into
+    the database once it answers; the file goes; every row stored once."""
+    from sqlalchemy.engine import make_url
+
+    real = make_url(pg_url)
+    cable = Cable((real.host or "127.0.0.1", real.port or 5432))
+    url = real.set(port=cable.port).render_as_string(hide_password=False)
+    engine = storage.open_database(url)
+    sid = storage.start_session(engine, source="0", site="north", camera="counter", model_name="m",
+                                model_sha256="0" * 64, provider="CPU", settings={})
+    w = storage.SessionWriter(engine, sid, origin=0.0, flush_seconds=0.05, rescue_dir=tmp_path)
+    w.start()
+    try:
+        w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
+        wait_until(lambda: w.last_error is None and len(storage.session_visits(engine, sid)) == 1)
+        cable.cut()
+        w.add_visit(Visit(2, 4.0, 7.0, 30, visit(3).distribution, 30.0))
+        wait_until(lambda: w.rescue_file is not None and '"visit_no": 2' in w.rescue_file.read_text())
+        rescue_file = w.rescue_file
+        assert w.last_error is not None
+        cable.mend()
+        w.add_visit(Visit(3, 8.0, 11.0, 30, visit(3).distribution, 30.0))
+        wait_until(lambda: w.last_error is None and w.rescue_file is None, 30)
+    finally:
+        w.close()
+        cable.cut()
+    direct = storage.open_database(pg_url)
+    assert [v.visit_no for v in storage.session_visits(direct, sid)] == [1, 2, 3]
+    assert storage.get_session(direct, sid).status == "ended"
+    assert rescue_file is not None and not rescue_file.exists()
