@@ -69,7 +69,9 @@ def live_crops(emotions_clip: Path) -> np.ndarray:
 #: u8s8 AVX2 kernels: with 7-bit weights, exact integer sums leave only float rounding (an 8-bit file that
 #: saturates there differs by 0.68). On Nehalem's SSE kernels the 2026-12-02 cascade differs by
 #: up to 0.031 on these crops (the 2026-11-30 one by 5e-7), with the same classes on every face
-#: and the same PrivateTest accuracy (its card's cpus_checked); the cause is not found yet.
+#: and the same PrivateTest accuracy (its card's cpus_checked). The cause: one residual Add of
+#: the first net (ONNX Runtime's fused int8 Add) rounds a few values one level differently on
+#: the SSE kernels, and the layers after it carry that on (training/README.md, "CPUs checked").
 LOGIT_GAP = {"Haswell-v4": 0.01, "Nehalem": 0.05}
 
 
