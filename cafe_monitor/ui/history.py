@@ -411,8 +411,8 @@ class HistoryView(QWidget):
     def _show_session(self, loaded: SessionTimeline) -> None:
         self.session_plot.clear()
         self.session_plot.enableAutoRange(x=True)
-        self.session_plot.setTitle(f"Session {loaded.session_id}: faces in view (grey), score by visit (green), "
-                                   f"{loaded.clock.name}", color="#333", size="10pt")
+        self.session_plot.setTitle(f"Session {loaded.session_id}: score each second (grey), after each visit "
+                                   f"(green), {loaded.clock.name}", color="#333", size="10pt")
         times = [p.at for p in loaded.timeline] or [v.last_seen for v in loaded.visits]
         if times:  # the axis shows the café's wall clock, whatever the computer's zone
             offset = loaded.clock.local(times[0]).utcoffset() or dt.timedelta(0)
