@@ -112,7 +112,7 @@ def test_the_session_chart_keeps_one_date_axis_on_the_cafes_clock(qtbot, window:
     assert isinstance(axis, pg.DateAxisItem)
     show(qtbot, window, "day")
     h.open_session(h._session_id(0))  # Wed 3 June: British Summer Time
-    qtbot.waitUntil(lambda: "faces in view" in h.session_plot.getPlotItem().titleLabel.text, timeout=10000)
+    qtbot.waitUntil(lambda: "score each second" in h.session_plot.getPlotItem().titleLabel.text, timeout=10000)
     assert h.session_plot.getAxis("bottom") is axis and axis.utcOffset == -3600  # an hour east of UTC
 
 
