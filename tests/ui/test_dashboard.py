@@ -119,7 +119,7 @@ def test_history_shows_seeded_day(qtbot, window: MainWindow, db_url: str) -> Non
     window.history.open_session(sid)
     qtbot.waitUntil(lambda: "loading" not in window.history.session_plot.getPlotItem().titleLabel.text,
                     timeout=10000)
-    assert f"Session {sid}: faces" in window.history.session_plot.getPlotItem().titleLabel.text
+    assert f"Session {sid}: score each second" in window.history.session_plot.getPlotItem().titleLabel.text
 
 
 def test_history_loads_off_the_gui_thread_and_filters_by_site(qtbot, window: MainWindow,  # type: ignore[no-untyped-def]
