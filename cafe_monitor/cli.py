@@ -183,9 +183,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if r.deleted:
             print(f"{path}: its session was deleted here; nothing brought back; file kept as {kept.name}")
             continue
-        row = storage.get_session(engine, r.session_id)
-        if row is not None:
-            sites.add(row.site)
+        sites.add(r.site)
         print(f"{path}: session {r.session_id}{' (new here)' if r.created else ''}: {counted(r.visits, 'visit')} and "
               f"{counted(r.seconds, 'second')} added; file kept as {kept.name}")
     privacy = settings.privacy

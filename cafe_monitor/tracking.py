@@ -171,8 +171,6 @@ class _Track:
         return Visit(self.visit_id, self.first_seen, self.last_seen, self.frames, dist.astype(np.float32), self.weight)
 
 
-#: no frame at all for this long is a camera lost, not a customer unseen
-BLIND_SECONDS = CAMERA_LOST_SECONDS
 #: how much each new detection's velocity counts against the track's (jittery boxes average out)
 VELOCITY_SMOOTHING = 0.5
 MAX_PREDICTION_SECONDS = 0.5
@@ -250,10 +248,10 @@ class VisitTracker:
         frame (a live camera's); by default its timestamp (a file's media time)."""
         cfg = self.config
         now = timestamp if now is None else now
-        # no frame at all for BLIND_SECONDS (a camera that died and came back): the faces seen
+        # no frame at all for CAMERA_LOST_SECONDS (a camera that died and came back): the faces seen
         # before end first, so a face at the same place is a new visit, not the old one stretched
         # over the outage; a shorter stutter (a busy machine) keeps matching them
-        blind = self._updated is not None and now - self._updated > BLIND_SECONDS
+        blind = self._updated is not None and now - self._updated > CAMERA_LOST_SECONDS
         self._updated = now
         ended = self._tracks if blind else []
         self._tracks = [] if blind else self._tracks

@@ -8,7 +8,6 @@ import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from cafe_monitor.localtime import UTC_CLOCK
 from cafe_monitor.storage import database
 from cafe_monitor.tracking import Visit
 from tests.test_storage import recorded_session, visit
+from tests.test_storage_rescue import wait_for
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -167,13 +167,14 @@ def test_connections_killed_by_the_server_lose_no_row(pg_url: str, tmp_path: Pat
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT").connect()
     try:
         w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
-        wait_until(lambda: len(storage.session_visits(engine, sid)) == 1)
+        wait_for(lambda: len(storage.session_visits(engine, sid)) == 1, 20)
         killed = admin.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
         assert killed and killed >= 1  # the writer's pooled connection at least
         w.add_visit(Visit(2, 4.0, 7.0, 30, visit(3).distribution, 30.0))
         w.add_visit(Visit(1, 0.0, 3.5, 35, visit(3).distribution, 35.0))  # the first visit, grown
-        wait_until(lambda: [(v.visit_no, v.frames) for v in storage.session_visits(engine, sid)] == [(1, 35), (2, 30)])
+        wait_for(lambda: [(v.visit_no, v.frames) for v in storage.session_visits(engine, sid)] == [(1, 35), (2, 30)],
+                 20)
     finally:
         admin.close()
     w.close()
@@ -181,13 +182,6 @@ def test_connections_killed_by_the_server_lose_no_row(pg_url: str, tmp_path: Pat
     assert storage.get_session(engine, sid).status == "ended"
     assert w.rescue_file is None or not w.rescue_file.exists()  # nothing left over for `import`
 
-
-def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
-    """A condition, not a window: polls until it holds (the bound only ends a hung test)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 class Cable:
@@ -259,15 +253,15 @@ def test_a_network_outage_to_postgresql_loses_no_row(pg_url: str, tmp_path: Path
     w.start()
     try:
         w.add_visit(Visit(1, 0.0, 3.0, 30, visit(3).distribution, 30.0))
-        wait_until(lambda: w.last_error is None and len(storage.session_visits(engine, sid)) == 1)
+        wait_for(lambda: w.last_error is None and len(storage.session_visits(engine, sid)) == 1, 20)
         cable.cut()
         w.add_visit(Visit(2, 4.0, 7.0, 30, visit(3).distribution, 30.0))
-        wait_until(lambda: w.rescue_file is not None and '"visit_no": 2' in w.rescue_file.read_text())
+        wait_for(lambda: w.rescue_file is not None and '"visit_no": 2' in w.rescue_file.read_text(), 20)
         rescue_file = w.rescue_file
         assert w.last_error is not None
         cable.mend()
         w.add_visit(Visit(3, 8.0, 11.0, 30, visit(3).distribution, 30.0))
-        wait_until(lambda: w.last_error is None and w.rescue_file is None, 30)
+        wait_for(lambda: w.last_error is None and w.rescue_file is None, 30)
     finally:
         w.close()
         cable.cut()

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cafe_monitor.domain import CLASSES, Box
-from cafe_monitor.evaluation import pad_photo, read_image
+from cafe_monitor.evaluation import find_face, pad_photo, read_image
 from cafe_monitor.preprocessing import Point, crop_face, eye_angle
 from training.augment import WebcamConfig, webcam
 from training.data import DEFAULT_CACHE
@@ -110,8 +110,8 @@ def detect(photos: list[Photo]) -> dict[Path, Found | None]:
         with FaceDetector("full_range") as detector:
             for p in missing:
                 image = read_image(p.path)
-                found = detector.detect(pad_photo(image, PAD)) if image is not None else []
-                best = max(found, key=lambda d: d.box.area) if found else None
+                hit = find_face(detector, image, (PAD,)) if image is not None else None
+                best = hit[1] if hit is not None else None
                 stored[str(p.path.resolve())] = None if best is None else {
                     "box": [best.box.x1, best.box.y1, best.box.x2, best.box.y2],
                     "eyes": best.eyes, "score": best.score}

@@ -75,6 +75,7 @@ class ImportResult:
     visits: int  # visits added or advanced
     seconds: int  # timeline seconds added
     deleted: bool = False  # the session was deleted here: nothing brought back
+    site: str = ""  # the session's site (its retention applies to what came back)
 
 
 def _time(value: str | float, origin: float = 0.0) -> dt.datetime:
@@ -194,7 +195,7 @@ def import_file(engine: Engine, path: Path) -> ImportResult:
         elif row.status == "running" and created:
             row.status = "interrupted"
         s.commit()
-        return ImportResult(row.id, created, visits, len(new))
+        return ImportResult(row.id, created, visits, len(new), site=row.site)
 
 
 def mark_imported(path: Path) -> Path:
