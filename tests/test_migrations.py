@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from cafe_monitor import storage
+from cafe_monitor.domain import CLASSES
 
 
 def test_threads_opening_databases_at_once_all_get_the_schema(tmp_path: Path) -> None:
@@ -50,8 +51,7 @@ def test_a_database_of_the_first_schema_keeps_its_data_through_every_migration(a
     tables = sa.MetaData()
     tables.reflect(engine, only=("sessions", "visits", "timeline"))
     at = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.timezone.utc)
-    probs = {f"p_{c}": (1.0 if c == "happy" else 0.0) for c in
-             ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
+    probs = {f"p_{c}": (1.0 if c == "happy" else 0.0) for c in CLASSES}
     with engine.begin() as c:
         c.execute(tables.tables["sessions"].insert().values(
             id=1, started_at=at, ended_at=at + dt.timedelta(hours=1), status="ended",
