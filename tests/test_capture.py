@@ -43,6 +43,7 @@ class FakeReader:
         self.n = 0
         self.released = False
         self.in_read = False
+        self.hanging = False  # in a blocking read(), after the last frame it gave out
         self.misuse: list[str] = []
         self.read_by: set[int] = set()  # threads that called read()
         self.released_by: int | None = None
@@ -63,7 +64,11 @@ class FakeReader:
         self.in_read = True
         try:
             if self.block_after is not None and self.n >= self.block_after:
-                self.unblock.wait(self.hang)  # a driver that hangs, then gives up
+                self.hanging = True
+                try:
+                    self.unblock.wait(self.hang)  # a driver that hangs, then gives up
+                finally:
+                    self.hanging = False
                 return False, None
             if (self.frames is not None and self.n >= self.frames) or (
                     self.fail_after is not None and self.n >= self.fail_after):

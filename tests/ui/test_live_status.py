@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QCoreApplication, Qt
 
 from cafe_monitor import session as session_module
 from cafe_monitor.capture import CameraState, CaptureThread, WatchdogConfig
@@ -52,18 +52,27 @@ def test_window_shows_a_hung_camera_as_stalled(qtbot, db_url: str, monkeypatch: 
     window.show()
     try:
         window.start("0")
-        qtbot.waitUntil(lambda: "Camera: live" in window.status.text() and hung.n == 10 and hung.in_read
+        # `hanging`, not `n == 10 and in_read`: the tenth read() counts its frame before it returns
+        # it, so the frame could be stamped (by the clock) in the middle of the silence below
+        qtbot.waitUntil(lambda: "Camera: live" in window.status.text() and hung.n == 10 and hung.hanging
                         and clock.waiting("capture") and clock.waiting("status"), timeout=30000)
-        for _ in range(12):  # 0.75 s of silence
-            clock.advance(1 / 16)
-        assert "stalled" not in window.status.text()
-        for _ in range(8):  # 1.25 s: stalled at the watchdog's tick after 1 s
-            clock.advance(1 / 16)
-        qtbot.waitUntil(lambda: "stalled – no frame for 1 s" in window.status.text(), timeout=30000)
+        silent_since = clock()
+
+        def advance_until(shown: str, most: float) -> float:
+            """Advance the clock by 1/16 s until the status line shows `shown`; the seconds of
+            silence then. Each state the status thread published is handed to the window before
+            the next step, so no step's state is skipped, whatever the machine's load."""
+            while shown not in window.status.text():
+                assert clock() - silent_since < most, (shown, window.status.text())
+                clock.advance(1 / 16)
+                QCoreApplication.processEvents()  # the status thread's queued state, published before it settled
+            return clock() - silent_since
+
+        stalled_at = advance_until("stalled", most=1.4)
+        assert stalled_at >= 1.0  # not before a second of silence by the capture's clock
+        assert "stalled – no frame for 1 s" in window.status.text()
         assert LiveView.CAMERA_ATTENTION_COLOURS[CameraState.STALLED] in window.status.text()
-        for _ in range(12):  # 2 s
-            clock.advance(1 / 16)
-        qtbot.waitUntil(lambda: "no frame for 2 s" in window.status.text(), timeout=30000)  # still counting
+        assert advance_until("no frame for 2 s", most=2.4) >= 1.5  # still counting
     finally:
         window.stop()
         hung.unblock.set()
