@@ -114,6 +114,11 @@ class SessionStatus:
         self._processing.tick()
         self._new_frame.set()
 
+    def scored(self, score: Score, sums: ScoreSums, visits_done: int) -> None:
+        """The score changed without a frame: the visits still open closed at the end."""
+        with self._lock:
+            self._score, self._sums, self._visits_done = score, sums, visits_done
+
     def wait_for_frame(self, timeout: float) -> bool:
         """Block until a frame is reported (True) or `timeout` passes (False)."""
         got = self.clock.wait(self._new_frame, timeout)
@@ -449,6 +454,11 @@ class MonitorSession:
             failed = True
             raise
         finally:
+            if final:  # the last status the dashboard shows counts them: a short clip's visits may all end here
+                self._live.add([v.distribution for v in final])
+                self._live_sums = self._live.sums()
+                self._live_score = self._live_sums.score(self._score_cfg)
+                self.status.scored(self._live_score, self._live_sums, len(self._done) + len(final))
             self._close_recording(final, failed)
         visits = sorted(self._done + final, key=lambda v: v.id)
         score = score_visits([v.distribution for v in visits], self._score_cfg)

@@ -224,6 +224,7 @@ def test_a_signal_mid_visit_stores_the_open_visit_and_ends_the_session(signum: i
         # mid-visit: the visit's checkpoint is stored and 3 s of the 19.7 s clip are recorded
         wait_until(lambda: bool(sqlite_rows(db, "select 1 from visits"))
                    and len(sqlite_rows(db, "select 1 from timeline")) >= 3, "open visit 3 s long", proc)
+        (checkpointed,), = sqlite_rows(db, "select frames from visits")  # the open visit's last checkpoint
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -237,7 +238,9 @@ def test_a_signal_mid_visit_stores_the_open_visit_and_ends_the_session(signum: i
     assert status == "ended" and ended_at is not None
     (frames, *mix), = sqlite_rows(db, "select frames, " + ", ".join(f"p_{c}" for c in CLASSES) + " from visits")
     stored = summary["visits"][0]
-    assert frames == stored["frames"] >= 3 * 20  # the whole visit up to the signal, not an older checkpoint
+    # the whole visit up to the signal (the run's own figure), at least what was checkpointed before it;
+    # not a count of frames a second: played in real time, a loaded machine drops frames
+    assert frames == stored["frames"] >= checkpointed >= 5
     assert sum(mix) == pytest.approx(1.0, abs=1e-3)
     assert mix == pytest.approx([stored["distribution"][c] for c in CLASSES], abs=1e-3)
 

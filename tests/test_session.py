@@ -3,13 +3,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cafe_monitor.capture import CameraState, CaptureThread, Frame, WatchdogConfig
 from cafe_monitor.clock import MONOTONIC, Clock, ManualClock
-from cafe_monitor.config import Settings
+from cafe_monitor.config import Settings, parse
 from cafe_monitor.pipeline import FrameResult
 from cafe_monitor.scoring import score_visits
 from cafe_monitor.session import (
@@ -21,6 +22,7 @@ from cafe_monitor.session import (
     SessionStatus,
     StatusPublisher,
 )
+from tests.conftest import NO_SPARE_TIME
 from tests.test_capture import FakeReader
 
 
@@ -163,3 +165,16 @@ def test_open_visits_are_checkpointed_every_quarter_second_of_the_clock(db_url: 
         session.pipeline.close()
     assert CHECKPOINT_SECONDS == 0.25
     assert [t - start for t in checkpoints] == [0.25 * k for k in range(1, 9)] + [3.0, 4.0, 5.0, 6.0]
+
+
+@pytest.mark.media
+def test_the_last_status_counts_the_visits_closed_at_the_end(customers_gif: Path) -> None:
+    """A short clip's customers are still in view, or only just gone, when it ends: their
+    visits close in `finish`. The dashboard's last status must count them, as the result does."""
+    states: list[LiveState] = []
+    session = MonitorSession(parse(NO_SPARE_TIME), source=str(customers_gif), store=False)
+    result = session.run(on_state=states.append)
+    assert len(result.visits) == 3 and result.score.score is not None
+    last = states[-1].score
+    assert last.visits == 3 and last.score == pytest.approx(result.score.score)
+    assert states[-1].visits_done == 3

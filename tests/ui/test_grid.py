@@ -14,7 +14,7 @@ from PyQt6.QtGui import QImage
 from cafe_monitor import storage
 from cafe_monitor.capture import CameraState, Frame
 from cafe_monitor.config import Settings, parse
-from cafe_monitor.domain import Box, Region
+from cafe_monitor.domain import Box, Region, counted
 from cafe_monitor.scoring import LiveScore, ScoreSums
 from cafe_monitor.session import LiveState
 from cafe_monitor.ui.app import MainWindow
@@ -165,11 +165,14 @@ def test_main_window_runs_two_cameras_in_a_grid(qtbot, db_url: str, customers_gi
             window.stop()
             window.grid_worker.wait(10)
     assert "till: session" in ended and "seats: session" in ended
-    assert window.grid.tiles["till"].detail.text().endswith("3 visits")
     assert window.grid.tiles["seats"].score.text() == "–"  # its area excludes the face
     assert window.start_all_action.isEnabled()
     sessions = {s.camera: s for s in storage.list_sessions(window.engine())}
     assert set(sessions) == {"till", "seats"} and all(s.status == "ended" for s in sessions.values())
+    # the till's tile says what was stored of it (the clips are paced like cameras here, so how
+    # many of the three customers a busy machine keeps is not this test's; test_monitor counts them)
+    till_visits = len(storage.session_visits(window.engine(), sessions["till"].id))
+    assert till_visits >= 1 and window.grid.tiles["till"].detail.text().endswith(counted(till_visits, "visit"))
     if SHOTS is not None:
         window.grab().save(str(SHOTS / "dashboard-grid.png"))
 
