@@ -144,7 +144,10 @@ def test_locked_database_keeps_rows_and_writes_them_later(tmp_path: Path) -> Non
     other.execute("BEGIN EXCLUSIVE")  # another program holds the database
     engine.dispose()  # make the writer's next connection hit the lock
     w.add_visit(visit(1))
-    time.sleep(2.5)  # a commit waits 1 s on a lock (SessionWriter.WRITE_TIMEOUT_S): it fails and is kept
+    # a commit waits 1 s on a lock (SessionWriter.WRITE_TIMEOUT_S): it fails and is kept
+    deadline = time.monotonic() + 30  # a safety net; a loaded machine takes longer than the 1 s
+    while w.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert w.last_error is not None and "locked" in w.last_error
     threading.Timer(0.2, other.rollback).start()
     w.close()

@@ -79,9 +79,10 @@ def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: Mai
     from cafe_monitor.pipeline import Pipeline
 
     real_close = Pipeline.close
+    clicked = threading.Event()
 
-    def slow_close(self: Pipeline) -> None:
-        time.sleep(1.5)
+    def slow_close(self: Pipeline) -> None:  # closing until the test has clicked Start
+        clicked.wait(30)
         real_close(self)
 
     monkeypatch.setattr(Pipeline, "close", slow_close)
@@ -93,6 +94,7 @@ def test_start_right_after_a_session_ends_starts_the_next_one(qtbot, window: Mai
     assert window.start_action.isEnabled()
     window.camera_choice.setCurrentText(str(clip))
     window.start_action.trigger()
+    clicked.set()
     qtbot.waitUntil(lambda: window.last_result.session_id != first, timeout=30000)
     assert window.last_result.session_id == first + 1
 
