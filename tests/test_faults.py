@@ -15,10 +15,8 @@ from cafe_monitor.capture import CameraState, CaptureThread, SourceError, Watchd
 from cafe_monitor.clock import ManualClock
 from cafe_monitor.config import Settings
 from cafe_monitor.session import PUBLISH_SECONDS, LiveState, MonitorSession, RecentMix, SessionResult, build_pipeline
-from tests.test_capture import FakeReader, wait_until
+from tests.test_capture import STEADY, FakeReader, wait_until
 from tests.test_cli import assert_one_line_error, cli
-
-FAST = WatchdogConfig(stall_seconds=0.3, frozen_frames=5, backoff_initial=0.05, backoff_max=0.1)
 
 
 def test_camera_vanishes_and_returns_session_continues_and_records_gap(db_url: str) -> None:
@@ -124,7 +122,10 @@ def test_blocking_camera_shows_stalled_then_reconnecting_then_live(db_url: str) 
 
 def test_frozen_camera_is_noticed(db_url: str) -> None:
     readers = [FakeReader(frozen_after=3), FakeReader()]
-    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0], watchdog=FAST)
+    # STEADY: with a 0.3 s stall, a session start slower than that (a loaded machine) dropped the
+    # frozen device opened at start as stale and read the healthy one instead (CI, 2026-12-03)
+    capture = CaptureThread(0, opener=lambda s: readers.pop(0) if len(readers) > 1 else readers[0],
+                            watchdog=STEADY)
     session = MonitorSession(Settings(), source="0", db_url=db_url, capture=capture)
 
     def on_state(state: LiveState) -> None:
@@ -255,7 +256,7 @@ def test_database_newer_than_program_is_refused(tmp_path: Path) -> None:
 
 
 def test_slow_consumer_never_queues() -> None:
-    capture = CaptureThread(0, opener=lambda s: FakeReader(), watchdog=FAST)
+    capture = CaptureThread(0, opener=lambda s: FakeReader(), watchdog=STEADY)
     capture.open_or_raise()
     capture.start()
     wait_until(lambda: capture.frames_read >= 10, "ten frames")  # nobody takes them
