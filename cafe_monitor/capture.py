@@ -219,6 +219,9 @@ class DeviceReader(threading.Thread):
         self._deliver = deliver
         self._on_exit = on_exit
         self.abandoned = threading.Event()
+        #: set once it has let go of its device, before it wakes the watchdog: the thread itself
+        #: may still be winding down then, so `is_alive()` would make the watchdog wait a tick
+        self.done = threading.Event()
         # frozen-driver check, per device
         self.same_count = 0
         self.last_digest = b""
@@ -241,6 +244,7 @@ class DeviceReader(threading.Thread):
                 self.device.release()
             except Exception:  # a dead device may fail to release; nothing to do
                 log.debug("release failed", exc_info=True)
+            self.done.set()
             self._on_exit()
 
 
@@ -363,7 +367,7 @@ class CaptureThread(threading.Thread):
     @property
     def abandoned_readers(self) -> int:
         """Abandoned devices whose read() has not returned yet."""
-        return sum(r.is_alive() for r in self._abandoned)
+        return sum(not r.done.is_set() for r in self._abandoned)
 
     # -- thread -------------------------------------------------------------------
     def run(self) -> None:
@@ -451,7 +455,7 @@ class CaptureThread(threading.Thread):
                             too_many_logged = True
                         continue
                     too_many_logged = False
-                    self._abandoned = [r for r in self._abandoned if r.is_alive()]
+                    self._abandoned = [r for r in self._abandoned if not r.done.is_set()]
                     self._drop_stale_device()
                     device, self._device = self._device or self._open(), None
                     if device is None:
@@ -472,7 +476,7 @@ class CaptureThread(threading.Thread):
                         continue
                     last = self._last_frame_at
                     silent = self.clock() - (waiting_since if last is None or last < waiting_since else last)
-                    if not reader.is_alive():  # read failed or frozen frames: the reader has let go
+                    if reader.done.is_set():  # read failed or frozen frames: the reader has let go
                         log.warning("camera %r stopped delivering frames; reconnecting", self.shown)
                         self._lost()
                     elif silent >= wd.stall_seconds:

@@ -9,9 +9,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from cafe_monitor import capture as capture_module
 from cafe_monitor.capture import (
     CameraState,
     CaptureThread,
+    DeviceReader,
     Frame,
     LatestFrameSlot,
     RateMeter,
@@ -495,10 +497,37 @@ def test_a_stream_opened_long_before_it_is_read_is_opened_again() -> None:
     clock = MinuteLater()
     readers = [FakeReader(), FakeReader()]
     first, second = readers
-    cap = CaptureThread("http://cam/stream", opener=lambda s: readers.pop(0), clock=clock, watchdog=FAST)
+    # STEADY: its 30 s stall is still under the minute, and a reopened stream slow with its first
+    # frame on a busy machine is not abandoned (then a fresh one, not an IndexError, is opened)
+    cap = CaptureThread("http://cam/stream", opener=lambda s: readers.pop(0) if readers else FakeReader(),
+                        clock=clock, watchdog=STEADY)
     cap.open_or_raise()
     clock.offset = 60.0  # a minute waiting for the database
     cap.start()
     assert drain_until(cap, bool, "a frame")
     cap.close()
     assert first.released and not first.read_by and first.misuse == [] and second.read_by and not readers
+
+
+def test_a_failed_read_is_seen_at_once_even_while_its_thread_winds_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader wakes the watchdog when it lets go of its device; a thread slow to end after
+    that (descheduled on a busy machine) must not make the watchdog take it for still reading
+    and wait another tick. Shown on a clock that never moves: only the wake can act."""
+    let_end = threading.Event()
+
+    class SlowToEnd(DeviceReader):
+        def run(self) -> None:
+            super().run()
+            let_end.wait(30)  # woke the watchdog, not ended yet
+
+    monkeypatch.setattr(capture_module, "DeviceReader", SlowToEnd)
+    clock = ManualClock()
+    cap = CaptureThread(0, opener=lambda s: FakeReader(fail_after=3), clock=clock, watchdog=STEADY)
+    cap.open_or_raise()
+    cap.start()
+    try:
+        wait_until(lambda: cap.state is CameraState.RECONNECTING, "the failed read's reconnect")
+    finally:
+        let_end.set()
+        cap.stop()
+        cap.join(5)

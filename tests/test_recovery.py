@@ -74,7 +74,7 @@ def test_a_database_not_reachable_yet_is_waited_for_and_then_recorded(db_url: st
         problems.append(state.problem)
         if flaky.attempts >= 4:
             flaky.up.set()
-        if state.session_id is not None and state.input_fps > 0:
+        if state.session_id is not None and state.frame is not None:  # a frame processed, not only read
             session.stop()
 
     threading.Timer(60, session.stop).start()  # a safety net only

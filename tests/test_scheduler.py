@@ -256,8 +256,15 @@ def test_a_feed_that_ends_leaves_the_rotation_alone_and_the_others_go_on() -> No
     live_when_ended: list[int] = []  # the live camera's frames when the file's feed ended
     file_frames: list[int] = []
     live_feed = Feed("live", camera.slot, lambda f: None)
-    file_feed = Feed("file", file_slot, lambda f: file_frames.append(f.index), ended=lambda: file_slot.closed,
-                     on_end=lambda: live_when_ended.append(live_feed.processed))
+    asked: list[int] = []  # the live camera's frames each time the rotation asked the file whether it ended
+
+    def file_ended() -> bool:  # asked under the rotation's lock; the last time is when it decides to retire it
+        asked.append(live_feed.processed)
+        return file_slot.closed
+
+    # on_end runs after the lock is let go: a worker off the CPU then would let the live count run on
+    file_feed = Feed("file", file_slot, lambda f: file_frames.append(f.index), ended=file_ended,
+                     on_end=lambda: live_when_ended.append(asked[-1]))
     loop = RoundRobin([file_feed, live_feed])
     camera.start()
     t0 = time.monotonic()

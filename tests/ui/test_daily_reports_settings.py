@@ -46,7 +46,7 @@ def test_reports_restart_with_new_settings_and_only_then(qtbot, db_url: str, tmp
         window.edit_settings()
         second = window.daily_reports
         assert second is not None and second is not first and second.is_alive()
-        qtbot.waitUntil(lambda: not first.is_alive())  # ends by itself: the window never waits on it
+        qtbot.waitUntil(lambda: not first.is_alive(), timeout=30000)  # ends by itself: the window never waits on it
         assert second.folder == tmp_path / "b"
     finally:
         window.stop_daily_reports()
