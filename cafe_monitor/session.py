@@ -432,9 +432,8 @@ class MonitorSession:
         self._mix.add(result.timestamp, probabilities)
         now = self.clock()
         if result.ended_visits or now - self._scored_at >= 1.0:  # open visits' means drift slowly
-            open_now = self.pipeline.tracker.open_visits()
-            self._live_sums, self._scored_at = self._live.sums([v.distribution for v in open_now]), now
-            self._live_score = self._live_sums.score(self._score_cfg)
+            self._rescore([v.distribution for v in self.pipeline.tracker.open_visits()])
+            self._scored_at = now
         self.status.frame_done(result, score=self._live_score, sums=self._live_sums, recent_mix=self._mix.mix(),
                                visits_done=len(self._done))
         return result
@@ -454,11 +453,6 @@ class MonitorSession:
             failed = True
             raise
         finally:
-            if final:  # the last status the dashboard shows counts them: a short clip's visits may all end here
-                self._live.add([v.distribution for v in final])
-                self._live_sums = self._live.sums()
-                self._live_score = self._live_sums.score(self._score_cfg)
-                self.status.scored(self._live_score, self._live_sums, len(self._done) + len(final))
             self._close_recording(final, failed)
         visits = sorted(self._done + final, key=lambda v: v.id)
         score = score_visits([v.distribution for v in visits], self._score_cfg)
@@ -466,9 +460,19 @@ class MonitorSession:
                              self.capture.state, list(self.capture.gaps),
                              self.writer.rescue_file if self.writer else None)
 
+    def _rescore(self, open_distributions: list[np.ndarray]) -> None:
+        """The live score from the visits ended so far and those `open_distributions`."""
+        self._live_sums = self._live.sums(open_distributions)
+        self._live_score = self._live_sums.score(self._score_cfg)
+
     def _close_recording(self, final: list[Visit], failed: bool) -> None:
-        """Publish the last status, then write the last visits and close the writer."""
+        """Publish the last status (counting the visits closed at the end: a short clip's may
+        all end there), then write the last visits and close the writer."""
         try:
+            if final:
+                self._live.add([v.distribution for v in final])
+                self._rescore([])
+                self.status.scored(self._live_score, self._live_sums, len(self._done) + len(final))
             if self._publisher is not None:
                 self._publisher.stop()
         finally:

@@ -35,7 +35,9 @@ def behind_while_running(path: Path, seconds: float) -> tuple[float, float]:
 
 
 def stored_time(text: str) -> float:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
+    """Epoch seconds of a time the database stored (naive UTC) or a rescue file wrote (with its zone)."""
+    at = dt.datetime.fromisoformat(text)
+    return (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def outage_in_file(path: Path, since: float) -> tuple[int, float | None]:
@@ -47,16 +49,11 @@ def outage_in_file(path: Path, since: float) -> tuple[int, float | None]:
             item = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if "timeline" in item and epoch(item["timeline"]["at"]) > since:
+        if "timeline" in item and stored_time(item["timeline"]["at"]) > since:
             seconds += 1
         elif "visit" in item:
-            newest = max(newest or 0.0, epoch(item["visit"]["last_seen"]))
+            newest = max(newest or 0.0, stored_time(item["visit"]["last_seen"]))
     return seconds, newest
-
-
-def epoch(iso: str) -> float:
-    at = dt.datetime.fromisoformat(iso)
-    return (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def wait_for_visit_row(path: Path, seconds: float = 90) -> None:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from cafe_monitor.monitor import MAX_CAMERAS, CameraPlan, Monitor, camera_settin
 from cafe_monitor.pipeline import FrameResult
 from cafe_monitor.scoring import score_visits
 from cafe_monitor.session import LiveState, MonitorSession, SessionResult
-from tests.test_cli import REPO, assert_one_line_error, cli
+from tests.test_cli import REPO, assert_one_line_error, cli, sqlite_rows
 
 
 def settings_with(**cameras: dict[str, object]) -> config.Settings:
@@ -68,15 +67,6 @@ def test_camera_settings_use_the_cameras_own_name_and_area() -> None:
     other = camera_settings(s, "camera-2")  # no table: the whole frame
     assert other.storage.camera_name == "camera-2" and other.profile().area.is_full
     assert s.storage.camera_name == "counter"  # the settings given are not changed
-
-
-def timeline_sessions(db: str) -> int:
-    """Sessions with a stored second (frames processed), read without waiting on the writer."""
-    try:
-        with sqlite3.connect(db.removeprefix("sqlite:///"), timeout=0.1) as c:
-            return int(c.execute("select count(distinct session_id) from timeline").fetchone()[0])
-    except sqlite3.OperationalError:  # not there yet, or busy
-        return 0
 
 
 def sessions(db: str) -> list[dict[str, object]]:
@@ -148,7 +138,8 @@ def test_ctrl_c_ends_every_cameras_session(customers_gif: Path, tmp_path: Path) 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len([s for s in sessions(db) if s["status"] == "running"]) < 2:
             time.sleep(0.5)
-        while time.monotonic() < deadline and timeline_sessions(db) < 2:  # both have processed frames
+        while time.monotonic() < deadline and len(sqlite_rows(  # both have stored a processed second
+                tmp_path / "db.sqlite", "select distinct session_id from timeline")) < 2:
             time.sleep(0.25)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -4,6 +4,7 @@ import datetime as dt
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,14 @@ from cafe_monitor import storage
 from cafe_monitor.tracking import Visit
 
 UTC = dt.timezone.utc
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Until `check()` holds (polled); `seconds` only ends a hung test."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def visit(i: int, t0: float = 0.0) -> Visit:
@@ -145,9 +154,7 @@ def test_locked_database_keeps_rows_and_writes_them_later(tmp_path: Path) -> Non
     engine.dispose()  # make the writer's next connection hit the lock
     w.add_visit(visit(1))
     # a commit waits 1 s on a lock (SessionWriter.WRITE_TIMEOUT_S): it fails and is kept
-    deadline = time.monotonic() + 30  # a safety net; a loaded machine takes longer than the 1 s
-    while w.last_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: w.last_error is not None, 30)  # a safety net; a loaded machine takes longer than 1 s
     assert w.last_error is not None and "locked" in w.last_error
     threading.Timer(0.2, other.rollback).start()
     w.close()

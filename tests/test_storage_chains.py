@@ -18,8 +18,7 @@ from cafe_monitor.config import ConfigError, parse
 from cafe_monitor.localtime import UTC_CLOCK
 from cafe_monitor.storage import database
 from cafe_monitor.tracking import Visit
-from tests.test_storage import recorded_session, visit
-from tests.test_storage_rescue import wait_for
+from tests.test_storage import recorded_session, visit, wait_for
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from cafe_monitor import storage
 from cafe_monitor.storage import rescue
 from cafe_monitor.tracking import Visit
 from tests.test_cli import cli
-from tests.test_storage import new_session
+from tests.test_storage import new_session, wait_for
 
 UTC = dt.timezone.utc
 ORIGIN = 1_700_000_000.0
@@ -26,13 +25,6 @@ def state(no: int, frames: int, happy: float = 1.0) -> Visit:
     d = np.zeros(7, np.float32)
     d[3], d[6] = happy, 1.0 - happy
     return Visit(no, 0.0, frames * 0.1, frames, d, float(frames))
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_open_visit_is_checkpointed_as_one_row_updated_in_place(any_db_url: str) -> None:

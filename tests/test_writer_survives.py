@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from cafe_monitor import storage
 from cafe_monitor.storage import housekeeping, rescue
 from cafe_monitor.tracking import Visit
-from tests.test_storage import new_session
-from tests.test_storage_rescue import ORIGIN, break_database, state, wait_for
+from tests.test_storage import new_session, wait_for
+from tests.test_storage_rescue import ORIGIN, break_database, state
 
 HAPPY = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
 
